@@ -1,0 +1,1 @@
+"""mergebot's platform-neutral core: jobs, gathering, generation, storage, CLI."""

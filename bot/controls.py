@@ -1,0 +1,34 @@
+"""Control ids: ``mb:<action>:<job>[:<arg>]``, the only state a button carries.
+
+Everything else is looked up in the store, so controls keep working after a
+restart. Ids stay well under Discord's 100-character custom_id limit.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .model import Action, ActionKind
+
+PREFIX = "mb"
+CUSTOM_ID_PATTERN = re.compile(
+    r"^mb:(?P<action>retry|more|edit|use|details|delete):(?P<job>[A-Za-z0-9]{6,32})(?::(?P<arg>[A-Z]{1,2}))?$"
+)
+
+
+def encode(action: Action) -> str:
+    """The custom id of an action."""
+    tail = f":{action.arg}" if action.arg else ""
+    return f"{PREFIX}:{action.kind.value}:{action.job_id}{tail}"
+
+
+def decode(custom_id: str) -> Action | None:
+    """The action behind a custom id, or None when it is not one of ours."""
+    match = CUSTOM_ID_PATTERN.match(custom_id)
+    if match is None:
+        return None
+    kind = ActionKind(match["action"])
+    arg = match["arg"]
+    if kind is ActionKind.REBALANCE and arg is None:
+        return None
+    return Action(kind=kind, job_id=match["job"], arg=arg)

@@ -1,0 +1,243 @@
+"""Platform-neutral types shared by the core and every adapter.
+
+Adapters turn platform events into these (``Origin``, ``Actor``, ``ImageSource``,
+``MergeRequest``, ``Action``) and render what comes back (``Progress``, ``View``).
+Nothing here knows about Discord, Slack or OpenAI.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+
+
+class Mode(StrEnum):
+    """How references reach the model."""
+
+    COLLAGE = "collage"  # one labeled reference sheet
+    SEPARATE = "separate"  # each reference as its own image, heaviest first
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"  # the process died while it ran; retry makes a child
+    DELETED = "deleted"
+
+
+class ActionKind(StrEnum):
+    """What a control does. The value is the word used in custom ids."""
+
+    RETRY = "retry"
+    REBALANCE = "more"
+    EDIT_PROMPT = "edit"
+    USE_AS_REFERENCE = "use"
+    DETAILS = "details"
+    DELETE = "delete"
+
+
+class Stage(StrEnum):
+    QUEUED = "queued"
+    FETCHING = "fetching"
+    COMPOSING = "composing"
+    GENERATING = "generating"
+    DONE = "done"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a merge was asked for and by whom."""
+
+    platform: str  # "discord", "slack", "cli"
+    workspace_id: str  # guild id, team id, or "local"
+    channel_id: str
+    user_id: str
+    thread_id: str | None = None
+    user_name: str = ""
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Someone pressing a control or reacting."""
+
+    platform: str
+    workspace_id: str
+    user_id: str
+    is_moderator: bool = False  # Discord Manage Messages, Slack workspace admin
+
+
+@dataclass(frozen=True)
+class ImageSource:
+    """An image an adapter found in the chat, not downloaded yet.
+
+    Either ``data`` is given (CLI, tests) or ``url`` is fetched by the core's safe
+    fetcher with ``headers`` attached. Headers may carry platform credentials: they
+    are never logged or stored. ``fallback_url`` is tried when ``url`` (a resized
+    rendition) fails.
+    """
+
+    name: str
+    url: str | None = None
+    data: bytes | None = None
+    headers: Mapping[str, str] = field(default_factory=dict, repr=False)
+    fallback_url: str | None = None
+    caption: str = ""
+    author: str = ""
+    size_hint: int | None = None
+    auth_hint: str = ""  # said when an HTML page comes back instead of an image
+
+    def __post_init__(self) -> None:
+        if (self.url is None) == (self.data is None):
+            raise ValueError("ImageSource needs exactly one of url or data")
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A gathered, normalised reference image, stored as a blob."""
+
+    label: str
+    digest: str  # blob digest of the normalised image
+    width: int
+    height: int
+    byte_size: int
+    weight: float = 1.0
+    caption: str = ""
+    author: str = ""
+    source: str = ""  # file name or "result of job X"
+
+    def with_weight(self, weight: float) -> Reference:
+        return replace(self, weight=weight)
+
+
+@dataclass(frozen=True)
+class MergeOptions:
+    """What the person asked the model for."""
+
+    prompt: str
+    mode: Mode = Mode.COLLAGE
+    model: str = "gpt-image-2"
+    size: str = "auto"  # "WxH" or "auto"
+    quality: str = "auto"
+    background: str = "auto"
+    output_format: str = "png"
+    n: int = 1
+    input_fidelity: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeRequest:
+    """A new merge from an adapter or the CLI."""
+
+    origin: Origin
+    sources: tuple[ImageSource, ...]
+    options: MergeOptions
+    weights: Mapping[str, float] = field(default_factory=dict)  # label -> weight
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    input_image_tokens: int = 0
+    input_text_tokens: int = 0
+    output_tokens: int = 0
+    total_tokens: int = 0
+
+
+@dataclass(frozen=True)
+class Job:
+    """One merge attempt. Children are made from parents by actions."""
+
+    id: str
+    origin: Origin
+    options: MergeOptions
+    references: tuple[Reference, ...]
+    status: JobStatus = JobStatus.QUEUED
+    parent_id: str | None = None
+    action: str | None = None  # what made it from its parent, e.g. "retry", "more:B"
+    sheet_digest: str | None = None
+    sheet_boxes: Mapping[str, tuple[int, int, int, int]] = field(default_factory=dict)  # label -> x0, y0, x1, y1
+    result_digests: tuple[str, ...] = ()
+    usage: Usage | None = None
+    cost_usd: float | None = None
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    created_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    timings: Mapping[str, float] = field(default_factory=dict)  # stage -> seconds
+    messages: Mapping[str, str] = field(default_factory=dict)  # role -> platform message id
+
+    def reference(self, label: str) -> Reference | None:
+        return next((r for r in self.references if r.label == label), None)
+
+
+@dataclass(frozen=True)
+class Action:
+    """A control pressed on a stored job."""
+
+    kind: ActionKind
+    job_id: str
+    arg: str | None = None  # the label for REBALANCE
+
+
+@dataclass(frozen=True)
+class Progress:
+    """A step of a running merge, for the status message."""
+
+    stage: Stage
+    job_id: str
+    text: str
+    queue_position: int | None = None
+    image: bytes | None = None  # the reference sheet or a partial preview
+    image_name: str | None = None
+    partial_index: int | None = None
+
+
+ProgressSink = Callable[[Progress], Awaitable[None]]
+
+
+async def ignore_progress(_: Progress) -> None:
+    """A progress sink that drops every update."""
+
+
+@dataclass(frozen=True)
+class Control:
+    """A button (or reaction) an adapter renders for a job."""
+
+    kind: ActionKind
+    job_id: str
+    label: str
+    arg: str | None = None
+    emoji: str | None = None
+    style: str = "secondary"  # "primary", "secondary", "danger"
+
+
+@dataclass(frozen=True)
+class View:
+    """What an adapter shows: text, an optional image, and controls."""
+
+    text: str
+    image: bytes | None = None
+    image_name: str | None = None
+    controls: tuple[Control, ...] = ()
+    ephemeral: bool = False
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the core answers to a merge or an action.
+
+    ``ok`` is False when the view explains a refusal or failure. ``deleted`` asks
+    the adapter to remove the job's messages (their ids are in ``job.messages``).
+    ``needs_prompt`` asks the adapter to collect new prompt text (Edit prompt).
+    """
+
+    view: View
+    job: Job | None = None
+    ok: bool = True
+    deleted: bool = False
+    needs_prompt: bool = False

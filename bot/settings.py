@@ -1,0 +1,248 @@
+"""Settings, read once from a mapping (the environment plus an optional ``.env``).
+
+``Settings.from_env(mapping)`` takes the mapping as an argument so tests pass a
+dict and never touch ``os.environ``. Secrets are wrapped in ``Secret`` so that a
+repr, a log line or an error message never shows them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .errors import ConfigError
+from .model import Mode
+
+DEFAULT_MEDIA_HOSTS = (
+    "cdn.discordapp.com",
+    "media.discordapp.net",
+    "files.slack.com",
+    "slack-files.com",
+)
+LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True)
+class Secret:
+    """A credential. Its repr and str hide the value; ``reveal()`` gives it."""
+
+    _value: str = field(repr=False)
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('***')"
+
+    __str__ = __repr__
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_images: int = 16
+    max_image_bytes: int = 25 * 1024 * 1024
+    max_image_pixels: int = 50_000_000
+    max_prompt_chars: int = 4000
+    global_concurrency: int = 4
+    per_user_concurrency: int = 2
+    per_user_daily: int = 50
+    workspace_daily_cost_usd: float = 25.0
+    blob_cap_bytes: int = 2 * 1024 * 1024 * 1024
+    job_timeout_s: float = 300.0
+    fetch_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path = Path("data")
+    openai_api_key: Secret | None = None
+    openai_base_url: str | None = None
+    model: str = "gpt-image-2"
+    mode: Mode = Mode.COLLAGE
+    sheet_side: int = 2048
+    partial_images: int = 2
+    media_hosts: tuple[str, ...] = DEFAULT_MEDIA_HOSTS
+    limits: Limits = field(default_factory=Limits)
+    prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # model -> per-1M-token prices
+    control_policy: str = "anyone"  # "anyone" or "requester"
+    log_level: str = "INFO"
+
+    discord_token: Secret | None = None
+    discord_api_base_url: str = "https://discord.com/api/v10"
+    discord_gateway_url: str = "wss://gateway.discord.gg/"
+    discord_application_id: str | None = None
+
+    slack_bot_token: Secret | None = None
+    slack_app_token: Secret | None = None
+    slack_signing_secret: Secret | None = None
+    slack_api_url: str = "https://slack.com/api/"
+    slack_port: int = 3000
+    slack_rebalance_reactions: Mapping[str, str] = field(default_factory=dict)  # emoji name -> label
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "mergebot.sqlite3"
+
+    @property
+    def blob_dir(self) -> Path:
+        return self.data_dir / "blobs"
+
+    @property
+    def discord_enabled(self) -> bool:
+        return self.discord_token is not None
+
+    @property
+    def slack_enabled(self) -> bool:
+        return self.slack_bot_token is not None and (
+            self.slack_app_token is not None or self.slack_signing_secret is not None
+        )
+
+    def media_host_allowed(self, url: str) -> bool:
+        """Whether a download may come from ``url``: https to a listed host, or
+        plain http only to a loopback host that is listed explicitly."""
+        parts = urlsplit(url)
+        host = (parts.hostname or "").lower()
+        if host not in self.media_hosts:
+            return False
+        if parts.scheme == "https":
+            return True
+        return parts.scheme == "http" and host in LOOPBACK_HOSTS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, *, dotenv: Path | None = None) -> Settings:
+        """Build settings from ``env`` (default ``os.environ``) and ``dotenv`` if it exists.
+
+        Values in ``env`` win over the ``.env`` file.
+        """
+        merged: dict[str, str] = {}
+        if dotenv is not None and dotenv.is_file():
+            from dotenv import dotenv_values
+
+            merged.update({k: v for k, v in dotenv_values(dotenv).items() if v is not None})
+        merged.update(os.environ if env is None else env)
+        return _parse(_Reader(merged))
+
+
+class _Reader:
+    """Typed access to string settings with errors that name the variable."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+
+    def text(self, name: str) -> str | None:
+        value = self.env.get(name, "").strip()
+        return value or None
+
+    def secret(self, name: str) -> Secret | None:
+        value = self.text(name)
+        return Secret(value) if value else None
+
+    def integer(self, name: str, default: int, low: int = 0) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+        if value < low:
+            raise ConfigError(f"{name} must be at least {low}, got {value}")
+        return value
+
+    def number(self, name: str, default: float, low: float = 0.0) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+        if value < low:
+            raise ConfigError(f"{name} must be at least {low}, got {value}")
+        return value
+
+    def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
+        value = (self.text(name) or default).lower()
+        if value not in options:
+            raise ConfigError(f"{name} must be one of {', '.join(options)}, got {value!r}")
+        return value
+
+    def url(self, name: str, default: str | None) -> str | None:
+        value = self.text(name) or default
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https", "ws", "wss") or not parts.netloc:
+            raise ConfigError(f"{name} must be an absolute http(s) or ws(s) URL, got {value!r}")
+        return value
+
+    def json_object(self, name: str) -> dict[str, object]:
+        raw = self.text(name)
+        if raw is None:
+            return {}
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"{name} must be a JSON object: {exc.msg}") from None
+        if not isinstance(value, dict):
+            raise ConfigError(f"{name} must be a JSON object")
+        return value
+
+
+def _parse(r: _Reader) -> Settings:
+    base = Settings()
+    limits = Limits(
+        max_images=r.integer("MERGEBOT_MAX_IMAGES", Limits.max_images, low=1),
+        max_image_bytes=r.integer("MERGEBOT_MAX_IMAGE_BYTES", Limits.max_image_bytes, low=1024),
+        max_image_pixels=r.integer("MERGEBOT_MAX_IMAGE_PIXELS", Limits.max_image_pixels, low=1),
+        max_prompt_chars=r.integer("MERGEBOT_MAX_PROMPT_CHARS", Limits.max_prompt_chars, low=1),
+        global_concurrency=r.integer("MERGEBOT_CONCURRENCY", Limits.global_concurrency, low=1),
+        per_user_concurrency=r.integer("MERGEBOT_USER_CONCURRENCY", Limits.per_user_concurrency, low=1),
+        per_user_daily=r.integer("MERGEBOT_USER_DAILY_MERGES", Limits.per_user_daily, low=1),
+        workspace_daily_cost_usd=r.number("MERGEBOT_WORKSPACE_DAILY_USD", Limits.workspace_daily_cost_usd),
+        blob_cap_bytes=r.integer("MERGEBOT_BLOB_CAP_BYTES", Limits.blob_cap_bytes, low=1024 * 1024),
+        job_timeout_s=r.number("MERGEBOT_JOB_TIMEOUT", Limits.job_timeout_s, low=1.0),
+        fetch_timeout_s=r.number("MERGEBOT_FETCH_TIMEOUT", Limits.fetch_timeout_s, low=0.1),
+    )
+    hosts_raw = r.text("MERGEBOT_MEDIA_HOSTS")
+    media_hosts = (
+        tuple(h.strip().lower() for h in hosts_raw.split(",") if h.strip()) if hosts_raw else DEFAULT_MEDIA_HOSTS
+    )
+    prices: dict[str, dict[str, float]] = {}
+    for model, table in r.json_object("MERGEBOT_PRICES").items():
+        if not isinstance(table, dict) or not all(isinstance(v, int | float) for v in table.values()):
+            raise ConfigError("MERGEBOT_PRICES must map model names to objects of numbers")
+        prices[model] = {str(k): float(v) for k, v in table.items()}
+    reactions: dict[str, str] = {}
+    for emoji, label in r.json_object("SLACK_REBALANCE_REACTIONS").items():
+        if not isinstance(label, str) or not label.isalpha() or not label.isupper():
+            raise ConfigError("SLACK_REBALANCE_REACTIONS must map emoji names to labels such as \"A\"")
+        reactions[emoji] = label
+    return Settings(
+        data_dir=Path(r.text("MERGEBOT_DATA_DIR") or str(base.data_dir)),
+        openai_api_key=r.secret("OPENAI_API_KEY"),
+        openai_base_url=r.url("OPENAI_BASE_URL", None),
+        model=r.text("MERGEBOT_MODEL") or base.model,
+        mode=Mode(r.choice("MERGEBOT_MODE", base.mode.value, tuple(m.value for m in Mode))),
+        sheet_side=r.integer("MERGEBOT_SHEET_SIDE", base.sheet_side, low=256),
+        partial_images=r.integer("MERGEBOT_PARTIAL_IMAGES", base.partial_images),
+        media_hosts=media_hosts,
+        limits=limits,
+        prices=prices,
+        control_policy=r.choice("MERGEBOT_CONTROL_POLICY", base.control_policy, ("anyone", "requester")),
+        log_level=r.choice("MERGEBOT_LOG_LEVEL", base.log_level, ("debug", "info", "warning", "error")).upper(),
+        discord_token=r.secret("DISCORD_TOKEN"),
+        discord_api_base_url=r.url("DISCORD_API_BASE_URL", base.discord_api_base_url) or "",
+        discord_gateway_url=r.url("DISCORD_GATEWAY_URL", base.discord_gateway_url) or "",
+        discord_application_id=r.text("DISCORD_APPLICATION_ID"),
+        slack_bot_token=r.secret("SLACK_BOT_TOKEN"),
+        slack_app_token=r.secret("SLACK_APP_TOKEN"),
+        slack_signing_secret=r.secret("SLACK_SIGNING_SECRET"),
+        slack_api_url=r.url("SLACK_API_URL", base.slack_api_url) or "",
+        slack_port=r.integer("SLACK_PORT", base.slack_port, low=1),
+        slack_rebalance_reactions=reactions,
+    )
