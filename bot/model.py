@@ -234,6 +234,8 @@ class Outcome:
     ``ok`` is False when the view explains a refusal or failure. ``deleted`` asks
     the adapter to remove the job's messages (their ids are in ``job.messages``).
     ``needs_prompt`` asks the adapter to collect new prompt text (Edit prompt).
+    ``error`` is the failure behind a refusal, for callers that branch on its type
+    (the CLI's exit codes); adapters show ``view``.
     """
 
     view: View
@@ -241,3 +243,4 @@ class Outcome:
     ok: bool = True
     deleted: bool = False
     needs_prompt: bool = False
+    error: Exception | None = None

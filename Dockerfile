@@ -1,0 +1,26 @@
+# mergebot: slim, non-root, data on a volume.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    MERGEBOT_DATA_DIR=/data
+
+RUN useradd --create-home --uid 10001 mergebot \
+    && mkdir -p /data && chown mergebot:mergebot /data
+
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY bot ./bot
+COPY compose ./compose
+COPY adapters ./adapters
+RUN pip install . && rm -rf /root/.cache
+
+USER mergebot
+VOLUME ["/data"]
+# Slack HTTP mode listens here (SLACK_PORT); Socket Mode and Discord need no inbound port.
+EXPOSE 3000
+HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 CMD ["mergebot", "health"]
+ENTRYPOINT ["mergebot"]
+CMD ["run"]

@@ -1,0 +1,88 @@
+"""Gathering: download every source, normalise it off the event loop, label A, B, C…
+
+A bad file among good ones becomes a warning that names it; only when nothing
+usable is left is the merge refused.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from compose import ComposeError, Normalized, normalize
+
+from .errors import FetchError, NoImages, TooManyImages
+from .fetch import Fetcher
+from .model import ImageSource
+from .settings import Limits
+
+log = logging.getLogger(__name__)
+
+REFERENCE_MAX_SIDE = 2048
+PARALLEL_DOWNLOADS = 4
+
+
+def label_for(index: int) -> str:
+    """A, B, … Z, AA, AB, … for 0, 1, …"""
+    label = ""
+    index += 1
+    while index:
+        index, rest = divmod(index - 1, 26)
+        label = chr(ord("A") + rest) + label
+    return label
+
+
+@dataclass(frozen=True)
+class GatheredImage:
+    label: str
+    image: Normalized
+    source: ImageSource
+
+
+@dataclass(frozen=True)
+class Gathered:
+    images: tuple[GatheredImage, ...]
+    warnings: tuple[str, ...]
+
+
+def check_count(count: int, limit: int) -> None:
+    if count > limit:
+        raise TooManyImages(
+            f"I found {count} images but can merge at most {limit} at once. "
+            "Start from a later message, or remove some images, and try again."
+        )
+
+
+async def gather(sources: Sequence[ImageSource], fetcher: Fetcher, limits: Limits) -> Gathered:
+    """Download and normalise ``sources`` in order; label the usable ones."""
+    if not sources:
+        raise NoImages(
+            "I found no images to merge. Attach images to messages in the thread (or to the command) and try again."
+        )
+    check_count(len(sources), limits.max_images)
+    gate = asyncio.Semaphore(PARALLEL_DOWNLOADS)
+
+    async def load(source: ImageSource) -> Normalized | str:
+        try:
+            async with gate:
+                data = await fetcher.fetch(source)
+            return await asyncio.to_thread(
+                normalize, data, source.name, max_side=REFERENCE_MAX_SIDE, max_pixels=limits.max_image_pixels
+            )
+        except (FetchError, ComposeError) as exc:
+            log.info("skipping a reference: %s", exc)
+            return str(exc)
+
+    loaded = await asyncio.gather(*(load(source) for source in sources))
+    images: list[GatheredImage] = []
+    warnings: list[str] = []
+    for source, result in zip(sources, loaded, strict=True):
+        if isinstance(result, str):
+            warnings.append(result)
+        else:
+            images.append(GatheredImage(label_for(len(images)), result, source))
+    if not images:
+        raise NoImages("None of the files could be used as an image:\n" + "\n".join(f"• {w}" for w in warnings))
+    return Gathered(tuple(images), tuple(warnings))

@@ -1,0 +1,95 @@
+"""``mergebot run``: start every chat platform whose credentials are set.
+
+Adapters are imported by name only when enabled, so the core never depends on
+a platform SDK and a Slack-only deployment never imports discord.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import logging
+import signal
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import cast
+
+from .service import MergeService
+from .settings import Settings
+
+log = logging.getLogger(__name__)
+
+HEARTBEAT_FILE = "heartbeat"
+HEARTBEAT_EVERY_S = 30.0
+HEARTBEAT_STALE_S = 3 * HEARTBEAT_EVERY_S
+
+NOTHING_TO_RUN = """No chat platform is configured. Set one of:
+  Discord: DISCORD_TOKEN (then `mergebot discord sync` once to register /merge)
+  Slack:   SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode), or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode)
+and OPENAI_API_KEY for generation. See README.md, "Configuration"."""
+
+AdapterRun = Callable[[Settings, MergeService], Awaitable[None]]
+
+
+def enabled_platforms(settings: Settings) -> list[str]:
+    platforms = []
+    if settings.discord_enabled:
+        platforms.append("discord")
+    if settings.slack_enabled:
+        platforms.append("slack")
+    return platforms
+
+
+def missing_settings(settings: Settings) -> str | None:
+    """Why the bot cannot start, or None."""
+    if not enabled_platforms(settings):
+        return NOTHING_TO_RUN
+    if settings.openai_api_key is None:
+        return "OPENAI_API_KEY is not set: the bot cannot generate images without it."
+    return None
+
+
+def heartbeat_is_fresh(data_dir: Path, now: float | None = None) -> bool:
+    """Whether a running bot touched its heartbeat file recently (the Docker healthcheck)."""
+    try:
+        age = (now or time.time()) - (data_dir / HEARTBEAT_FILE).stat().st_mtime
+    except OSError:
+        return False
+    return age < HEARTBEAT_STALE_S
+
+
+async def _beat(data_dir: Path) -> None:
+    path = data_dir / HEARTBEAT_FILE
+    while True:
+        await asyncio.to_thread(path.touch)
+        await asyncio.sleep(HEARTBEAT_EVERY_S)
+
+
+async def run(settings: Settings) -> None:
+    """Run every enabled adapter until one fails or the process is asked to stop."""
+    service = await MergeService.open(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(_beat(settings.data_dir))
+            for platform in enabled_platforms(settings):
+                adapter = importlib.import_module(f"adapters.{platform}")
+                log.info("starting %s", platform)
+                group.create_task(cast(AdapterRun, adapter.run)(settings, service))
+            await stop.wait()
+            log.info("stopping")
+            raise _Stop
+    except* _Stop:
+        pass
+    finally:
+        await service.aclose()
+
+
+class _Stop(Exception):
+    """Ends the task group on a signal."""

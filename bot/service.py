@@ -1,0 +1,392 @@
+"""The merge service: the one entry point adapters and the CLI call.
+
+``merge`` runs a new request through gather, compose, generate and store;
+``act`` applies a control to a stored job, usually by running a child job.
+Neither raises for anything a person caused: they answer with an ``Outcome``
+whose view says what happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING
+
+from compose import fit_to_bytes, normalize
+
+from .capabilities import check_request
+from .errors import InputError, JobNotFound, MergebotError, PermissionDenied, PromptTooLong
+from .fetch import Fetcher
+from .gather import REFERENCE_MAX_SIDE, check_count, gather, label_for
+from .limits import Limiter
+from .model import (
+    Action,
+    ActionKind,
+    Actor,
+    Job,
+    JobStatus,
+    MergeOptions,
+    MergeRequest,
+    Mode,
+    Origin,
+    Outcome,
+    Progress,
+    ProgressSink,
+    Reference,
+    Stage,
+    View,
+    ignore_progress,
+)
+from .plan import MAX_WEIGHT, Prepared, clamp_weight, extension, prepare
+from .settings import Settings
+from .store import JobStore, open_store
+from .views import details_view, failure_view, notice, result_view
+
+if TYPE_CHECKING:
+    from .blobs import BlobStore
+    from .generate import Generator
+
+log = logging.getLogger(__name__)
+
+REBALANCE_FACTOR = 1.5
+PRUNE_EVERY = 20
+
+
+def new_job_id() -> str:
+    return secrets.token_hex(5)
+
+
+def rebalanced(references: Sequence[Reference], label: str) -> tuple[Reference, ...]:
+    """Give ``label`` more weight; once it is at the ceiling, give the others less."""
+    target = next(ref for ref in references if ref.label == label)
+    if target.weight * REBALANCE_FACTOR <= MAX_WEIGHT:
+        return tuple(
+            ref.with_weight(clamp_weight(ref.weight * REBALANCE_FACTOR)) if ref.label == label else ref
+            for ref in references
+        )
+    return tuple(
+        ref if ref.label == label else ref.with_weight(clamp_weight(ref.weight / REBALANCE_FACTOR))
+        for ref in references
+    )
+
+
+class _Reporter:
+    """Sends progress to the adapter's sink; a failing sink never fails the merge."""
+
+    def __init__(self, sink: ProgressSink, job_id: str) -> None:
+        self._sink = sink
+        self._job_id = job_id
+
+    async def __call__(self, stage: Stage, text: str, **extra: object) -> None:
+        try:
+            await self._sink(Progress(stage, self._job_id, text, **extra))  # type: ignore[arg-type]
+        except Exception:
+            log.exception("progress sink failed for job %s", self._job_id)
+
+
+class MergeService:
+    """Runs merges and actions on stored jobs. Create with ``await MergeService.open(settings)``."""
+
+    def __init__(self, settings: Settings, store: JobStore, blobs: BlobStore, fetcher: Fetcher) -> None:
+        self.settings = settings
+        self._store = store
+        self._blobs = blobs
+        self._fetcher = fetcher
+        self._limiter = Limiter(settings.limits, store)
+        self._generator: Generator | None = None
+        self._finished_since_prune = 0
+
+    @classmethod
+    async def open(cls, settings: Settings) -> MergeService:
+        from .blobs import BlobStore
+
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        store = await open_store(settings)
+        blobs = BlobStore(settings.blob_dir, settings.limits.blob_cap_bytes)
+        return cls(settings, store, blobs, Fetcher(settings))
+
+    async def aclose(self) -> None:
+        if self._generator is not None:
+            await self._generator.aclose()
+        await self._fetcher.aclose()
+        await self._store.close()
+
+    @property
+    def generator(self) -> Generator:
+        if self._generator is None:
+            from .generate import Generator  # imports the OpenAI SDK: only when a merge really runs
+
+            self._generator = Generator(self.settings)
+        return self._generator
+
+    # -- new merges -------------------------------------------------------------------------
+
+    async def merge(self, request: MergeRequest, progress: ProgressSink = ignore_progress) -> Outcome:
+        """Run a new merge; the outcome's view is the result or the reason it failed."""
+        try:
+            self._check_prompt(request.options)
+            check_count(len(request.sources), self.settings.limits.max_images)
+            check_request(request.options, self._image_count(request.options, len(request.sources)))
+            await self._limiter.check_quotas(request.origin)
+        except MergebotError as exc:
+            return Outcome(failure_view(exc, None), ok=False, error=exc)
+        job = Job(id=new_job_id(), origin=request.origin, options=request.options, references=())
+        await self._store.save(job)
+        return await self._run(job, progress, request)
+
+    # -- actions on stored jobs -------------------------------------------------------------
+
+    async def act(
+        self,
+        action: Action,
+        actor: Actor,
+        progress: ProgressSink = ignore_progress,
+        *,
+        prompt: str | None = None,
+        origin: Origin | None = None,
+    ) -> Outcome:
+        """Apply a control to a stored job."""
+        job = await self._store.get(action.job_id)
+        if job is None or job.status is JobStatus.DELETED or not _same_workspace(job, actor):
+            return Outcome(notice(JobNotFound(action.job_id).user_message), ok=False)
+        try:
+            self._authorize(job, actor, action.kind)
+        except PermissionDenied as exc:
+            return Outcome(notice(exc.user_message), job=job, ok=False)
+        if action.kind is ActionKind.DETAILS:
+            return Outcome(details_view(job), job=job)
+        if action.kind is ActionKind.DELETE:
+            deleted = replace(job, status=JobStatus.DELETED)
+            await self._store.save(deleted)
+            return Outcome(notice("Deleted that merge."), job=deleted, deleted=True)
+        if action.kind is ActionKind.EDIT_PROMPT and prompt is None:
+            return Outcome(View(text=job.options.prompt, ephemeral=True), job=job, needs_prompt=True)
+        child_origin = origin or replace(job.origin, user_id=actor.user_id, user_name="")
+        try:
+            child = await self._child(job, action, child_origin, prompt)
+            self._check_prompt(child.options)
+            check_request(child.options, self._image_count(child.options, len(child.references)))
+            await self._limiter.check_quotas(child_origin)
+        except MergebotError as exc:
+            return Outcome(failure_view(exc, None), job=job, ok=False, error=exc)
+        await self._store.save(child)
+        return await self._run(child, progress, None)
+
+    async def _child(self, parent: Job, action: Action, origin: Origin, prompt: str | None) -> Job:
+        if not parent.references:
+            raise InputError("That merge never gathered its images, so there is nothing to redo. Start a new /merge.")
+        references = parent.references
+        options = parent.options
+        tag = action.kind.value
+        if action.kind is ActionKind.REBALANCE:
+            label = action.arg or ""
+            if parent.reference(label) is None:
+                raise InputError(f"That merge has no reference {label}.")
+            references = rebalanced(references, label)
+            tag = f"more:{label}"
+        elif action.kind is ActionKind.EDIT_PROMPT and prompt is not None:
+            options = replace(options, prompt=prompt.strip())
+        elif action.kind is ActionKind.USE_AS_REFERENCE:
+            references = await self._with_result_as_reference(parent)
+            tag = f"use:{references[-1].label}"
+            if prompt is not None:
+                options = replace(options, prompt=prompt.strip())
+        return Job(
+            id=new_job_id(),
+            origin=origin,
+            options=options,
+            references=references,
+            parent_id=parent.id,
+            action=tag,
+        )
+
+    async def _with_result_as_reference(self, parent: Job) -> tuple[Reference, ...]:
+        if not parent.result_digests:
+            raise InputError("That merge has no result yet to use as a reference.")
+        check_count(len(parent.references) + 1, self.settings.limits.max_images)
+        result = await self._blobs.get(parent.result_digests[0])
+        image = await asyncio.to_thread(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
+        digest = await self._blobs.put(image.data)
+        label = label_for(len(parent.references))
+        reference = Reference(
+            label=label,
+            digest=digest,
+            width=image.width,
+            height=image.height,
+            byte_size=len(image.data),
+            caption=f"the previous result ({parent.id})",
+            source=f"result of merge {parent.id}",
+        )
+        return (*parent.references, reference)
+
+    def _authorize(self, job: Job, actor: Actor, kind: ActionKind) -> None:
+        is_requester = actor.user_id == job.origin.user_id
+        if kind is ActionKind.DETAILS or is_requester or actor.is_moderator:
+            return
+        if kind is ActionKind.DELETE:
+            raise PermissionDenied("Only the person who asked for this merge, or a moderator, can delete it.")
+        if self.settings.control_policy == "requester":
+            raise PermissionDenied("Only the person who asked for this merge can use its buttons here.")
+
+    # -- lookups adapters need --------------------------------------------------------------
+
+    async def job(self, job_id: str) -> Job | None:
+        return await self._store.get(job_id)
+
+    async def job_for_message(self, platform: str, message_id: str) -> Job | None:
+        return await self._store.job_for_message(platform, message_id)
+
+    async def record_message(self, job_id: str, role: str, message_id: str) -> None:
+        await self._store.set_message(job_id, role, message_id)
+
+    async def last_result_in_channel(self, platform: str, channel_id: str) -> Job | None:
+        return await self._store.last_result_in_channel(platform, channel_id)
+
+    async def first_delivery(self, key: str) -> bool:
+        return await self._store.first_delivery(key)
+
+    async def fit_for_upload(self, image: bytes, max_bytes: int) -> tuple[bytes, str]:
+        """``image`` re-encoded or downscaled to fit ``max_bytes``, and its file extension."""
+        data, fmt = await asyncio.to_thread(fit_to_bytes, image, max_bytes)
+        return data, extension(fmt)
+
+    async def sheet_image(self, job: Job) -> bytes | None:
+        return await self._blobs.get(job.sheet_digest) if job.sheet_digest else None
+
+    # -- the pipeline -----------------------------------------------------------------------
+
+    async def _run(self, job: Job, sink: ProgressSink, request: MergeRequest | None) -> Outcome:
+        report = _Reporter(sink, job.id)
+        timings: dict[str, float] = {}
+        started = time.perf_counter()
+
+        async def on_position(position: int) -> None:
+            await report(Stage.QUEUED, f"Queued: {position} ahead of you", queue_position=position)
+
+        try:
+            async with self._limiter.slot(job.origin, on_position):
+                job = replace(job, status=JobStatus.RUNNING)
+                await self._store.save(job)
+                if request is not None:
+                    await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
+                    job = await self._gather_into(job, request)
+                    timings["gather"] = time.perf_counter() - started
+                await report(Stage.COMPOSING, "Building the reference sheet…")
+                mark = time.perf_counter()
+                prepared = await self._prepare(job)
+                timings["compose"] = time.perf_counter() - mark
+                sheet_digest = await self._blobs.put(prepared.sheet.data)
+                boxes = {label: (b.x0, b.y0, b.x1, b.y1) for label, b in prepared.sheet.boxes.items()}
+                job = replace(job, sheet_digest=sheet_digest, sheet_boxes=boxes)
+                await self._store.save(job)
+                await report(
+                    Stage.COMPOSING,
+                    f"Reference sheet ready ({', '.join(r.label for r in job.references)}). Generating…",
+                    image=prepared.sheet.data,
+                    image_name=f"sheet-{job.id}.{extension(prepared.sheet.format)}",
+                )
+
+                async def on_partial(index: int, image: bytes) -> None:
+                    await report(
+                        Stage.GENERATING,
+                        f"Generating… preview {index + 1}",
+                        image=image,
+                        image_name=f"preview-{job.id}-{index + 1}.{job.options.output_format}",
+                        partial_index=index,
+                    )
+
+                await report(Stage.GENERATING, "Generating…")
+                mark = time.perf_counter()
+                generated = await self.generator.generate(
+                    prepared.files, prepared.prompt, job.options, on_partial=on_partial
+                )
+                timings["generate"] = time.perf_counter() - mark
+                digests = tuple([await self._blobs.put(image) for image in generated.images])
+                from .pricing import estimate_cost
+
+                timings["total"] = time.perf_counter() - started
+                job = replace(
+                    job,
+                    status=JobStatus.SUCCEEDED,
+                    result_digests=digests,
+                    usage=generated.usage,
+                    cost_usd=estimate_cost(generated.model, generated.usage, self.settings.prices),
+                    finished_at=time.time(),
+                    timings=timings,
+                )
+                await self._store.save(job)
+        except MergebotError as exc:
+            return await self._fail(job, exc, report, timings, started)
+        except Exception:
+            log.exception("merge %s failed unexpectedly", job.id)
+            error = MergebotError(f"Something went wrong on my side (merge {job.id}). Please try again.")
+            return await self._fail(job, error, report, timings, started)
+        await report(Stage.DONE, "Done.")
+        await self._maybe_prune()
+        return Outcome(result_view(job, generated.images[0], extension(generated.output_format)), job=job)
+
+    async def _fail(
+        self, job: Job, error: MergebotError, report: _Reporter, timings: dict[str, float], started: float
+    ) -> Outcome:
+        timings["total"] = time.perf_counter() - started
+        job = replace(job, status=JobStatus.FAILED, error=error.user_message, finished_at=time.time(), timings=timings)
+        await self._store.save(job)
+        await report(Stage.FAILED, error.user_message)
+        return Outcome(failure_view(error, job), job=job, ok=False, error=error)
+
+    async def _gather_into(self, job: Job, request: MergeRequest) -> Job:
+        gathered = await gather(request.sources, self._fetcher, self.settings.limits)
+        references = []
+        for item in gathered.images:
+            digest = await self._blobs.put(item.image.data)
+            references.append(
+                Reference(
+                    label=item.label,
+                    digest=digest,
+                    width=item.image.width,
+                    height=item.image.height,
+                    byte_size=len(item.image.data),
+                    weight=clamp_weight(request.weights.get(item.label, 1.0)),
+                    caption=item.source.caption,
+                    author=item.source.author,
+                    source=item.source.name,
+                )
+            )
+        job = replace(job, references=tuple(references), warnings=gathered.warnings)
+        check_request(job.options, self._image_count(job.options, len(references)))
+        await self._store.save(job)
+        return job
+
+    async def _prepare(self, job: Job) -> Prepared:
+        images = {ref.digest: await self._blobs.get(ref.digest) for ref in job.references}
+        return await prepare(job.options, job.references, images, self.settings.sheet_side)
+
+    def _check_prompt(self, options: MergeOptions) -> None:
+        if not options.prompt.strip():
+            raise InputError("Say what to make: add a prompt, e.g. /merge the cat from A in the room from B.")
+        limit = self.settings.limits.max_prompt_chars
+        if len(options.prompt) > limit:
+            raise PromptTooLong(
+                f"Your prompt is {len(options.prompt)} characters; the limit is {limit}. Shorten it and try again."
+            )
+
+    @staticmethod
+    def _image_count(options: MergeOptions, references: int) -> int:
+        return references if options.mode is Mode.SEPARATE else 1
+
+    async def _maybe_prune(self) -> None:
+        self._finished_since_prune += 1
+        if self._finished_since_prune < PRUNE_EVERY:
+            return
+        self._finished_since_prune = 0
+        freed = await self._blobs.prune(await self._store.referenced_digests())
+        if freed:
+            log.info("pruned %d bytes of unused blobs", freed)
+
+
+def _same_workspace(job: Job, actor: Actor) -> bool:
+    return job.origin.platform == actor.platform and job.origin.workspace_id == actor.workspace_id

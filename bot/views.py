@@ -1,0 +1,134 @@
+"""Neutral views of jobs: the text, image and controls each adapter renders its own way."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from .errors import (
+    GenerationTimeout,
+    MergebotError,
+    RateLimited,
+    ServiceUnavailable,
+)
+from .model import ActionKind, Control, Job, JobStatus, Reference, View
+
+RETRYABLE = (RateLimited, GenerationTimeout, ServiceUnavailable)
+REGIONAL_INDICATOR_A = 0x1F1E6
+
+
+def letter_emoji(label: str) -> str | None:
+    """The regional indicator emoji for a one-letter label (🇦 for A), else None."""
+    if len(label) == 1 and "A" <= label <= "Z":
+        return chr(REGIONAL_INDICATOR_A + ord(label) - ord("A"))
+    return None
+
+
+def label_for_emoji(emoji: str) -> str | None:
+    """The label a regional indicator emoji stands for (🇧 -> B), else None."""
+    if len(emoji) == 1 and REGIONAL_INDICATOR_A <= ord(emoji) < REGIONAL_INDICATOR_A + 26:
+        return chr(ord("A") + ord(emoji) - REGIONAL_INDICATOR_A)
+    return None
+
+
+def result_controls(job: Job) -> tuple[Control, ...]:
+    """Retry, More <label> for each reference, Edit prompt, Use as reference, Details, Delete."""
+    controls = [Control(ActionKind.RETRY, job.id, "Retry", emoji="🔁", style="primary")]
+    controls += [
+        Control(ActionKind.REBALANCE, job.id, f"More {ref.label}", arg=ref.label, emoji=letter_emoji(ref.label))
+        for ref in job.references
+    ]
+    controls += [
+        Control(ActionKind.EDIT_PROMPT, job.id, "Edit prompt", emoji="✏️"),
+        Control(ActionKind.USE_AS_REFERENCE, job.id, "Use as reference", emoji="📌"),
+        Control(ActionKind.DETAILS, job.id, "Details", emoji="ℹ️"),
+        Control(ActionKind.DELETE, job.id, "Delete", emoji="🗑️", style="danger"),
+    ]
+    return tuple(controls)
+
+
+def failure_controls(job: Job) -> tuple[Control, ...]:
+    return (
+        Control(ActionKind.RETRY, job.id, "Retry", emoji="🔁", style="primary"),
+        Control(ActionKind.EDIT_PROMPT, job.id, "Edit prompt", emoji="✏️"),
+        Control(ActionKind.DETAILS, job.id, "Details", emoji="ℹ️"),
+    )
+
+
+def describe_weights(references: tuple[Reference, ...]) -> str:
+    """ "A, B, C" or "A, B×2, C×0.5" when weights differ."""
+    return ", ".join(ref.label if ref.weight == 1 else f"{ref.label}×{ref.weight:g}" for ref in references)
+
+
+def warnings_text(warnings: tuple[str, ...]) -> str:
+    return "".join(f"\nSkipped {warning}" for warning in warnings)
+
+
+def result_view(job: Job, image: bytes, extension: str) -> View:
+    text = f"Merged {describe_weights(job.references)}: “{_clip(job.options.prompt, 300)}”"
+    if job.parent_id and job.action:
+        text += f" ({_action_words(job.action)})"
+    text += warnings_text(job.warnings)
+    return View(text=text, image=image, image_name=f"mergebot-{job.id}.{extension}", controls=result_controls(job))
+
+
+def failure_view(error: MergebotError, job: Job | None) -> View:
+    text = error.user_message
+    if job is not None:
+        text += warnings_text(job.warnings)
+    retryable = job is not None and isinstance(error, RETRYABLE)
+    controls = failure_controls(job) if retryable and job is not None else ()
+    return View(text=text, controls=controls)
+
+
+def notice(text: str) -> View:
+    """A private answer to the person who pressed a control."""
+    return View(text=text, ephemeral=True)
+
+
+def details_view(job: Job) -> View:
+    options = job.options
+    lines = [
+        f"Merge {job.id} · {job.status.value}",
+        f"Prompt: {options.prompt}",
+        f"Model: {options.model} · mode {options.mode.value} · size {options.size} · quality {options.quality}",
+        "References: "
+        + "; ".join(
+            f"{ref.label} (weight {ref.weight:g}{', ' + _clip(ref.caption, 60) if ref.caption else ''})"
+            for ref in job.references
+        ),
+    ]
+    if job.parent_id:
+        lines.append(f"From: {job.parent_id} ({_action_words(job.action or '')})")
+    if job.timings:
+        lines.append("Timings: " + ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in job.timings.items()))
+    if job.usage is not None:
+        usage = job.usage
+        lines.append(
+            f"Tokens: {usage.input_tokens} in ({usage.input_image_tokens} image, {usage.input_text_tokens} text), "
+            f"{usage.output_tokens} out"
+        )
+    if job.cost_usd is not None:
+        lines.append(f"Estimated cost: ${job.cost_usd:.4f}")
+    if job.error and job.status in (JobStatus.FAILED, JobStatus.INTERRUPTED):
+        lines.append(f"Error: {job.error}")
+    lines.append(f"Requested by {job.origin.user_name or job.origin.user_id} at {_when(job.created_at)}")
+    return notice("\n".join(lines))
+
+
+def _action_words(action: str) -> str:
+    kind, _, arg = action.partition(":")
+    return {
+        "retry": "retry",
+        "more": f"more {arg}",
+        "edit": "edited prompt",
+        "use": f"previous result as {arg}",
+    }.get(kind, kind)
+
+
+def _clip(text: str, limit: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _when(epoch: float) -> str:
+    return f"{datetime.fromtimestamp(epoch, UTC):%Y-%m-%d %H:%M} UTC"

@@ -1,0 +1,88 @@
+"""A platform-free chat surface for core scenarios (errbot's test backend, in miniature).
+
+Post images to a thread, run a merge, press the controls on what comes back, and
+read every reply and progress update in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from bot.model import (
+    Action,
+    ActionKind,
+    Actor,
+    Control,
+    ImageSource,
+    MergeOptions,
+    MergeRequest,
+    Origin,
+    Outcome,
+    Progress,
+    Stage,
+)
+from bot.service import MergeService
+
+
+@dataclass
+class ChatSurface:
+    service: MergeService
+    workspace: str = "team-1"
+    channel: str = "general"
+    thread: list[ImageSource] = field(default_factory=list)
+    replies: list[Outcome] = field(default_factory=list)
+    progress: list[Progress] = field(default_factory=list)
+
+    def post(self, name: str, data: bytes, author: str = "ana", text: str = "") -> None:
+        self.thread.append(ImageSource(name=name, data=data, author=author, caption=text))
+
+    def origin(self, user: str) -> Origin:
+        return Origin("chat", self.workspace, self.channel, user, thread_id="t1", user_name=user)
+
+    async def merge(
+        self, prompt: str, user: str = "ana", weights: dict[str, float] | None = None, **options: Any
+    ) -> Outcome:
+        request = MergeRequest(
+            self.origin(user), tuple(self.thread), MergeOptions(prompt=prompt, **options), weights or {}
+        )
+        outcome = await self.service.merge(request, self._on_progress)
+        self.replies.append(outcome)
+        return outcome
+
+    async def press(
+        self, control: Control, user: str = "ana", moderator: bool = False, prompt: str | None = None
+    ) -> Outcome:
+        actor = Actor("chat", self.workspace, user, is_moderator=moderator)
+        action = Action(control.kind, control.job_id, control.arg)
+        outcome = await self.service.act(action, actor, self._on_progress, prompt=prompt, origin=self.origin(user))
+        self.replies.append(outcome)
+        return outcome
+
+    async def _on_progress(self, update: Progress) -> None:
+        self.progress.append(update)
+
+    def stages(self, job_id: str) -> list[Stage]:
+        return [p.stage for p in self.progress if p.job_id == job_id]
+
+
+def control(outcome: Outcome, kind: ActionKind, arg: str | None = None) -> Control:
+    """The control of ``kind`` (and ``arg``) on an outcome's view."""
+    for candidate in outcome.view.controls:
+        if candidate.kind is kind and (arg is None or candidate.arg == arg):
+            return candidate
+    raise AssertionError(f"no {kind.value} control in {[c.label for c in outcome.view.controls]}")
+
+
+async def eventually(predicate: Callable[[], object], within: float = 10.0) -> None:
+    """Wait until ``predicate()`` is true, polling briefly; fail after ``within`` seconds."""
+    async with asyncio.timeout(within):
+        while not predicate():  # noqa: ASYNC110 (polls state the doubles expose, no event to wait on)
+            await asyncio.sleep(0.01)
+
+
+def area(box: tuple[int, int, int, int]) -> int:
+    x0, y0, x1, y1 = box
+    return (x1 - x0) * (y1 - y0)

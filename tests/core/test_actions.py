@@ -1,0 +1,137 @@
+"""Every control on a result: retry, rebalance, edit prompt, use as reference, details, delete."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from bot.model import ActionKind, JobStatus, Outcome
+from bot.service import MergeService
+from bot.settings import Settings
+from tests.core.chat import ChatSurface, area, control
+from tests.doubles.openai_double import OpenAIDouble
+from tests.imagegen import jpeg, png
+
+
+async def merged(chat: ChatSurface) -> Outcome:
+    chat.post("cat.png", png(640, 480, seed=1), text="cat")
+    chat.post("room.jpg", jpeg(640, 480, seed=2), text="room")
+    chat.post("light.png", png(640, 480, seed=3), text="light")
+    outcome = await chat.merge("the cat in the room")
+    assert outcome.ok, outcome.view.text
+    return outcome
+
+
+async def test_retry_makes_a_child_with_the_same_references(chat: ChatSurface, openai_double: OpenAIDouble) -> None:
+    first = await merged(chat)
+    second = await chat.press(control(first, ActionKind.RETRY))
+    assert second.ok and second.job is not None and first.job is not None
+    assert second.job.parent_id == first.job.id
+    assert second.job.action == "retry"
+    assert second.job.references == first.job.references
+    assert len(openai_double.requests) == 2
+
+
+async def test_more_b_gives_b_the_largest_panel_in_the_next_sheet(chat: ChatSurface) -> None:
+    first = await merged(chat)
+    boxes = first.job.sheet_boxes
+    assert abs(area(boxes["A"]) - area(boxes["B"])) / area(boxes["A"]) < 0.2
+
+    second = await chat.press(control(first, ActionKind.REBALANCE, "B"))
+    assert second.ok, second.view.text
+    job = second.job
+    assert job is not None and job.action == "more:B"
+    assert job.reference("B").weight == 1.5
+    new = job.sheet_boxes
+    assert area(new["B"]) > max(area(new["A"]), area(new["C"]))
+    third = await chat.press(control(second, ActionKind.REBALANCE, "B"))
+    assert third.job is not None
+    assert area(third.job.sheet_boxes["B"]) > area(new["B"])
+
+
+async def test_more_at_the_ceiling_lowers_the_others(chat: ChatSurface) -> None:
+    chat.post("a.png", png(seed=1))
+    chat.post("b.png", png(seed=2))
+    first = await chat.merge("merge", weights={"B": 4.0})
+    second = await chat.press(control(first, ActionKind.REBALANCE, "B"))
+    assert second.job is not None
+    assert second.job.reference("B").weight == 4.0
+    assert second.job.reference("A").weight < 1.0
+
+
+async def test_edit_prompt_asks_for_text_then_runs_with_it(chat: ChatSurface, openai_double: OpenAIDouble) -> None:
+    first = await merged(chat)
+    ask = await chat.press(control(first, ActionKind.EDIT_PROMPT))
+    assert ask.needs_prompt and ask.view.text == "the cat in the room"
+    assert len(openai_double.requests) == 1
+
+    edited = await chat.press(control(first, ActionKind.EDIT_PROMPT), prompt="the cat on the sofa, at night")
+    assert edited.ok and edited.job is not None
+    assert edited.job.options.prompt == "the cat on the sofa, at night"
+    assert openai_double.requests[-1].fields["prompt"].startswith("the cat on the sofa, at night")
+
+
+async def test_use_as_reference_adds_the_result_as_the_next_label(chat: ChatSurface) -> None:
+    first = await merged(chat)
+    second = await chat.press(control(first, ActionKind.USE_AS_REFERENCE))
+    assert second.ok, second.view.text
+    job = second.job
+    assert job is not None
+    assert [r.label for r in job.references] == ["A", "B", "C", "D"]
+    assert job.references[-1].source == f"result of merge {first.job.id}"
+    assert "D" in job.sheet_boxes
+    assert len([c for c in second.view.controls if c.kind is ActionKind.REBALANCE]) == 4
+
+
+async def test_details_are_private_and_complete(chat: ChatSurface) -> None:
+    first = await merged(chat)
+    details = await chat.press(control(first, ActionKind.DETAILS), user="someone-else")
+    assert details.ok and details.view.ephemeral
+    text = details.view.text
+    for expected in ("the cat in the room", "gpt-image-2", "collage", "Tokens:", "Estimated cost: $", "weight 1"):
+        assert expected in text
+
+
+async def test_delete_by_someone_else_is_refused_then_the_requester_deletes(chat: ChatSurface) -> None:
+    first = await merged(chat)
+    refused = await chat.press(control(first, ActionKind.DELETE), user="mallory")
+    assert not refused.ok and refused.view.ephemeral and "Only the person" in refused.view.text
+
+    deleted = await chat.press(control(first, ActionKind.DELETE), user="ana")
+    assert deleted.deleted and deleted.job is not None and deleted.job.status is JobStatus.DELETED
+
+    again = await chat.press(control(first, ActionKind.RETRY))
+    assert not again.ok and "no longer stored" in again.view.text
+
+
+async def test_a_moderator_may_delete(chat: ChatSurface) -> None:
+    first = await merged(chat)
+    deleted = await chat.press(control(first, ActionKind.DELETE), user="mod", moderator=True)
+    assert deleted.deleted
+
+
+async def test_requester_policy_refuses_other_people_s_presses(settings: Settings) -> None:
+    service = await MergeService.open(replace(settings, control_policy="requester"))
+    try:
+        chat = ChatSurface(service)
+        first = await merged(chat)
+        refused = await chat.press(control(first, ActionKind.RETRY), user="ben")
+        assert not refused.ok and refused.view.ephemeral
+        assert "Only the person who asked" in refused.view.text
+        allowed = await chat.press(control(first, ActionKind.RETRY), user="ana")
+        assert allowed.ok
+    finally:
+        await service.aclose()
+
+
+async def test_controls_from_another_workspace_find_nothing(chat: ChatSurface) -> None:
+    first = await merged(chat)
+    stranger = ChatSurface(chat.service, workspace="other-team")
+    outcome = await stranger.press(control(first, ActionKind.RETRY))
+    assert not outcome.ok and "no longer stored" in outcome.view.text
+
+
+async def test_unknown_job_gets_a_polite_answer(chat: ChatSurface) -> None:
+    first = await merged(chat)
+    ghost = replace(control(first, ActionKind.RETRY), job_id="0000000000")
+    outcome = await chat.press(ghost)
+    assert not outcome.ok and outcome.view.ephemeral and "no longer stored" in outcome.view.text

@@ -1,0 +1,115 @@
+"""Every limit refuses with a message that names it and says when it resets."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bot.limits import FairQueue
+from bot.model import Stage
+from bot.service import MergeService
+from bot.settings import Settings
+from tests.core.chat import ChatSurface, eventually
+from tests.core.conftest import with_limits
+from tests.doubles.openai_double import OpenAIDouble
+from tests.imagegen import png
+
+
+async def open_chat(settings: Settings) -> ChatSurface:
+    chat = ChatSurface(await MergeService.open(settings))
+    chat.post("a.png", png(seed=1))
+    chat.post("b.png", png(seed=2))
+    return chat
+
+
+async def test_daily_merges_per_person(settings: Settings, openai_double: OpenAIDouble) -> None:
+    chat = await open_chat(with_limits(settings, per_user_daily=2))
+    try:
+        assert (await chat.merge("one")).ok
+        assert (await chat.merge("two")).ok
+        refused = await chat.merge("three")
+        assert not refused.ok and refused.job is None
+        assert "2 merges for today" in refused.view.text and "resets at 00:00 UTC" in refused.view.text
+        assert len(openai_double.requests) == 2
+        assert (await chat.merge("someone else's", user="ben")).ok
+    finally:
+        await chat.service.aclose()
+
+
+async def test_workspace_daily_cost_cap(settings: Settings, openai_double: OpenAIDouble) -> None:
+    chat = await open_chat(with_limits(settings, workspace_daily_cost_usd=0.0001))
+    try:
+        assert (await chat.merge("one")).ok
+        refused = await chat.merge("two", user="ben")
+        assert not refused.ok and "daily image budget" in refused.view.text
+        assert len(openai_double.requests) == 1
+    finally:
+        await chat.service.aclose()
+
+
+async def test_concurrent_merges_per_person(settings: Settings, openai_double: OpenAIDouble) -> None:
+    chat = await open_chat(with_limits(settings, per_user_concurrency=1))
+    try:
+        openai_double.fail_next("slow", delay=1.0)
+        first = asyncio.create_task(chat.merge("slow one"))
+        await eventually(lambda: openai_double.requests)
+        refused = await chat.merge("second at once")
+        assert not refused.ok and "already have 1 merges running" in refused.view.text
+        assert (await first).ok
+    finally:
+        await chat.service.aclose()
+
+
+async def test_global_queue_reports_positions_in_order(settings: Settings, openai_double: OpenAIDouble) -> None:
+    chat = await open_chat(with_limits(settings, global_concurrency=1))
+    try:
+        openai_double.fail_next("slow", delay=0.5)
+        first = asyncio.create_task(chat.merge("first", user="ana"))
+        await eventually(lambda: openai_double.requests)
+        second = asyncio.create_task(chat.merge("second", user="ben"))
+        third = asyncio.create_task(chat.merge("third", user="cy"))
+        outcomes = await asyncio.gather(first, second, third)
+        assert all(o.ok for o in outcomes)
+        positions = {
+            o.job.id: [p.queue_position for p in chat.progress if p.job_id == o.job.id and p.stage is Stage.QUEUED]
+            for o in outcomes
+            if o.job
+        }
+        assert positions[outcomes[0].job.id] == []  # type: ignore[union-attr]
+        assert positions[outcomes[1].job.id] == [1]  # type: ignore[union-attr]
+        assert positions[outcomes[2].job.id] == [2, 1]  # type: ignore[union-attr]
+        prompts = [r.fields["prompt"].split("\n")[0] for r in openai_double.requests]
+        assert prompts == ["first", "second", "third"]
+    finally:
+        await chat.service.aclose()
+
+
+async def test_fair_queue_passes_a_slot_on_when_a_waiter_is_cancelled() -> None:
+    queue = FairQueue(1)
+
+    async def ignore(_: int) -> None:
+        pass
+
+    await queue.acquire(ignore)
+    waiter = asyncio.create_task(queue.acquire(ignore))
+    behind = asyncio.create_task(queue.acquire(ignore))
+    await asyncio.sleep(0)
+    waiter.cancel()
+    await asyncio.sleep(0)
+    queue.release()
+    await asyncio.wait_for(behind, 1)
+    assert queue.waiting == 0
+
+
+async def test_too_many_images_is_refused_before_any_download(chat: ChatSurface, openai_double: OpenAIDouble) -> None:
+    for index in range(17):
+        chat.post(f"{index}.png", png(seed=index))
+    refused = await chat.merge("all of them")
+    assert not refused.ok and "found 17 images but can merge at most 16" in refused.view.text
+    assert openai_double.requests == []
+
+
+async def test_an_over_long_prompt_is_refused(chat: ChatSurface, openai_double: OpenAIDouble) -> None:
+    chat.post("a.png", png())
+    refused = await chat.merge("x" * 5000)
+    assert not refused.ok and "5000 characters; the limit is 4000" in refused.view.text
+    assert openai_double.requests == []

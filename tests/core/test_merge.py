@@ -1,0 +1,112 @@
+"""A person's merge from start to finish, in both modes, against the OpenAI double."""
+
+from __future__ import annotations
+
+import io
+
+from PIL import Image
+
+from bot.model import ActionKind, JobStatus, Mode, Stage
+from tests.core.chat import ChatSurface
+from tests.doubles.openai_double import OpenAIDouble
+from tests.imagegen import jpeg, png
+
+
+def three_images(chat: ChatSurface) -> None:
+    chat.post("cat.png", png(640, 480, seed=1), author="ana", text="my cat")
+    chat.post("room.jpg", jpeg(800, 600, seed=2), author="ben", text="the living room")
+    chat.post("style.png", png(300, 600, seed=3), author="cy", text="this lighting")
+
+
+async def test_collage_merge_sends_one_labeled_sheet_and_returns_the_result(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    three_images(chat)
+    outcome = await chat.merge("the cat from A in the room from B, lit like C", size="1536x1024")
+
+    assert outcome.ok, outcome.view.text
+    job = outcome.job
+    assert job is not None and job.status is JobStatus.SUCCEEDED
+    assert [r.label for r in job.references] == ["A", "B", "C"]
+    assert [r.caption for r in job.references] == ["my cat", "the living room", "this lighting"]
+    request = openai_double.requests[-1]
+    assert request.image_field == "image"
+    [sheet] = request.files
+    assert (sheet.filename, sheet.content_type) == ("reference-sheet.jpg", "image/jpeg")
+    assert sheet.width / sheet.height == 1536 / 1024  # the sheet follows the output's aspect ratio
+    prompt = request.fields["prompt"]
+    assert prompt.startswith("the cat from A in the room from B, lit like C")
+    assert "A" in prompt and "my cat" in prompt
+    assert request.fields["model"] == "gpt-image-2"
+    assert "input_fidelity" not in request.fields
+    result = Image.open(io.BytesIO(outcome.view.image or b""))
+    assert result.size == (1536, 1024)
+    assert outcome.view.image_name == f"mergebot-{job.id}.png"
+    kinds = [c.kind for c in outcome.view.controls]
+    assert kinds.count(ActionKind.REBALANCE) == 3
+    assert {
+        ActionKind.RETRY,
+        ActionKind.EDIT_PROMPT,
+        ActionKind.USE_AS_REFERENCE,
+        ActionKind.DETAILS,
+        ActionKind.DELETE,
+    } <= set(kinds)
+
+
+async def test_progress_reports_sheet_then_partial_previews_then_done(chat: ChatSurface) -> None:
+    three_images(chat)
+    outcome = await chat.merge("merge them")
+    assert outcome.job is not None
+    updates = [p for p in chat.progress if p.job_id == outcome.job.id]
+    stages = [p.stage for p in updates]
+    assert stages[0] is Stage.FETCHING and stages[-1] is Stage.DONE
+    sheet_update = next(p for p in updates if p.stage is Stage.COMPOSING and p.image)
+    partials = [p for p in updates if p.partial_index is not None]
+    assert [p.partial_index for p in partials] == [0, 1]
+    assert updates.index(sheet_update) < updates.index(partials[0])
+    assert all(Image.open(io.BytesIO(p.image or b"")).size for p in partials)
+
+
+async def test_separate_mode_sends_each_reference_heaviest_first(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    three_images(chat)
+    outcome = await chat.merge("merge them", weights={"B": 2.0, "C": 0.5}, mode=Mode.SEPARATE)
+
+    assert outcome.ok, outcome.view.text
+    request = openai_double.requests[-1]
+    assert request.image_field == "image[]"
+    assert [f.filename for f in request.files] == ["B.jpg", "A.png", "C.png"]
+    assert [f.content_type for f in request.files] == ["image/jpeg", "image/png", "image/png"]
+    prompt = request.fields["prompt"]
+    assert prompt.index("image 1 is B") < prompt.index("image 2 is A") < prompt.index("image 3 is C")
+
+
+async def test_usage_and_cost_are_recorded(chat: ChatSurface, openai_double: OpenAIDouble) -> None:
+    three_images(chat)
+    outcome = await chat.merge("merge them")
+    job = outcome.job
+    assert job is not None and job.usage is not None
+    reported = openai_double.usage_for(openai_double.requests[-1])
+    assert job.usage.input_tokens == reported["input_tokens"]
+    assert job.usage.output_tokens == reported["output_tokens"]
+    assert job.cost_usd is not None and job.cost_usd > 0
+    stored = await chat.service.job(job.id)
+    assert stored == job
+
+
+async def test_a_bad_file_among_good_ones_is_named_and_the_rest_merged(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    chat.post("cat.png", png(seed=1))
+    chat.post("notes.txt", b"shopping list: milk, eggs")
+    chat.post("broken.png", png(seed=2)[:60])
+    chat.post("room.jpg", jpeg(seed=3))
+    outcome = await chat.merge("merge them")
+
+    assert outcome.ok, outcome.view.text
+    assert outcome.job is not None
+    assert [r.source for r in outcome.job.references] == ["cat.png", "room.jpg"]
+    assert [r.label for r in outcome.job.references] == ["A", "B"]
+    assert "notes.txt" in outcome.view.text and "broken.png" in outcome.view.text
+    assert len(openai_double.requests) == 1

@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from bot.controls import decode, encode
+from bot.errors import ConfigError
+from bot.logs import RedactSecrets
+from bot.model import Action, ActionKind, Mode
+from bot.settings import Settings
+
+
+def test_defaults_and_overrides() -> None:
+    settings = Settings.from_env({})
+    assert settings.model == "gpt-image-2" and settings.mode is Mode.COLLAGE
+    assert settings.data_dir == Path("data")
+    settings = Settings.from_env(
+        {
+            "MERGEBOT_MODE": "separate",
+            "MERGEBOT_DATA_DIR": "/tmp/x",
+            "MERGEBOT_USER_DAILY_MERGES": "3",
+            "OPENAI_BASE_URL": "http://127.0.0.1:9/v1",
+            "MERGEBOT_MEDIA_HOSTS": "a.example, 127.0.0.1",
+        }
+    )
+    assert settings.mode is Mode.SEPARATE and settings.limits.per_user_daily == 3
+    assert settings.media_hosts == ("a.example", "127.0.0.1")
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"MERGEBOT_MODE": "mosaic"}, "MERGEBOT_MODE"),
+        ({"MERGEBOT_CONCURRENCY": "0"}, "MERGEBOT_CONCURRENCY"),
+        ({"OPENAI_BASE_URL": "not a url"}, "OPENAI_BASE_URL"),
+        ({"MERGEBOT_PRICES": "[1]"}, "MERGEBOT_PRICES"),
+        ({"SLACK_REBALANCE_REACTIONS": '{"cat": "b"}'}, "SLACK_REBALANCE_REACTIONS"),
+    ],
+)
+def test_invalid_values_name_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env(env)
+
+
+def test_dotenv_is_read_and_the_environment_wins(tmp_path: Path) -> None:
+    dotenv = tmp_path / ".env"
+    dotenv.write_text("MERGEBOT_MODEL=gpt-image-2.5-flare\nMERGEBOT_MODE=separate\n")
+    settings = Settings.from_env({"MERGEBOT_MODE": "collage"}, dotenv=dotenv)
+    assert settings.model == "gpt-image-2.5-flare" and settings.mode is Mode.COLLAGE
+
+
+def test_secrets_never_show_in_repr() -> None:
+    settings = Settings.from_env({"OPENAI_API_KEY": "sk-test-abcdefghijkl", "DISCORD_TOKEN": "discord-token-123"})
+    assert "sk-test-abcdefghijkl" not in repr(settings) and "discord-token-123" not in repr(settings)
+    assert settings.openai_api_key is not None and settings.openai_api_key.reveal() == "sk-test-abcdefghijkl"
+
+
+def test_media_hosts_allow_https_and_listed_loopback_http_only() -> None:
+    settings = Settings.from_env({"MERGEBOT_MEDIA_HOSTS": "cdn.discordapp.com,127.0.0.1"})
+    assert settings.media_host_allowed("https://cdn.discordapp.com/a.png")
+    assert not settings.media_host_allowed("http://cdn.discordapp.com/a.png")
+    assert settings.media_host_allowed("http://127.0.0.1:8080/a.png")
+    assert not settings.media_host_allowed("http://localhost:8080/a.png")
+    assert not settings.media_host_allowed("https://evil.example/a.png")
+
+
+def test_redaction_filter_masks_secrets_in_log_records() -> None:
+    import logging
+
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token was %s", ("sk-test-abcdefghijkl",), None)
+    RedactSecrets(["sk-test-abcdefghijkl"]).filter(record)
+    assert record.getMessage() == "token was ***"
+
+
+@pytest.mark.parametrize(
+    "action",
+    [
+        Action(ActionKind.RETRY, "abc123def0"),
+        Action(ActionKind.REBALANCE, "abc123def0", "B"),
+        Action(ActionKind.DELETE, "abc123def0"),
+        Action(ActionKind.REBALANCE, "abc123def0", "AA"),
+    ],
+)
+def test_custom_ids_round_trip(action: Action) -> None:
+    custom_id = encode(action)
+    assert len(custom_id) <= 100 and decode(custom_id) == action
+
+
+@pytest.mark.parametrize("custom_id", ["mb:more:abc123def0", "mb:nuke:abc123def0", "other:retry:abc", "mb:retry:../x"])
+def test_foreign_or_malformed_ids_are_not_ours(custom_id: str) -> None:
+    assert decode(custom_id) is None
