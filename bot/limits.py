@@ -50,7 +50,8 @@ class FairQueue:
         try:
             await on_position(len(self._waiters))
             while not await inbox.get():  # False: someone ahead left the line
-                await on_position(self._waiters.index(inbox) + 1)
+                if inbox in self._waiters:  # not yet handed the slot (True is queued behind)
+                    await on_position(self._waiters.index(inbox) + 1)
         except BaseException:
             if inbox in self._waiters:
                 self._waiters.remove(inbox)

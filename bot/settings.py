@@ -220,7 +220,7 @@ def _parse(r: _Reader) -> Settings:
     reactions: dict[str, str] = {}
     for emoji, label in r.json_object("SLACK_REBALANCE_REACTIONS").items():
         if not isinstance(label, str) or not label.isalpha() or not label.isupper():
-            raise ConfigError("SLACK_REBALANCE_REACTIONS must map emoji names to labels such as \"A\"")
+            raise ConfigError('SLACK_REBALANCE_REACTIONS must map emoji names to labels such as "A"')
         reactions[emoji] = label
     return Settings(
         data_dir=Path(r.text("MERGEBOT_DATA_DIR") or str(base.data_dir)),

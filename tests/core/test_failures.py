@@ -29,7 +29,7 @@ from tests.imagegen import png
     [
         ("moderation_blocked", {"categories": ("violence",)}, ContentBlocked, "violence"),
         ("rate_limit", {"retry_after": 0.01, "times": 5}, RateLimited, "rate"),
-        ("insufficient_quota", {}, QuotaExhausted, "quota"),
+        ("insufficient_quota", {}, QuotaExhausted, "out of credit"),
         ("invalid_api_key", {}, AuthFailed, "key"),
         ("server_error", {"times": 5}, ServiceUnavailable, "OpenAI"),
     ],

@@ -9,13 +9,19 @@ from PIL import Image
 from bot.model import ActionKind, JobStatus, Mode, Stage
 from tests.core.chat import ChatSurface
 from tests.doubles.openai_double import OpenAIDouble
-from tests.imagegen import jpeg, png
+from tests.imagegen import encode, jpeg, pattern, png
+
+
+def translucent_png(width: int, height: int) -> bytes:
+    image = pattern(width, height, seed=3).convert("RGBA")
+    image.putalpha(Image.linear_gradient("L").resize((width, height)))
+    return encode(image, "PNG")
 
 
 def three_images(chat: ChatSurface) -> None:
     chat.post("cat.png", png(640, 480, seed=1), author="ana", text="my cat")
     chat.post("room.jpg", jpeg(800, 600, seed=2), author="ben", text="the living room")
-    chat.post("style.png", png(300, 600, seed=3), author="cy", text="this lighting")
+    chat.post("style.png", translucent_png(300, 600), author="cy", text="this lighting")
 
 
 async def test_collage_merge_sends_one_labeled_sheet_and_returns_the_result(
@@ -33,7 +39,7 @@ async def test_collage_merge_sends_one_labeled_sheet_and_returns_the_result(
     assert request.image_field == "image"
     [sheet] = request.files
     assert (sheet.filename, sheet.content_type) == ("reference-sheet.jpg", "image/jpeg")
-    assert sheet.width / sheet.height == 1536 / 1024  # the sheet follows the output's aspect ratio
+    assert abs(sheet.width / sheet.height - 1536 / 1024) < 0.01  # the sheet follows the output aspect ratio
     prompt = request.fields["prompt"]
     assert prompt.startswith("the cat from A in the room from B, lit like C")
     assert "A" in prompt and "my cat" in prompt
@@ -76,8 +82,9 @@ async def test_separate_mode_sends_each_reference_heaviest_first(
     assert outcome.ok, outcome.view.text
     request = openai_double.requests[-1]
     assert request.image_field == "image[]"
-    assert [f.filename for f in request.files] == ["B.jpg", "A.png", "C.png"]
-    assert [f.content_type for f in request.files] == ["image/jpeg", "image/png", "image/png"]
+    # opaque references travel as JPEG, the translucent one keeps its alpha as PNG
+    assert [f.filename for f in request.files] == ["B.jpg", "A.jpg", "C.png"]
+    assert [f.content_type for f in request.files] == ["image/jpeg", "image/jpeg", "image/png"]
     prompt = request.fields["prompt"]
     assert prompt.index("image 1 is B") < prompt.index("image 2 is A") < prompt.index("image 3 is C")
 

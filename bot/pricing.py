@@ -1,0 +1,68 @@
+"""Estimated cost of a generation from its token usage.
+
+Prices are US dollars per 1M tokens, in three buckets: ``input_text``, ``input_image`` and
+``output_image``. ``Settings.prices`` (``MERGEBOT_PRICES``) overrides them per model, whole or
+in part, and adds models the table lacks. A dated snapshot (``gpt-image-2-2026-04-21``) is
+priced as its model unless it has its own entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+
+from .model import Usage
+
+PRICE_KEYS = ("input_text", "input_image", "output_image")
+
+# Standard (non-batch, uncached) prices from openai.com/api/pricing, as of 2026-11-24.
+# gpt-image-2.5-* and gpt-image-2.6-* had no published token prices then: they are left out,
+# so their cost is unknown (None) until MERGEBOT_PRICES gives them.
+DEFAULT_PRICES: dict[str, dict[str, float]] = {
+    "gpt-image-2": {"input_text": 5.00, "input_image": 8.00, "output_image": 30.00},
+    "gpt-image-1.5": {"input_text": 5.00, "input_image": 8.00, "output_image": 32.00},
+    "chatgpt-image-latest": {"input_text": 5.00, "input_image": 8.00, "output_image": 32.00},
+    "gpt-image-1-mini": {"input_text": 2.00, "input_image": 2.50, "output_image": 8.00},
+}
+
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
+
+
+def _family(model: str) -> str:
+    return _SNAPSHOT.sub("", model)
+
+
+def prices_for(model: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float] | None:
+    """The per-1M-token prices for ``model``, or None when some bucket has no price."""
+    overrides = overrides or {}
+    table: dict[str, float] = {}
+    for name in (_family(model), model):  # the snapshot's own entries win over its family's
+        table.update(DEFAULT_PRICES.get(name, {}))
+        table.update(overrides.get(name, {}))
+    if not all(key in table for key in PRICE_KEYS):
+        return None
+    return {key: table[key] for key in PRICE_KEYS}
+
+
+def estimate_cost(
+    model: str, usage: Usage | None, overrides: Mapping[str, Mapping[str, float]] | None = None
+) -> float | None:
+    """Dollars for ``usage`` on ``model``; None when the usage or the model's prices are unknown.
+
+    When the API gives no split of input tokens, they are all priced as image tokens, the
+    dearer bucket, so the estimate errs high.
+    """
+    if usage is None:
+        return None
+    prices = prices_for(model, overrides)
+    if prices is None:
+        return None
+    text_tokens, image_tokens = usage.input_text_tokens, usage.input_image_tokens
+    if text_tokens + image_tokens == 0:
+        image_tokens = usage.input_tokens
+    dollars = (
+        text_tokens * prices["input_text"]
+        + image_tokens * prices["input_image"]
+        + usage.output_tokens * prices["output_image"]
+    ) / 1_000_000
+    return round(dollars, 6)
