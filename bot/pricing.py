@@ -16,8 +16,8 @@ from .model import Usage
 PRICE_KEYS = ("input_text", "input_image", "output_image")
 
 # Standard (non-batch, uncached) prices from openai.com/api/pricing, as of 2026-11-24.
-# gpt-image-2.5-* and gpt-image-2.6-* had no published token prices then: they are left out,
-# so their cost is unknown (None) until MERGEBOT_PRICES gives them.
+# gpt-image-2.5-* and gpt-image-2.6-* had no published token prices then: they are estimated at
+# gpt-image-2's prices (so the workspace cost cap still counts them) until MERGEBOT_PRICES says better.
 DEFAULT_PRICES: dict[str, dict[str, float]] = {
     "gpt-image-2": {"input_text": 5.00, "input_image": 8.00, "output_image": 30.00},
     "gpt-image-1.5": {"input_text": 5.00, "input_image": 8.00, "output_image": 32.00},
@@ -28,15 +28,24 @@ DEFAULT_PRICES: dict[str, dict[str, float]] = {
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
+_NEWER_GPT_IMAGE_2 = re.compile(r"^gpt-image-2\.\d+-")
+
+
 def _family(model: str) -> str:
     return _SNAPSHOT.sub("", model)
+
+
+def _lineage(model: str) -> tuple[str, ...]:
+    """Where prices are looked up, most general first: the series, the family, the model itself."""
+    series = ("gpt-image-2",) if _NEWER_GPT_IMAGE_2.match(model) else ()
+    return (*series, _family(model), model)
 
 
 def prices_for(model: str, overrides: Mapping[str, Mapping[str, float]] | None = None) -> dict[str, float] | None:
     """The per-1M-token prices for ``model``, or None when some bucket has no price."""
     overrides = overrides or {}
     table: dict[str, float] = {}
-    for name in (_family(model), model):  # the snapshot's own entries win over its family's
+    for name in _lineage(model):  # the more specific entries win
         table.update(DEFAULT_PRICES.get(name, {}))
         table.update(overrides.get(name, {}))
     if not all(key in table for key in PRICE_KEYS):

@@ -22,10 +22,15 @@ def test_snapshot_priced_as_its_model() -> None:
     assert estimate_cost("gpt-image-2-2026-04-21", USAGE) == estimate_cost("gpt-image-2", USAGE)
 
 
-def test_unknown_or_unpriced_model_is_none() -> None:
+def test_unknown_model_or_usage_is_none() -> None:
     assert estimate_cost("gpt-image-9", USAGE) is None
-    assert estimate_cost("gpt-image-2.5-sunburst", USAGE) is None
     assert estimate_cost("gpt-image-2", None) is None
+
+
+def test_newer_gpt_image_2_models_are_estimated_at_gpt_image_2_prices() -> None:
+    # no published prices yet: the workspace cost cap must still count them
+    assert estimate_cost("gpt-image-2.5-sunburst", USAGE) == estimate_cost("gpt-image-2", USAGE)
+    assert estimate_cost("gpt-image-2.6-flare-2026-09-08", USAGE) == estimate_cost("gpt-image-2", USAGE)
 
 
 def test_overrides_from_settings() -> None:
@@ -40,8 +45,9 @@ def test_overrides_from_settings() -> None:
     assert DEFAULT_PRICES["gpt-image-2"]["output_image"] == 30.0  # the default table is untouched
 
 
-def test_partial_override_of_an_unpriced_model_stays_unknown() -> None:
-    assert prices_for("gpt-image-2.6-flare", {"gpt-image-2.6-flare": {"output_image": 30}}) is None
+def test_partial_override_of_a_newer_model_fills_in_from_gpt_image_2() -> None:
+    prices = prices_for("gpt-image-2.6-flare", {"gpt-image-2.6-flare": {"output_image": 45}})
+    assert prices == {"input_text": 5.0, "input_image": 8.0, "output_image": 45}
 
 
 def test_usage_without_split_is_priced_as_image_input() -> None:
