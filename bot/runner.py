@@ -12,9 +12,9 @@ import importlib
 import logging
 import signal
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import cast
+from typing import Any, cast
 
 from .service import MergeService
 from .settings import Settings
@@ -30,7 +30,7 @@ NOTHING_TO_RUN = """No chat platform is configured. Set one of:
   Slack:   SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode), or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode)
 and OPENAI_API_KEY for generation. See README.md, "Configuration"."""
 
-AdapterRun = Callable[[Settings, MergeService], Awaitable[None]]
+AdapterRun = Callable[[Settings, MergeService], Coroutine[Any, Any, None]]
 
 
 def enabled_platforms(settings: Settings) -> list[str]:

@@ -208,7 +208,7 @@ class MergeService:
         if not parent.result_digests:
             raise InputError("That merge has no result yet to use as a reference.")
         check_count(len(parent.references) + 1, self.settings.limits.max_images)
-        result = await self._blobs.get(parent.result_digests[0])
+        result = await self._blob(parent, parent.result_digests[0])
         image = await asyncio.to_thread(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
         digest = await self._blobs.put(image.data)
         label = label_for(len(parent.references))
@@ -255,7 +255,13 @@ class MergeService:
         return data, extension(fmt)
 
     async def sheet_image(self, job: Job) -> bytes | None:
-        return await self._blobs.get(job.sheet_digest) if job.sheet_digest else None
+        """The job's reference sheet, or None when it has none or it was pruned."""
+        if not job.sheet_digest:
+            return None
+        try:
+            return await self._blob(job, job.sheet_digest)
+        except JobNotFound:
+            return None
 
     # -- the pipeline -----------------------------------------------------------------------
 
@@ -361,8 +367,17 @@ class MergeService:
         await self._store.save(job)
         return job
 
+    async def _blob(self, job: Job, digest: str) -> bytes:
+        from .blobs import BlobMissing
+
+        try:
+            return await self._blobs.get(digest)
+        except BlobMissing:
+            log.warning("blob %s of job %s is gone", digest, job.id)
+            raise JobNotFound(job.id) from None
+
     async def _prepare(self, job: Job) -> Prepared:
-        images = {ref.digest: await self._blobs.get(ref.digest) for ref in job.references}
+        images = {ref.digest: await self._blob(job, ref.digest) for ref in job.references}
         return await prepare(job.options, job.references, images, self.settings.sheet_side)
 
     def _check_prompt(self, options: MergeOptions) -> None:

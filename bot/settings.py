@@ -59,6 +59,7 @@ class Limits:
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
+    store_driver: str = "sqlite"
     openai_api_key: Secret | None = None
     openai_base_url: str | None = None
     model: str = "gpt-image-2"
@@ -224,6 +225,7 @@ def _parse(r: _Reader) -> Settings:
         reactions[emoji] = label
     return Settings(
         data_dir=Path(r.text("MERGEBOT_DATA_DIR") or str(base.data_dir)),
+        store_driver=r.text("MERGEBOT_STORE") or base.store_driver,
         openai_api_key=r.secret("OPENAI_API_KEY"),
         openai_base_url=r.url("OPENAI_BASE_URL", None),
         model=r.text("MERGEBOT_MODEL") or base.model,

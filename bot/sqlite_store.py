@@ -1,0 +1,547 @@
+"""The SQLite job store: one file under the data directory, through aiosqlite.
+
+One connection in WAL mode, every call serialised by an asyncio lock so a
+multi-statement save is never interleaved with another call. The schema is
+built by ``MIGRATIONS``, a list of steps applied in order and recorded in
+``schema_version``; a new release appends steps and never edits old ones.
+A lock file keeps a second process off the same database, so ``open`` can
+safely treat unfinished jobs as left by a dead process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+import aiosqlite
+
+from .errors import ConfigError, JobNotFound
+from .model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Usage
+from .settings import Settings
+from .store import INTERRUPTED_WHILE_QUEUED, INTERRUPTED_WHILE_RUNNING, register_driver
+
+log = logging.getLogger(__name__)
+
+MEMORY = ":memory:"
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: jobs, their references and messages, delivery de-duplication keys.
+    (
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            workspace_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            thread_id TEXT,
+            user_name TEXT NOT NULL,
+            options TEXT NOT NULL,
+            status TEXT NOT NULL,
+            parent_id TEXT,
+            action TEXT,
+            sheet_digest TEXT,
+            sheet_boxes TEXT NOT NULL,
+            result_digests TEXT NOT NULL,
+            usage TEXT,
+            cost_usd REAL,
+            error TEXT,
+            warnings TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            finished_at REAL,
+            timings TEXT NOT NULL
+        )""",
+        "CREATE INDEX jobs_by_parent ON jobs (parent_id, created_at)",
+        "CREATE INDEX jobs_by_workspace ON jobs (platform, workspace_id, created_at)",
+        "CREATE INDEX jobs_by_user ON jobs (platform, workspace_id, user_id, created_at)",
+        "CREATE INDEX jobs_by_channel ON jobs (platform, channel_id, status, created_at)",
+        "CREATE INDEX jobs_by_status ON jobs (status)",
+        """CREATE TABLE job_references (
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            byte_size INTEGER NOT NULL,
+            weight REAL NOT NULL,
+            caption TEXT NOT NULL,
+            author TEXT NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (job_id, position)
+        )""",
+        """CREATE TABLE job_messages (
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            PRIMARY KEY (job_id, role)
+        )""",
+        "CREATE INDEX messages_by_id ON job_messages (platform, message_id)",
+        """CREATE TABLE delivery_keys (
+            key TEXT PRIMARY KEY,
+            expires_at REAL NOT NULL
+        )""",
+        "CREATE INDEX delivery_keys_by_expiry ON delivery_keys (expires_at)",
+    ),
+)
+
+_JOB_COLUMNS = (
+    "id",
+    "platform",
+    "workspace_id",
+    "channel_id",
+    "user_id",
+    "thread_id",
+    "user_name",
+    "options",
+    "status",
+    "parent_id",
+    "action",
+    "sheet_digest",
+    "sheet_boxes",
+    "result_digests",
+    "usage",
+    "cost_usd",
+    "error",
+    "warnings",
+    "created_at",
+    "finished_at",
+    "timings",
+)
+_SELECT_JOBS = f"SELECT {', '.join('j.' + c for c in _JOB_COLUMNS)} FROM jobs AS j"
+_UPSERT_JOB = (
+    f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in _JOB_COLUMNS)}) "
+    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _JOB_COLUMNS[1:])}"
+)
+_REFERENCE_COLUMNS = (
+    "job_id",
+    "position",
+    "label",
+    "digest",
+    "width",
+    "height",
+    "byte_size",
+    "weight",
+    "caption",
+    "author",
+    "source",
+)
+_INSERT_REFERENCE = (
+    f"INSERT INTO job_references ({', '.join(_REFERENCE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in _REFERENCE_COLUMNS)})"
+)
+_SQL_VARIABLES_PER_QUERY = 500  # well under SQLite's limit on bound parameters
+
+
+class SqliteJobStore:
+    """``JobStore`` on a SQLite file (or ``:memory:``) through aiosqlite."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()
+        self._lock_file: Path | None = None
+
+    @property
+    def in_memory(self) -> bool:
+        return str(self.path) == MEMORY
+
+    async def open(self) -> None:
+        """Open the database, migrate its schema and mark jobs a dead process left unfinished."""
+        if self._db is not None:
+            return
+        if not self.in_memory:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_file = _ProcessLock.claim(self.path)
+        try:
+            self._db = await aiosqlite.connect(str(self.path), isolation_level=None)
+            await self._db.execute("PRAGMA foreign_keys = ON")
+            await self._db.execute("PRAGMA busy_timeout = 5000")
+            if not self.in_memory:
+                await self._db.execute("PRAGMA journal_mode = WAL")
+                await self._db.execute("PRAGMA synchronous = NORMAL")
+            async with self._lock:
+                await self._migrate(self._db)
+                await self._mark_interrupted(self._db)
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        """Close the connection and let another process open the database."""
+        db, self._db = self._db, None
+        if db is not None:
+            async with self._lock:
+                await db.close()
+        if self._lock_file is not None:
+            _ProcessLock.release(self._lock_file)
+            self._lock_file = None
+
+    async def schema_version(self) -> int:
+        """The number of migration steps applied to the database."""
+        async with self._lock:
+            return await _schema_version(self._conn())
+
+    async def save(self, job: Job) -> None:
+        """Insert or replace the whole job with its references and messages."""
+        async with self._lock, self._transaction() as db:
+            await db.execute(_UPSERT_JOB, _job_row(job))
+            await db.execute("DELETE FROM job_references WHERE job_id = ?", (job.id,))
+            await db.executemany(
+                _INSERT_REFERENCE, [_reference_row(job.id, i, r) for i, r in enumerate(job.references)]
+            )
+            await db.execute("DELETE FROM job_messages WHERE job_id = ?", (job.id,))
+            await db.executemany(
+                "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES (?, ?, ?, ?)",
+                [(job.id, role, job.origin.platform, mid) for role, mid in job.messages.items()],
+            )
+
+    async def get(self, job_id: str) -> Job | None:
+        jobs = await self._select("WHERE j.id = ?", (job_id,))
+        return jobs[0] if jobs else None
+
+    async def set_message(self, job_id: str, role: str, message_id: str) -> None:
+        async with self._lock, self._transaction() as db:
+            cursor = await db.execute(
+                "INSERT INTO job_messages (job_id, role, platform, message_id) "
+                "SELECT id, ?, platform, ? FROM jobs WHERE id = ? "
+                "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
+                (role, message_id, job_id),
+            )
+            if cursor.rowcount == 0:
+                raise JobNotFound(job_id)
+
+    async def job_for_message(self, platform: str, message_id: str) -> Job | None:
+        jobs = await self._select(
+            "WHERE j.id = (SELECT m.job_id FROM job_messages AS m JOIN jobs AS o ON o.id = m.job_id "
+            "WHERE m.platform = ? AND m.message_id = ? ORDER BY o.created_at DESC LIMIT 1)",
+            (platform, message_id),
+        )
+        return jobs[0] if jobs else None
+
+    async def children(self, job_id: str) -> list[Job]:
+        return await self._select("WHERE j.parent_id = ? ORDER BY j.created_at, j.id", (job_id,))
+
+    async def recent_jobs(self, platform: str, workspace_id: str, limit: int = 20) -> list[Job]:
+        return await self._select(
+            "WHERE j.platform = ? AND j.workspace_id = ? AND j.status != ? "
+            "ORDER BY j.created_at DESC, j.id DESC LIMIT ?",
+            (platform, workspace_id, JobStatus.DELETED.value, max(0, limit)),
+        )
+
+    async def count_user_jobs_since(self, platform: str, workspace_id: str, user_id: str, since: float) -> int:
+        row = await self._one(
+            "SELECT COUNT(*) FROM jobs WHERE platform = ? AND workspace_id = ? AND user_id = ? AND created_at >= ?",
+            (platform, workspace_id, user_id, since),
+        )
+        return int(row[0])
+
+    async def cost_since(self, platform: str, workspace_id: str, since: float) -> float:
+        row = await self._one(
+            "SELECT COALESCE(SUM(cost_usd), 0.0) FROM jobs WHERE platform = ? AND workspace_id = ? AND created_at >= ?",
+            (platform, workspace_id, since),
+        )
+        return float(row[0])
+
+    async def last_result_in_channel(self, platform: str, channel_id: str) -> Job | None:
+        jobs = await self._select(
+            "WHERE j.platform = ? AND j.channel_id = ? AND j.status = ? ORDER BY j.created_at DESC, j.id DESC LIMIT 1",
+            (platform, channel_id, JobStatus.SUCCEEDED.value),
+        )
+        return jobs[0] if jobs else None
+
+    async def first_delivery(self, key: str, ttl_s: float = 3600) -> bool:
+        now = time.time()
+        async with self._lock, self._transaction() as db:
+            await db.execute("DELETE FROM delivery_keys WHERE expires_at <= ?", (now,))
+            cursor = await db.execute(
+                "INSERT INTO delivery_keys (key, expires_at) VALUES (?, ?) ON CONFLICT (key) DO NOTHING",
+                (key, now + ttl_s),
+            )
+            return bool(cursor.rowcount == 1)
+
+    async def referenced_digests(self) -> set[str]:
+        deleted = JobStatus.DELETED.value
+        async with self._lock:
+            rows = await self._conn().execute_fetchall(
+                "SELECT r.digest FROM job_references AS r JOIN jobs AS j ON j.id = r.job_id "
+                "WHERE j.status != ? "
+                "UNION SELECT sheet_digest FROM jobs WHERE status != ? AND sheet_digest IS NOT NULL "
+                "UNION SELECT d.value FROM jobs AS j, json_each(j.result_digests) AS d WHERE j.status != ?",
+                (deleted, deleted, deleted),
+            )
+        return {str(row[0]) for row in rows}
+
+    def _conn(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise RuntimeError("the job store is not open")
+        return self._db
+
+    @contextlib.asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        db = self._conn()
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+
+    async def _one(self, sql: str, params: Sequence[object]) -> Sequence[Any]:
+        async with self._lock:
+            rows = list(await self._conn().execute_fetchall(sql, params))
+        return tuple(rows[0])
+
+    async def _select(self, where: str, params: Sequence[object]) -> list[Job]:
+        async with self._lock:
+            db = self._conn()
+            rows = list(await db.execute_fetchall(f"{_SELECT_JOBS} {where}", params))
+            if not rows:
+                return []
+            ids = [str(row[0]) for row in rows]
+            references: dict[str, list[Reference]] = {job_id: [] for job_id in ids}
+            messages: dict[str, dict[str, str]] = {job_id: {} for job_id in ids}
+            for chunk in _chunks(ids, _SQL_VARIABLES_PER_QUERY):
+                marks = ", ".join("?" for _ in chunk)
+                for ref_row in await db.execute_fetchall(
+                    f"SELECT {', '.join(_REFERENCE_COLUMNS)} FROM job_references "
+                    f"WHERE job_id IN ({marks}) ORDER BY job_id, position",
+                    chunk,
+                ):
+                    references[str(ref_row[0])].append(_reference(ref_row))
+                for msg_row in await db.execute_fetchall(
+                    f"SELECT job_id, role, message_id FROM job_messages WHERE job_id IN ({marks}) ORDER BY rowid",
+                    chunk,
+                ):
+                    messages[str(msg_row[0])][str(msg_row[1])] = str(msg_row[2])
+        return [_job(row, references[str(row[0])], messages[str(row[0])]) for row in rows]
+
+    async def _migrate(self, db: aiosqlite.Connection) -> None:
+        await db.execute(
+            "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)"
+        )
+        current = await _schema_version(db)
+        if current > len(MIGRATIONS):
+            raise ConfigError(
+                f"The database {self.path} has schema version {current}, newer than this mergebot "
+                f"understands ({len(MIGRATIONS)}). Upgrade mergebot or use another MERGEBOT_DATA_DIR."
+            )
+        for version, steps in enumerate(MIGRATIONS[current:], start=current + 1):
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in steps:
+                    await db.execute(statement)
+                await db.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)", (version, time.time())
+                )
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+            log.info("job store schema migrated to version %d", version)
+
+    async def _mark_interrupted(self, db: aiosqlite.Connection) -> None:
+        now = time.time()
+        await db.execute("BEGIN IMMEDIATE")
+        try:
+            total = 0
+            for status, text in (
+                (JobStatus.RUNNING.value, INTERRUPTED_WHILE_RUNNING),
+                (JobStatus.QUEUED.value, INTERRUPTED_WHILE_QUEUED),
+            ):
+                cursor = await db.execute(
+                    "UPDATE jobs SET status = ?, error = ?, finished_at = COALESCE(finished_at, ?) WHERE status = ?",
+                    (JobStatus.INTERRUPTED.value, text, now, status),
+                )
+                total += max(0, cursor.rowcount)
+        except BaseException:
+            await db.execute("ROLLBACK")
+            raise
+        await db.execute("COMMIT")
+        if total:
+            log.warning("marked %d unfinished job(s) from the previous run as interrupted", total)
+
+
+async def _schema_version(db: aiosqlite.Connection) -> int:
+    rows = list(await db.execute_fetchall("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+    return int(rows[0][0])
+
+
+class _ProcessLock:
+    """An exclusive lock file per database, so two processes never share one.
+
+    Stores opened on the same file inside one process share the lock (counted),
+    which lets a test reopen a database it abandoned, as a restarted process would.
+    """
+
+    _held: ClassVar[dict[Path, tuple[int, int]]] = {}  # lock file -> (fd, holders)
+
+    @classmethod
+    def claim(cls, database: Path) -> Path:
+        key = database.resolve().with_name(database.name + ".lock")
+        if key in cls._held:
+            fd, holders = cls._held[key]
+            cls._held[key] = (fd, holders + 1)
+            return key
+        fd = os.open(key, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ConfigError(
+                f"Another mergebot process is using {database}. Stop it, or give this one its own MERGEBOT_DATA_DIR."
+            ) from None
+        cls._held[key] = (fd, 1)
+        return key
+
+    @classmethod
+    def release(cls, key: Path) -> None:
+        fd, holders = cls._held.pop(key)
+        if holders > 1:
+            cls._held[key] = (fd, holders - 1)
+            return
+        with contextlib.suppress(OSError):
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _options_json(options: MergeOptions) -> str:
+    fields = dataclasses.asdict(options)
+    fields["mode"] = options.mode.value
+    return _dumps(fields)
+
+
+def _options(text: str) -> MergeOptions:
+    raw: dict[str, Any] = json.loads(text)
+    known = {f.name for f in dataclasses.fields(MergeOptions)}
+    values = {k: v for k, v in raw.items() if k in known}
+    values["mode"] = Mode(values.get("mode", Mode.COLLAGE.value))
+    return MergeOptions(**values)
+
+
+def _job_row(job: Job) -> tuple[object, ...]:
+    origin = job.origin
+    return (
+        job.id,
+        origin.platform,
+        origin.workspace_id,
+        origin.channel_id,
+        origin.user_id,
+        origin.thread_id,
+        origin.user_name,
+        _options_json(job.options),
+        JobStatus(job.status).value,
+        job.parent_id,
+        job.action,
+        job.sheet_digest,
+        _dumps({label: list(box) for label, box in job.sheet_boxes.items()}),
+        _dumps(list(job.result_digests)),
+        None if job.usage is None else _dumps(dataclasses.asdict(job.usage)),
+        job.cost_usd,
+        job.error,
+        _dumps(list(job.warnings)),
+        job.created_at,
+        job.finished_at,
+        _dumps(dict(job.timings)),
+    )
+
+
+def _reference_row(job_id: str, position: int, ref: Reference) -> tuple[object, ...]:
+    return (
+        job_id,
+        position,
+        ref.label,
+        ref.digest,
+        ref.width,
+        ref.height,
+        ref.byte_size,
+        ref.weight,
+        ref.caption,
+        ref.author,
+        ref.source,
+    )
+
+
+def _reference(row: Sequence[Any]) -> Reference:
+    return Reference(
+        label=row[2],
+        digest=row[3],
+        width=int(row[4]),
+        height=int(row[5]),
+        byte_size=int(row[6]),
+        weight=float(row[7]),
+        caption=row[8],
+        author=row[9],
+        source=row[10],
+    )
+
+
+def _usage(text: str | None) -> Usage | None:
+    if text is None:
+        return None
+    raw: dict[str, Any] = json.loads(text)
+    known = {f.name for f in dataclasses.fields(Usage)}
+    return Usage(**{k: int(v) for k, v in raw.items() if k in known})
+
+
+def _box(values: Sequence[int]) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = values
+    return (x0, y0, x1, y1)
+
+
+def _job(row: Sequence[Any], references: list[Reference], messages: Mapping[str, str]) -> Job:
+    col = dict(zip(_JOB_COLUMNS, row, strict=True))
+    boxes: dict[str, list[int]] = json.loads(col["sheet_boxes"])
+    return Job(
+        id=col["id"],
+        origin=Origin(
+            platform=col["platform"],
+            workspace_id=col["workspace_id"],
+            channel_id=col["channel_id"],
+            user_id=col["user_id"],
+            thread_id=col["thread_id"],
+            user_name=col["user_name"],
+        ),
+        options=_options(col["options"]),
+        references=tuple(references),
+        status=JobStatus(col["status"]),
+        parent_id=col["parent_id"],
+        action=col["action"],
+        sheet_digest=col["sheet_digest"],
+        sheet_boxes={label: _box(box) for label, box in boxes.items()},
+        result_digests=tuple(json.loads(col["result_digests"])),
+        usage=_usage(col["usage"]),
+        cost_usd=col["cost_usd"],
+        error=col["error"],
+        warnings=tuple(json.loads(col["warnings"])),
+        created_at=col["created_at"],
+        finished_at=col["finished_at"],
+        timings=json.loads(col["timings"]),
+        messages=dict(messages),
+    )
+
+
+def _open_from_settings(settings: Settings) -> SqliteJobStore:
+    return SqliteJobStore(settings.db_path)
+
+
+register_driver("sqlite", _open_from_settings)
