@@ -100,20 +100,28 @@ async def cost_per_merge(base_url: str, merges: int, data_dir: Path) -> None:
     merge_times = await timed(merges, merge)
     bare_times = await timed(merges, bare)
     print(f"cost per merge ({merges} merges, 4 refs x 1 MP, streaming 2 partials)")
-    print(f"  whole merge    p50 {1000 * statistics.median(merge_times):7.1f} ms   p95 "
-          f"{1000 * percentile(merge_times, 0.95):7.1f} ms")
-    print(f"  bare API call  p50 {1000 * statistics.median(bare_times):7.1f} ms   p95 "
-          f"{1000 * percentile(bare_times, 0.95):7.1f} ms   (baseline: the double's answer)")
+    print(
+        f"  whole merge    p50 {1000 * statistics.median(merge_times):7.1f} ms   p95 "
+        f"{1000 * percentile(merge_times, 0.95):7.1f} ms"
+    )
+    print(
+        f"  bare API call  p50 {1000 * statistics.median(bare_times):7.1f} ms   p95 "
+        f"{1000 * percentile(bare_times, 0.95):7.1f} ms   (baseline: the double's answer)"
+    )
     p50 = statistics.median(merge_times) - statistics.median(bare_times)
     p95 = percentile(merge_times, 0.95) - percentile(bare_times, 0.95)
-    print(f"  bot overhead   p50 {1000 * p50:7.1f} ms   p95 {1000 * p95:7.1f} ms   "
-          f"(whole merge = {statistics.median(merge_times) / statistics.median(bare_times):.2f}x the bare call)")
+    print(
+        f"  bot overhead   p50 {1000 * p50:7.1f} ms   p95 {1000 * p95:7.1f} ms   "
+        f"(whole merge = {statistics.median(merge_times) / statistics.median(bare_times):.2f}x the bare call)"
+    )
 
     start = time.perf_counter()
     await asyncio.gather(*(merge(i) for i in range(merges)))
     elapsed = time.perf_counter() - start
-    print(f"throughput: {merges / elapsed:.1f} merges/s ({merges} merges, concurrency "
-          f"{settings.limits.global_concurrency}, one process, 2 cores)")
+    print(
+        f"throughput: {merges / elapsed:.1f} merges/s ({merges} merges, concurrency "
+        f"{settings.limits.global_concurrency}, one process, 2 cores)"
+    )
     await client.close()
     await service.aclose()
 
@@ -144,8 +152,10 @@ async def loop_stall(data_dir: Path) -> None:
     elapsed = time.perf_counter() - start
     stop.set()
     await tick
-    print(f"event loop while gathering + composing 16 x 12 MP into a {prepared.sheet.size[0]} px sheet "
-          f"({elapsed:.2f} s): longest stall {1000 * worst:.1f} ms (target < 50 ms)")
+    print(
+        f"event loop while gathering + composing 16 x 12 MP into a {prepared.sheet.size[0]} px sheet "
+        f"({elapsed:.2f} s): longest stall {1000 * worst:.1f} ms (target < 50 ms)"
+    )
 
 
 def main() -> None:

@@ -87,10 +87,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         from .runner import heartbeat_is_fresh
 
         return EXIT_OK if heartbeat_is_fresh(settings.data_dir) else EXIT_FAILURE
-    handler = getattr(args, "handler", None)
+    handler = getattr(args, "func", None)  # set by an adapter's add_cli
     if handler is None:
         _exit(EXIT_USAGE, "use `mergebot discord sync [--guild ID]` or `mergebot discord invite`")
-    return int(handler(args, settings))
+    return int(handler(args))
 
 
 def _run(settings: Settings) -> int:

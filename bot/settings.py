@@ -20,6 +20,8 @@ from .model import Mode
 DEFAULT_MEDIA_HOSTS = (
     "cdn.discordapp.com",
     "media.discordapp.net",
+    "images-ext-1.discordapp.net",  # Discord's proxy for images linked in messages (embeds)
+    "images-ext-2.discordapp.net",
     "files.slack.com",
     "slack-files.com",
 )

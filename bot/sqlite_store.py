@@ -192,16 +192,20 @@ class SqliteJobStore:
             return await _schema_version(self._conn())
 
     async def save(self, job: Job) -> None:
-        """Insert or replace the whole job with its references and messages."""
+        """Insert or replace the job and its references; add or update its message ids.
+
+        Message ids are merged, never dropped: an adapter records them with
+        ``set_message`` while the pipeline keeps saving its own copy of the job.
+        """
         async with self._lock, self._transaction() as db:
             await db.execute(_UPSERT_JOB, _job_row(job))
             await db.execute("DELETE FROM job_references WHERE job_id = ?", (job.id,))
             await db.executemany(
                 _INSERT_REFERENCE, [_reference_row(job.id, i, r) for i, r in enumerate(job.references)]
             )
-            await db.execute("DELETE FROM job_messages WHERE job_id = ?", (job.id,))
             await db.executemany(
-                "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES (?, ?, ?, ?)",
+                "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
                 [(job.id, role, job.origin.platform, mid) for role, mid in job.messages.items()],
             )
 

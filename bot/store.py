@@ -41,7 +41,11 @@ class JobStore(Protocol):
         ...
 
     async def save(self, job: Job) -> None:
-        """Insert or replace the whole job, with its references, sheet boxes, usage and messages."""
+        """Insert or replace the job with its references, sheet boxes and usage.
+
+        Its message ids are merged into those already stored (``set_message`` may have
+        recorded some the caller's copy lacks); none is dropped.
+        """
         ...
 
     async def get(self, job_id: str) -> Job | None:

@@ -43,9 +43,10 @@ async def test_get_unknown_job_is_none(store: JobStore) -> None:
     assert await store.get("nosuchjob") is None
 
 
-async def test_save_replaces_the_whole_job(store: JobStore) -> None:
+async def test_save_replaces_the_job_and_merges_its_messages(store: JobStore) -> None:
     job = rich_job()
     await store.save(job)
+    old_messages = dict(job.messages)
     smaller = replace(
         job,
         references=(Reference("A", digest("z"), 8, 8, 64),),
@@ -58,9 +59,9 @@ async def test_save_replaces_the_whole_job(store: JobStore) -> None:
         warnings=(),
     )
     await store.save(smaller)
-    assert await store.get(job.id) == smaller
-    assert await store.job_for_message("slack", "111") is None
-    assert (await store.job_for_message("slack", "999")) == smaller
+    merged = replace(smaller, messages={**old_messages, "result": "999"})
+    assert await store.get(job.id) == merged
+    assert (await store.job_for_message("slack", "999")) == merged
 
 
 def test_generated_jobs_round_trip(store_kind: str, tmp_path: Path) -> None:
@@ -73,6 +74,7 @@ def test_generated_jobs_round_trip(store_kind: str, tmp_path: Path) -> None:
         @settings(max_examples=75, deadline=None, suppress_health_check=[HealthCheck.too_slow])
         @given(jobs)
         def check(job: Job) -> None:
+            job = replace(job, id=f"gen{len(checked):05d}")  # fresh id: messages merge into a stored job's
             loop.run_until_complete(opened.save(job))
             assert loop.run_until_complete(opened.get(job.id)) == job
             checked.append(job.id)
@@ -233,3 +235,15 @@ async def test_concurrent_saves_and_reads_stay_consistent(store: JobStore) -> No
     assert all(j == replace(rich_job(j.id), created_at=j.created_at) for j in loaded if j)
     recent = await store.recent_jobs("slack", "T0123", limit=100)
     assert len(recent) == 40
+
+
+async def test_saving_a_stale_copy_keeps_messages_recorded_meanwhile(store: JobStore) -> None:
+    # the pipeline saves its own copy of a running job while the adapter records message ids
+    job = simple_job("stale001")
+    await store.save(job)
+    await store.set_message("stale001", "status", "m-status")
+    await store.save(replace(job, status=JobStatus.SUCCEEDED, messages={"result": "m-result"}))
+    loaded = await store.get("stale001")
+    assert loaded is not None and loaded.status is JobStatus.SUCCEEDED
+    assert dict(loaded.messages) == {"status": "m-status", "result": "m-result"}
+    assert (await store.job_for_message(job.origin.platform, "m-status")) == loaded

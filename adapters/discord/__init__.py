@@ -1,0 +1,56 @@
+"""Discord adapter: /merge across a thread, live progress, controls that survive restarts.
+
+``run(settings, service)`` serves until cancelled; ``add_cli(subparsers)`` adds
+``mergebot discord sync`` and ``mergebot discord invite``.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING
+
+import discord
+
+from bot.errors import ConfigError
+from bot.settings import Settings
+
+from .cli import add_cli
+from .client import MergeClient
+
+if TYPE_CHECKING:
+    from bot.service import MergeService
+
+__all__ = ["add_cli", "run"]
+
+logger = logging.getLogger(__name__)
+
+
+async def run(settings: Settings, service: MergeService) -> None:
+    """Serve Discord until cancelled, then close the connection cleanly.
+
+    Without the Message Content intent granted in the Developer Portal, Discord
+    refuses the connection (close code 4014); the bot then reconnects without it
+    and tells people what to enable when they ask it to read a conversation.
+    """
+    if settings.discord_token is None:
+        raise ConfigError("DISCORD_TOKEN is not set")
+    token = settings.discord_token.reveal()
+    message_content = True
+    while True:
+        client = MergeClient(settings, service, message_content=message_content)
+        try:
+            async with client:
+                await client.start(token)
+            return
+        except discord.PrivilegedIntentsRequired:
+            if not message_content:
+                raise
+            logger.warning(
+                "the Message Content intent is not enabled for this app; reading threads is off until it is "
+                "(Developer Portal -> Bot -> Privileged Gateway Intents)"
+            )
+            message_content = False
+        except discord.LoginFailure:
+            raise ConfigError(
+                "Discord refused DISCORD_TOKEN; copy the bot token again from the Developer Portal"
+            ) from None

@@ -1,0 +1,126 @@
+"""What a pressed control, a submitted Edit prompt form or a reaction does.
+
+Every press is acknowledged at once (Discord allows 3 seconds): actions that
+make a new merge get a public loading message that becomes their status
+message; Details and Delete answer privately. Refusals are private and say why.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from bot.model import Action, ActionKind, Actor, Job, Outcome
+
+from .context import AdapterContext, context_of
+from .controls import EditPromptModal
+from .progress import StatusMessage, attempt
+from .render import clip
+
+logger = logging.getLogger(__name__)
+
+PRIVATE_ACTIONS = frozenset({ActionKind.DETAILS, ActionKind.DELETE})
+
+
+def actor_of(interaction: discord.Interaction[Any]) -> Actor:
+    """Who pressed, and whether they may manage messages in this channel."""
+    return Actor(
+        platform="discord",
+        workspace_id=str(interaction.guild_id or "dm"),
+        user_id=str(interaction.user.id),
+        is_moderator=bool(interaction.permissions.manage_messages),
+    )
+
+
+async def handle_action(interaction: discord.Interaction[Any], action: Action, prompt: str | None) -> None:
+    """Run ``action`` for the person behind ``interaction``; never raises."""
+    context = context_of(interaction.client)
+    try:
+        await _handle(context, interaction, action, prompt)
+    except Exception:
+        logger.exception("control %s on job %s failed", action.kind.value, action.job_id)
+        await _apologise(interaction)
+
+
+async def _handle(
+    context: AdapterContext, interaction: discord.Interaction[Any], action: Action, prompt: str | None
+) -> None:
+    service = context.service
+    actor = actor_of(interaction)
+    if action.kind is ActionKind.EDIT_PROMPT and prompt is None:
+        outcome = await service.act(action, actor)
+        if outcome.needs_prompt:
+            await interaction.response.send_modal(EditPromptModal(action.job_id, outcome.view.text))
+        else:
+            await interaction.response.send_message(clip(outcome.view.text), ephemeral=True)
+        return
+    channel = interaction.channel
+    if not isinstance(channel, discord.abc.Messageable):
+        await interaction.response.send_message("I cannot post in this channel.", ephemeral=True)
+        return
+    private = action.kind in PRIVATE_ACTIONS
+    await interaction.response.defer(thinking=True, ephemeral=private)
+    status = StatusMessage(
+        context, channel, interaction=interaction, ephemeral=private, mention=interaction.user.mention
+    )
+    outcome = await service.act(action, actor, status.sink, prompt=prompt)
+    if outcome.deleted:
+        await delete_job_messages(interaction.client, outcome.job)
+        await interaction.edit_original_response(content=clip(outcome.view.text))
+        return
+    if private and outcome.view.ephemeral:
+        await interaction.edit_original_response(content=clip(outcome.view.text))
+        return
+    await status.finish(outcome)
+
+
+async def delete_job_messages(client: discord.Client, job: Job | None) -> int:
+    """Delete every message recorded for ``job``; returns how many went. Missing ones are skipped."""
+    if job is None:
+        return 0
+    channel = client.get_partial_messageable(int(job.origin.channel_id))
+    deleted = 0
+    for message_id in dict.fromkeys(job.messages.values()):
+        try:
+            await attempt("delete", channel.get_partial_message(int(message_id)).delete)
+            deleted += 1
+        except discord.NotFound:
+            continue
+        except discord.HTTPException as exc:
+            logger.warning("could not delete message of job %s: %s", job.id, exc.status)
+    return deleted
+
+
+async def _apologise(interaction: discord.Interaction[Any]) -> None:
+    text = "Something went wrong on my side; nothing was changed. Try again in a moment."
+    try:
+        if interaction.response.is_done():
+            await interaction.followup.send(text, ephemeral=True)
+        else:
+            await interaction.response.send_message(text, ephemeral=True)
+    except discord.HTTPException:
+        logger.warning("could not send the apology either")
+
+
+async def run_outcome_in_channel(
+    context: AdapterContext,
+    channel: discord.abc.Messageable,
+    action: Action,
+    actor: Actor,
+    *,
+    reply_to: discord.PartialMessage,
+    mention: str,
+    client: discord.Client,
+) -> Outcome:
+    """Run ``action`` without an interaction (a reaction): status and result as channel messages."""
+    status = StatusMessage(context, channel, reply_to=reply_to, mention=mention)
+    outcome = await context.service.act(action, actor, status.sink)
+    if outcome.deleted:
+        await delete_job_messages(client, outcome.job)
+    elif outcome.view.ephemeral:
+        await status.private(outcome.view)
+    else:
+        await status.finish(outcome)
+    return outcome

@@ -1,0 +1,86 @@
+"""The discord.Client: intents, where it connects, persistent controls, and event wiring.
+
+discord.py has no per-client setting for the REST base or the gateway URL; both
+are class attributes (``discord.http.Route.BASE`` and
+``discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY``), which ``point_at`` sets
+from the settings before a client logs in. They are process-wide, like the
+token-less API version discord.py itself keeps there.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+import discord
+import yarl
+from discord.gateway import DiscordWebSocket
+from discord.http import Route
+
+from bot.settings import Settings
+
+from .actions import handle_action
+from .commands import build_tree
+from .context import INTERACTION_TOKEN_WINDOW_S, AdapterContext
+from .controls import ControlButton, RebalanceSelect
+from .reactions import on_reaction
+
+if TYPE_CHECKING:
+    from bot.service import MergeService
+
+logger = logging.getLogger(__name__)
+
+
+def point_at(settings: Settings) -> None:
+    """Send REST calls to ``DISCORD_API_BASE_URL`` and connect to ``DISCORD_GATEWAY_URL``."""
+    Route.BASE = settings.discord_api_base_url.rstrip("/")
+    DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(settings.discord_gateway_url)
+
+
+def bot_intents(*, message_content: bool) -> discord.Intents:
+    """Only what the bot uses: guilds (channels, threads, roles), reactions, and message content if granted.
+
+    Reading history is a REST call and needs no message events; the Message Content
+    intent is what makes Discord include text, attachments and embeds in it.
+    """
+    intents = discord.Intents.none()
+    intents.guilds = True
+    intents.guild_reactions = True
+    intents.message_content = message_content
+    return intents
+
+
+class MergeClient(discord.Client):
+    """A Discord client that serves /merge, the message menu, controls and reactions."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        service: MergeService,
+        *,
+        message_content: bool = True,
+        token_window_s: float = INTERACTION_TOKEN_WINDOW_S,
+    ) -> None:
+        point_at(settings)
+        super().__init__(intents=bot_intents(message_content=message_content))
+        self.context = AdapterContext(
+            settings=settings,
+            service=service,
+            on_action=handle_action,
+            message_content=message_content,
+            token_window_s=token_window_s,
+        )
+        self.tree = build_tree(self)
+
+    async def setup_hook(self) -> None:
+        self.add_dynamic_items(ControlButton, RebalanceSelect)
+
+    async def on_ready(self) -> None:
+        user = self.user
+        logger.info("connected to Discord as %s in %d servers", user.name if user else "?", len(self.guilds))
+
+    async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
+        await on_reaction(self, self.context, payload)
+
+    async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        logger.exception("unhandled error in %s", event_method)

@@ -1,0 +1,210 @@
+"""/merge and the "Merge images from here" message menu."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+from discord import app_commands
+
+from bot.gather import REFERENCE_MAX_SIDE
+from bot.model import ImageSource, MergeOptions, MergeRequest, Mode, Origin
+
+from . import gather
+from .context import AdapterContext, context_of
+from .controls import MODAL_TIMEOUT_S
+from .progress import StatusMessage
+
+logger = logging.getLogger(__name__)
+
+MERGE_COMMAND = "merge"
+FROM_HERE_COMMAND = "Merge images from here"
+FROM_HERE_MODAL_PREFIX = "mbhere:"
+MODE_CHOICES = [
+    app_commands.Choice(name="Collage: one labeled reference sheet", value=Mode.COLLAGE.value),
+    app_commands.Choice(name="Separate: each reference as its own image", value=Mode.SEPARATE.value),
+]
+SIZE_CHOICES = [
+    app_commands.Choice(name=name, value=value)
+    for name, value in (
+        ("Auto", "auto"),
+        ("Square 1024×1024", "1024x1024"),
+        ("Landscape 1536×1024", "1536x1024"),
+        ("Portrait 1024×1536", "1024x1536"),
+    )
+]
+QUALITY_CHOICES = [app_commands.Choice(name=q.title(), value=q) for q in ("auto", "low", "medium", "high")]
+NEEDS_MESSAGE_CONTENT = (
+    "I can't read the images in this conversation: my Message Content intent is off. "
+    "A server admin can turn it on in the Discord Developer Portal (your app -> Bot -> Privileged Gateway "
+    "Intents -> Message Content Intent) and restart me. Meanwhile, attach the images to /merge itself "
+    "(image1 to image4)."
+)
+NEEDS_HISTORY = (
+    "I can't read the messages here. Give me the View Channel and Read Message History permissions "
+    "in this channel (or thread's parent), then try again."
+)
+
+
+def origin_of(interaction: discord.Interaction[Any]) -> Origin:
+    """Where the command ran and who ran it; in a thread both channel and thread are the thread."""
+    channel = interaction.channel
+    thread_id = str(channel.id) if isinstance(channel, discord.Thread) else None
+    return Origin(
+        platform="discord",
+        workspace_id=str(interaction.guild_id or "dm"),
+        channel_id=str(interaction.channel_id),
+        user_id=str(interaction.user.id),
+        thread_id=thread_id,
+        user_name=interaction.user.display_name,
+    )
+
+
+def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:
+    """The command tree with /merge and the message menu; synced only by ``mergebot discord sync``."""
+    tree: app_commands.CommandTree[Any] = app_commands.CommandTree(client)
+
+    @tree.command(name=MERGE_COMMAND, description="Merge the images of this thread (or recent channel messages)")
+    @app_commands.describe(
+        prompt="What to make, e.g. 'the character from A in the room from B'",
+        image1="An extra reference image",
+        image2="An extra reference image",
+        image3="An extra reference image",
+        image4="An extra reference image",
+        mode="How the references reach the model",
+        size="Size of the result",
+        quality="Quality of the result",
+    )
+    @app_commands.choices(mode=MODE_CHOICES, size=SIZE_CHOICES, quality=QUALITY_CHOICES)
+    @app_commands.guild_only()
+    async def merge(
+        interaction: discord.Interaction[Any],
+        prompt: app_commands.Range[str, 1, 4000],
+        image1: discord.Attachment | None = None,
+        image2: discord.Attachment | None = None,
+        image3: discord.Attachment | None = None,
+        image4: discord.Attachment | None = None,
+        mode: app_commands.Choice[str] | None = None,
+        size: app_commands.Choice[str] | None = None,
+        quality: app_commands.Choice[str] | None = None,
+    ) -> None:
+        attachments = [a for a in (image1, image2, image3, image4) if a is not None]
+        choices = {"mode": mode, "size": size, "quality": quality}
+        await run_merge_command(
+            interaction, prompt, attachments, {k: v.value for k, v in choices.items() if v is not None}
+        )
+
+    @app_commands.context_menu(name=FROM_HERE_COMMAND)
+    @app_commands.guild_only()
+    async def from_here(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        await interaction.response.send_modal(FromHereModal(message))
+
+    tree.add_command(from_here)
+    return tree
+
+
+async def run_merge_command(
+    interaction: discord.Interaction[Any],
+    prompt: str,
+    attachments: list[discord.Attachment],
+    choices: dict[str, str],
+) -> None:
+    """Acknowledge, gather the conversation's images, merge with live progress; never raises."""
+    context = context_of(interaction.client)
+    await interaction.response.defer(thinking=True)
+    try:
+        await _merge(context, interaction, prompt, attachments, choices, start=None)
+    except Exception:
+        logger.exception("/merge failed")
+        await _report_crash(interaction)
+
+
+async def _merge(
+    context: AdapterContext,
+    interaction: discord.Interaction[Any],
+    prompt: str,
+    attachments: list[discord.Attachment],
+    choices: dict[str, str],
+    *,
+    start: discord.Message | None,
+) -> None:
+    """Gather, merge and show the outcome in one status message."""
+    channel = interaction.channel
+    if not isinstance(channel, discord.abc.Messageable):
+        await interaction.edit_original_response(content="I can only merge in a server text channel or thread.")
+        return
+    settings = context.settings
+    mode = Mode(choices.get("mode", settings.mode.value))
+    # A collage panel is never larger than the sheet; separate references keep the core's full size.
+    longest = REFERENCE_MAX_SIDE if mode is Mode.SEPARATE else min(settings.sheet_side, REFERENCE_MAX_SIDE)
+    origin = origin_of(interaction)
+    messages: list[discord.Message] = []
+    if context.message_content:
+        try:
+            messages = await _conversation(context, channel, start)
+        except discord.Forbidden:
+            await interaction.edit_original_response(content=NEEDS_HISTORY)
+            return
+    elif start is not None:
+        messages = [start]  # an interaction carries its target message in full, even without the intent
+    bot_id = interaction.client.user.id if interaction.client.user else 0
+    sources: tuple[ImageSource, ...] = gather.sources_from(messages, bot_id=bot_id, longest_side=longest)
+    sources += gather.option_sources(attachments, author=interaction.user.display_name, longest_side=longest)
+    if not sources and not context.message_content:
+        await interaction.edit_original_response(content=NEEDS_MESSAGE_CONTENT)
+        return
+    options = MergeOptions(
+        prompt=prompt,
+        mode=mode,
+        model=settings.model,
+        size=choices.get("size", "auto"),
+        quality=choices.get("quality", "auto"),
+    )
+    request = MergeRequest(origin=origin, sources=sources, options=options)
+    status = StatusMessage(context, channel, interaction=interaction, mention=interaction.user.mention)
+    outcome = await context.service.merge(request, status.sink)
+    await status.finish(outcome)
+
+
+async def _conversation(
+    context: AdapterContext, channel: discord.abc.Messageable, start: discord.Message | None
+) -> list[discord.Message]:
+    if start is not None:
+        return await gather.messages_from(start)
+    if isinstance(channel, discord.Thread):
+        return await gather.thread_messages(channel)
+    last = await context.service.last_result_in_channel("discord", str(getattr(channel, "id", "")))
+    since = int(last.messages["result"]) if last is not None and "result" in last.messages else None
+    return await gather.channel_messages(channel, since_message_id=since)
+
+
+async def _report_crash(interaction: discord.Interaction[Any]) -> None:
+    text = "Something went wrong on my side and the merge did not run. Try again in a moment."
+    try:
+        await interaction.edit_original_response(content=text)
+    except discord.HTTPException:
+        logger.warning("could not report the failure either")
+
+
+class FromHereModal(discord.ui.Modal):
+    """Asks for the prompt, then merges the chosen message and the ones after it."""
+
+    def __init__(self, message: discord.Message) -> None:
+        super().__init__(
+            title="Merge images from here", custom_id=f"{FROM_HERE_MODAL_PREFIX}{message.id}", timeout=MODAL_TIMEOUT_S
+        )
+        self.message = message
+        self.prompt: discord.ui.TextInput[FromHereModal] = discord.ui.TextInput(
+            label="Prompt", custom_id="prompt", style=discord.TextStyle.paragraph, max_length=4000
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        context = context_of(interaction.client)
+        await interaction.response.defer(thinking=True)
+        try:
+            await _merge(context, interaction, self.prompt.value, [], {}, start=self.message)
+        except Exception:
+            logger.exception("merge from message %s failed", self.message.id)
+            await _report_crash(interaction)

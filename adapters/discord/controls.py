@@ -1,0 +1,164 @@
+"""Persistent components: buttons and a select whose custom id is the only state they carry.
+
+Buttons use bot.controls ids (``mb:<action>:<job>[:<arg>]``). The rebalance select
+uses ``mbpick:<job>`` and carries the chosen label as its value. Both are
+``DynamicItem`` classes registered when the client starts, so a press on a
+message posted before a restart still reaches the right stored job.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import discord
+
+from bot.controls import decode, encode
+from bot.model import Action, ActionKind, Control
+
+from .context import context_of
+
+logger = logging.getLogger(__name__)
+
+JOB_PATTERN = r"[A-Za-z0-9]{6,32}"
+ACTIONS = "|".join(kind.value for kind in ActionKind)
+BUTTON_TEMPLATE = rf"mb:(?P<action>{ACTIONS}):(?P<job>{JOB_PATTERN})(?::(?P<arg>[A-Z]{{1,2}}))?"
+SELECT_TEMPLATE = rf"mbpick:(?P<job>{JOB_PATTERN})"
+PROMPT_MODAL_PREFIX = "mbprompt:"
+PROMPT_INPUT_ID = "prompt"
+PROMPT_MAX = 4000  # Discord's text input limit
+MODAL_TIMEOUT_S = 15 * 60.0  # an open form is forgotten after this (and on restart)
+BUTTONS_PER_ROW = 5
+REBALANCE_BUTTON_ROWS = 3  # rows 1-3; beyond 15 references a select menu takes row 1
+SELECT_MAX_OPTIONS = 25
+STYLES = {
+    "primary": discord.ButtonStyle.primary,
+    "secondary": discord.ButtonStyle.secondary,
+    "danger": discord.ButtonStyle.danger,
+    "success": discord.ButtonStyle.success,
+}
+
+
+def _emoji(control: Control) -> str | None:
+    """Unicode emoji only: a name such as ":repeat:" is not something Discord renders in a button."""
+    return control.emoji if control.emoji and not control.emoji.isascii() else None
+
+
+class ControlButton(discord.ui.DynamicItem[discord.ui.Button[Any]], template=BUTTON_TEMPLATE):
+    """A button for one core action on one stored job."""
+
+    def __init__(self, action: Action, button: discord.ui.Button[Any] | None = None) -> None:
+        super().__init__(button or discord.ui.Button(custom_id=encode(action), label=action.kind.value))
+        self.action = action
+
+    @classmethod
+    def for_control(cls, control: Control, *, row: int) -> ControlButton:
+        """The button that shows ``control`` in component row ``row``."""
+        action = Action(kind=control.kind, job_id=control.job_id, arg=control.arg)
+        button: discord.ui.Button[Any] = discord.ui.Button(
+            custom_id=encode(action),
+            label=control.label[:80],
+            style=STYLES.get(control.style, discord.ButtonStyle.secondary),
+            emoji=_emoji(control),
+            row=row,
+        )
+        return cls(action, button)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> ControlButton:
+        action = decode(match.string)
+        if action is None:
+            raise ValueError(f"not a control id: {match.string!r}")
+        return cls(action)
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        await context_of(interaction.client).on_action(interaction, self.action, None)
+
+
+class RebalanceSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=SELECT_TEMPLATE):
+    """"More X" for many references: a select menu whose value is the label to favour."""
+
+    def __init__(self, job_id: str, select: discord.ui.Select[Any] | None = None) -> None:
+        super().__init__(select or discord.ui.Select(custom_id=f"mbpick:{job_id}"))
+        self.job_id = job_id
+
+    @classmethod
+    def for_job(cls, job_id: str, options: list[discord.SelectOption], *, row: int) -> RebalanceSelect:
+        select: discord.ui.Select[Any] = discord.ui.Select(
+            custom_id=f"mbpick:{job_id}",
+            placeholder="More of one reference…",
+            options=options,
+            min_values=1,
+            max_values=1,
+            row=row,
+        )
+        return cls(job_id, select)
+
+    @classmethod
+    async def from_custom_id(
+        cls, interaction: discord.Interaction[Any], item: discord.ui.Item[Any], match: Any, /
+    ) -> RebalanceSelect:
+        return cls(match["job"])
+
+    async def callback(self, interaction: discord.Interaction[Any]) -> None:
+        values = self.item.values
+        label = values[0] if values else ""
+        if not label.isalpha() or not label.isupper():
+            await interaction.response.send_message("Pick one reference letter.", ephemeral=True)
+            return
+        action = Action(kind=ActionKind.REBALANCE, job_id=self.job_id, arg=label)
+        await context_of(interaction.client).on_action(interaction, action, None)
+
+
+class EditPromptModal(discord.ui.Modal):
+    """The Edit prompt form, pre-filled with the job's current prompt."""
+
+    def __init__(self, job_id: str, current_prompt: str) -> None:
+        super().__init__(title="Edit prompt", custom_id=f"{PROMPT_MODAL_PREFIX}{job_id}", timeout=MODAL_TIMEOUT_S)
+        self.job_id = job_id
+        self.prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
+            label="Prompt",
+            custom_id=PROMPT_INPUT_ID,
+            style=discord.TextStyle.paragraph,
+            default=current_prompt[:PROMPT_MAX],
+            max_length=PROMPT_MAX,
+            required=True,
+        )
+        self.add_item(self.prompt)
+
+    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
+        action = Action(kind=ActionKind.EDIT_PROMPT, job_id=self.job_id)
+        await context_of(interaction.client).on_action(interaction, action, self.prompt.value)
+
+    async def on_error(  # type: ignore[override]  # discord.py's Modal.on_error takes no item
+        self, interaction: discord.Interaction[Any], error: Exception, /
+    ) -> None:
+        logger.error("edit prompt for job %s failed", self.job_id, exc_info=error)
+
+
+def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
+    """Components for ``controls``: "More X" as buttons while they fit in three rows, else one select.
+
+    Row 0 holds the job-wide controls (Retry, Edit prompt, Use as reference, Details, Delete).
+    """
+    if not controls:
+        return None
+    view = discord.ui.View(timeout=None)
+    rebalance = [c for c in controls if c.kind is ActionKind.REBALANCE and c.arg]
+    others = [c for c in controls if c.kind is not ActionKind.REBALANCE]
+    if len(others) > BUTTONS_PER_ROW:
+        logger.warning("dropped %d controls that do not fit in a row", len(others) - BUTTONS_PER_ROW)
+    for control in others[:BUTTONS_PER_ROW]:
+        view.add_item(ControlButton.for_control(control, row=0))
+    if len(rebalance) <= BUTTONS_PER_ROW * REBALANCE_BUTTON_ROWS:
+        for index, control in enumerate(rebalance):
+            view.add_item(ControlButton.for_control(control, row=1 + index // BUTTONS_PER_ROW))
+    elif rebalance:
+        options = [
+            discord.SelectOption(label=control.label[:100], value=str(control.arg), emoji=_emoji(control))
+            for control in rebalance[:SELECT_MAX_OPTIONS]
+        ]
+        view.add_item(RebalanceSelect.for_job(rebalance[0].job_id, options, row=1))
+    return view

@@ -1,0 +1,203 @@
+"""One status message per merge, edited in place from queued to the final result.
+
+While the interaction token lives (15 minutes) the message is the interaction's
+original response, edited through the webhook. Past that window, or when the
+token is refused, the merge carries on in an ordinary channel message. Posts are
+retried on Discord server errors. A progress update that still fails is logged
+and skipped; a final outcome that still fails is posted as a fresh channel
+message, and if even that fails the person is told.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+import discord
+
+from bot.model import Outcome, Progress, Stage, View
+
+from .context import AdapterContext, upload_limit
+from .render import Rendered, clip, fitted_image, render
+
+logger = logging.getLogger(__name__)
+
+# Attempts beyond the first for server errors discord.py gives up on at once (503 and other 5xx;
+# it retries 500, 502, 504 and 524 itself and waits out 429s).
+RETRIES = 2
+WEBHOOK_UNUSABLE = frozenset({50027, 10015, 10008})  # Invalid Webhook Token, Unknown Webhook, Unknown Message
+Messageable = discord.abc.Messageable
+
+
+async def attempt(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
+    """Run ``call`` and retry it on Discord server errors; re-raise what remains."""
+    for tries_left in range(RETRIES, -1, -1):
+        try:
+            return await call()
+        except discord.DiscordServerError as exc:
+            if tries_left == 0:
+                raise
+            logger.warning("%s failed with %s, retrying", what, exc.status)
+    raise AssertionError("unreachable")
+
+
+def _webhook_unusable(exc: discord.HTTPException) -> bool:
+    """The interaction's message can no longer be edited (token expired, message deleted)."""
+    return exc.code in WEBHOOK_UNUSABLE or exc.status == 401
+
+
+class StatusMessage:
+    """The one message that shows a merge's progress and then its result.
+
+    ``interaction`` must already be deferred with ``thinking=True`` (its loading
+    message becomes the status message); without one, the first update posts a
+    channel message, replying to ``reply_to`` when given. ``ephemeral`` says the
+    interaction was deferred privately, so its loading message is already private.
+    """
+
+    def __init__(
+        self,
+        context: AdapterContext,
+        channel: Messageable,
+        *,
+        interaction: discord.Interaction[Any] | None = None,
+        reply_to: discord.Message | discord.PartialMessage | None = None,
+        mention: str | None = None,
+        ephemeral: bool = False,
+    ) -> None:
+        self.context = context
+        self.channel = channel
+        self.interaction = interaction
+        self.reply_to = reply_to
+        self.mention = mention
+        self.ephemeral = ephemeral  # the interaction was deferred privately
+        self.message: discord.Message | None = None  # set once posted as a channel message
+        self.message_id: int | None = None
+        self.job_id: str | None = None
+        self._last_text: str | None = None
+        self._max_bytes = upload_limit(interaction, channel)
+
+    # -- the progress sink
+
+    async def sink(self, progress: Progress) -> None:
+        """A ``ProgressSink``: shows each stage; the sheet and partial previews as the image."""
+        if progress.stage in (Stage.DONE, Stage.FAILED):
+            return
+        if self.job_id is None:
+            self.job_id = progress.job_id
+        text = progress.text
+        if progress.image is None and text == self._last_text:
+            return
+        self._last_text = text
+        rendered = Rendered(content=clip(text), keep_image=True)
+        if progress.image is not None:
+            default = "sheet.png" if progress.partial_index is None else f"preview-{progress.partial_index}.png"
+            image, name = await fitted_image(
+                self.context.service, progress.image, progress.image_name or default, self._max_bytes
+            )
+            rendered = Rendered(content=rendered.content, image=image, image_name=name)
+        try:
+            await self.show(rendered)
+        except discord.HTTPException as exc:
+            logger.warning("status update for job %s failed: %s", progress.job_id, exc.status)
+
+    # -- the end
+
+    async def finish(self, outcome: Outcome) -> None:
+        """Show the outcome: the result with its controls, a failure in place, or a private refusal."""
+        view = outcome.view
+        if view.ephemeral:
+            await self.private(view)
+            return
+        rendered = await render(self.context.service, view, self._max_bytes)
+        try:
+            await self.show(rendered)
+        except discord.HTTPException as exc:
+            logger.warning("could not show the outcome of job %s in place: %s", self.job_id, exc.status)
+            try:
+                self.interaction, self.message = None, None
+                await self._show_in_channel(rendered)
+            except discord.HTTPException as again:
+                logger.error("could not post the outcome of job %s: %s", self.job_id, again.status)
+                await self._report_failure(again)
+                return
+        job = outcome.job
+        if job is not None and self.message_id is not None:
+            role = "result" if outcome.ok else "status"
+            await self.context.service.record_message(job.id, role, str(self.message_id))
+
+    async def private(self, view: View) -> None:
+        """Only the person who asked sees ``view``; the public loading message goes away."""
+        text = clip(view.text)
+        if self.interaction is not None and self._token_alive():
+            interaction = self.interaction
+            try:
+                if not self.ephemeral:
+                    await interaction.delete_original_response()
+                    await interaction.followup.send(text, ephemeral=True)
+                else:
+                    await interaction.edit_original_response(content=text)
+                return
+            except discord.HTTPException as exc:
+                logger.warning("private reply failed: %s", exc.status)
+        mention = f"{self.mention} " if self.mention else ""
+        try:
+            await attempt("notice", lambda: self.channel.send(clip(mention + text)))
+        except discord.HTTPException as exc:
+            logger.error("could not tell %s why: %s", self.mention or "the user", exc.status)
+
+    # -- posting
+
+    async def show(self, rendered: Rendered) -> None:
+        """Edit the status message to ``rendered``; create it on first use."""
+        if self.interaction is not None and self.message is None and self._token_alive():
+            try:
+                interaction = self.interaction
+                sent = await attempt(
+                    "status edit",
+                    lambda: interaction.edit_original_response(**rendered.edit_arguments()),
+                )
+                self.message_id = sent.id
+                return
+            except discord.HTTPException as exc:
+                if not _webhook_unusable(exc):
+                    raise
+                logger.info("interaction message no longer editable (%s), continuing in the channel", exc.code)
+                self.interaction = None
+        await self._show_in_channel(rendered)
+
+    async def _show_in_channel(self, rendered: Rendered) -> None:
+        if self.message is not None:
+            message = self.message
+            try:
+                self.message = await attempt(
+                    "status edit",
+                    lambda: message.edit(**rendered.edit_arguments()),
+                )
+                return
+            except discord.NotFound:
+                logger.info("status message was deleted, posting a new one")
+        extras: dict[str, Any] = {}
+        if self.reply_to is not None:
+            extras.update(reference=self.reply_to, mention_author=False)
+        self.message = await attempt(
+            "status post", lambda: self.channel.send(**rendered.send_arguments(), **extras)
+        )
+        self.message_id = self.message.id
+        self.reply_to = None
+
+    async def _report_failure(self, exc: discord.HTTPException) -> None:
+        text = f"Discord refused my answer ({exc.status}). Run /merge again in a moment."
+        try:
+            await self.channel.send(text)
+        except discord.HTTPException:
+            logger.error("the channel refused the failure notice too")
+
+    def _token_alive(self) -> bool:
+        if self.interaction is None:
+            return False
+        age = discord.utils.utcnow() - self.interaction.created_at
+        return age < timedelta(seconds=self.context.token_window_s)
+

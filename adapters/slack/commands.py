@@ -1,0 +1,220 @@
+"""The three ways to start a merge: @mention in a thread, the message shortcut with its
+modal, and ``/merge`` in a channel (Slack does not run slash commands inside threads)."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.model import MergeOptions, MergeRequest, Mode, Origin
+
+from . import blocks
+from .context import SlackContext
+from .dedupe import first_delivery
+from .gather import Found, channel_images, clean_text, thread_images
+from .progress import StatusMessage
+from .render import ephemeral, show_outcome
+from .webapi import call, message_key
+
+log = logging.getLogger(__name__)
+
+SHORTCUT_ID = "merge_thread"
+MERGE_MODAL_ID = "mb_merge_modal"
+COMMAND = "/merge"
+PLAIN_INPUT_MAX = 3000  # Slack's plain_text_input limit
+SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
+QUALITIES = ("auto", "low", "medium", "high")
+THREAD_HINT = (
+    "To merge the images of a thread, mention @mergebot there with your prompt, or use the message "
+    "shortcut “Merge images in this thread”. (Slack does not run slash commands inside threads.)"
+)
+USAGE = (
+    "/merge <prompt> merges the most recent images in this channel, e.g. "
+    "/merge the cat from A sitting in the room from B.\n" + THREAD_HINT
+)
+
+
+def default_options(ctx: SlackContext, prompt: str) -> MergeOptions:
+    """Options for a mention or /merge: the prompt with the configured model and mode."""
+    return MergeOptions(prompt=prompt, mode=ctx.settings.mode, model=ctx.settings.model)
+
+
+async def merge_thread(
+    ctx: SlackContext, team_id: str, channel: str, thread_ts: str, user_id: str, options: MergeOptions
+) -> None:
+    """Gather a thread's images and merge them, showing progress and the result in that thread."""
+    status = StatusMessage(ctx, channel, thread_ts)
+    if not await status.show("📥 Looking for images in this thread…"):
+        log.warning("cannot post in channel %s; not merging what nobody would see", channel)
+        return
+    found = await thread_images(ctx, channel, thread_ts)
+    await _merge(ctx, team_id, status, user_id, options, found)
+
+
+async def merge_channel(ctx: SlackContext, team_id: str, channel: str, user_id: str, prompt: str) -> None:
+    """``/merge``: the channel's recent images, in a new thread started for the result."""
+    found = await channel_images(ctx, channel, ctx.settings.limits.max_images)
+    if not found.sources:
+        await ephemeral(ctx, channel, user_id, None, "I found no images in the recent messages here.\n" + THREAD_HINT)
+        return
+    count = len(found.sources)
+    intro = f"<@{user_id}> asked me to merge the {count} most recent images here: “{blocks.escape(prompt)}”"
+    root = await call(
+        "chat.postMessage",
+        ctx.client.chat_postMessage(
+            channel=channel, text=blocks.fallback_text(intro), blocks=[blocks.section(intro, markup=True)]
+        ),
+    )
+    if root is None:
+        return
+    status = StatusMessage(ctx, channel, str(root["ts"]))
+    await status.record("request", message_key(channel, str(root["ts"])))
+    await _merge(ctx, team_id, status, user_id, default_options(ctx, prompt), found)
+
+
+async def _merge(
+    ctx: SlackContext, team_id: str, status: StatusMessage, user_id: str, options: MergeOptions, found: Found
+) -> None:
+    person = await ctx.people.get(user_id)
+    origin = Origin(
+        platform="slack",
+        workspace_id=team_id,
+        channel_id=status.channel,
+        user_id=user_id,
+        thread_id=status.thread_ts,
+        user_name=person.name,
+    )
+    outcome = await ctx.service.merge(MergeRequest(origin, found.sources, options), status.sink)
+    await show_outcome(ctx, outcome, status, user_id, found.note())
+
+
+def merge_modal(ctx: SlackContext, channel: str, thread_ts: str) -> dict[str, Any]:
+    """The shortcut's modal: prompt, mode, size and quality."""
+    max_chars = min(PLAIN_INPUT_MAX, ctx.settings.limits.max_prompt_chars)
+    return {
+        "type": "modal",
+        "callback_id": MERGE_MODAL_ID,
+        "title": blocks.plain("Merge images"),
+        "submit": blocks.plain("Merge"),
+        "close": blocks.plain("Cancel"),
+        "private_metadata": json.dumps({"c": channel, "t": thread_ts}),
+        "blocks": [
+            {
+                "type": "input",
+                "block_id": "prompt",
+                "label": blocks.plain("What should I make?"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "prompt",
+                    "multiline": True,
+                    "max_length": max_chars,
+                    "placeholder": blocks.plain("The cat from A sitting in the room from B, lit like C"),
+                },
+                "hint": blocks.plain("Images are labeled A, B, C… in the order they were posted.", 2000),
+            },
+            _select("mode", "Mode", [m.value for m in Mode], ctx.settings.mode.value),
+            _select("size", "Size", list(SIZES), "auto"),
+            _select("quality", "Quality", list(QUALITIES), "auto"),
+        ],
+    }
+
+
+def _select(name: str, label: str, values: list[str], initial: str) -> dict[str, Any]:
+    options = [{"text": blocks.plain(v), "value": v} for v in values]
+    return {
+        "type": "input",
+        "block_id": name,
+        "label": blocks.plain(label),
+        "element": {
+            "type": "static_select",
+            "action_id": name,
+            "options": options,
+            "initial_option": next(o for o in options if o["value"] == initial),
+        },
+    }
+
+
+def _selected(values: dict[str, Any], name: str, default: str) -> str:
+    option = (values.get(name, {}).get(name) or {}).get("selected_option") or {}
+    return str(option.get("value") or default)
+
+
+def options_from_modal(ctx: SlackContext, values: dict[str, Any]) -> MergeOptions:
+    prompt = str((values.get("prompt", {}).get("prompt") or {}).get("value") or "").strip()
+    mode = _selected(values, "mode", ctx.settings.mode.value)
+    return MergeOptions(
+        prompt=prompt,
+        mode=Mode(mode) if mode in {m.value for m in Mode} else ctx.settings.mode,
+        model=ctx.settings.model,
+        size=_selected(values, "size", "auto"),
+        quality=_selected(values, "quality", "auto"),
+    )
+
+
+def register(app: AsyncApp, ctx: SlackContext) -> None:
+    """Listen for mentions, the shortcut (and its modal) and /merge."""
+
+    @app.event("app_mention")
+    async def on_mention(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        if not await first_delivery(ctx, body):
+            return
+        event = body["event"]
+        channel, user = str(event["channel"]), str(event.get("user") or "")
+        thread_ts = str(event.get("thread_ts") or event["ts"])
+        prompt = clean_text(str(event.get("text") or ""))
+        team = str(body.get("team_id") or event.get("team") or "")
+        if not prompt:
+            ctx.background.spawn(
+                ephemeral(
+                    ctx,
+                    channel,
+                    user,
+                    thread_ts,
+                    "Say what to make after the mention, e.g. @mergebot the cat from A in the room from B.",
+                ),
+                "mention-usage",
+            )
+            return
+        ctx.background.spawn(merge_thread(ctx, team, channel, thread_ts, user, default_options(ctx, prompt)), "mention")
+
+    @app.shortcut(SHORTCUT_ID)
+    async def on_shortcut(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        message = body.get("message") or {}
+        channel = str((body.get("channel") or {}).get("id") or "")
+        thread_ts = str(message.get("thread_ts") or message.get("ts") or body.get("message_ts") or "")
+        modal = merge_modal(ctx, channel, thread_ts)
+        await call("views.open", ctx.client.views_open(trigger_id=body["trigger_id"], view=modal))
+
+    @app.view(MERGE_MODAL_ID)
+    async def on_merge_modal(ack: AsyncAck, body: dict[str, Any]) -> None:
+        view = body["view"]
+        options = options_from_modal(ctx, view["state"]["values"])
+        if not options.prompt:
+            await ack(response_action="errors", errors={"prompt": "Say what to make."})
+            return
+        await ack()
+        where = json.loads(view.get("private_metadata") or "{}")
+        user = body["user"]
+        team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+        ctx.background.spawn(
+            merge_thread(ctx, team, str(where["c"]), str(where["t"]), str(user["id"]), options), "shortcut"
+        )
+
+    @app.command(COMMAND)
+    async def on_command(ack: AsyncAck, command: dict[str, Any]) -> None:
+        prompt = str(command.get("text") or "").strip()
+        if not prompt or prompt.lower() in ("help", "?"):
+            await ack(text=USAGE, response_type="ephemeral")
+            return
+        await ack()
+        ctx.background.spawn(
+            merge_channel(
+                ctx, str(command.get("team_id") or ""), str(command["channel_id"]), str(command["user_id"]), prompt
+            ),
+            "command",
+        )

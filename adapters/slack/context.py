@@ -1,0 +1,87 @@
+"""What every Slack handler needs: settings, the core service, the Web API client,
+who the bot is, the people directory and the background task set."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.settings import Settings
+
+from .people import People
+
+if TYPE_CHECKING:
+    from bot.service import MergeService
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BotIdentity:
+    """The answer of ``auth.test``: whose messages are the bot's own."""
+
+    user_id: str
+    bot_id: str
+    team_id: str
+
+
+class Background:
+    """Work started after Slack's 3 s acknowledgement; failures are logged, never raised."""
+
+    def __init__(self) -> None:
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.get_running_loop().create_task(self._guard(work, name), name=f"slack:{name}")
+        self._tasks.add(task)
+        self._idle.clear()
+        task.add_done_callback(self._done)
+
+    async def _guard(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("Slack %s failed", name)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not self._tasks:
+            self._idle.set()
+
+    async def idle(self) -> None:
+        """Wait until no background work is running."""
+        await self._idle.wait()
+
+    async def aclose(self) -> None:
+        """Cancel what still runs and wait for it to stop."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+@dataclass
+class SlackContext:
+    """Shared state of one running Slack adapter."""
+
+    settings: Settings
+    service: MergeService
+    client: AsyncWebClient
+    identity: BotIdentity
+    people: People
+    background: Background = field(default_factory=Background)
+
+    @property
+    def token(self) -> str:
+        """The bot token, for the Authorization header of file downloads only."""
+        assert self.settings.slack_bot_token is not None
+        return self.settings.slack_bot_token.reveal()

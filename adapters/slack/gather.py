@@ -1,0 +1,151 @@
+"""Image files of a thread or a channel, as the core's ``ImageSource`` values.
+
+Slack lists files on messages; each becomes a source whose download the core does with
+the bot token attached. Thumbnails (``thumb_1024`` or the largest one) are preferred,
+with ``url_private`` as the fallback. Slack Connect files that arrive as
+``file_access: check_file_info`` stubs are resolved with ``files.info``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from bot.model import ImageSource
+
+from .context import SlackContext
+from .webapi import call
+
+log = logging.getLogger(__name__)
+
+AUTH_HINT = "add the files:read scope / invite the bot to the channel"
+PAGE_SIZE = 200
+CHANNEL_SCAN_MESSAGES = 30
+MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
+THUMB_KEY = re.compile(r"^thumb_(\d+)$")
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a gather turned up: image sources in order, and files skipped as not images."""
+
+    sources: tuple[ImageSource, ...]
+    skipped: tuple[str, ...]
+
+    def note(self) -> str:
+        """A line for the reply about files that were left out, or ""."""
+        if not self.skipped:
+            return ""
+        what = "not an image" if len(self.skipped) == 1 else "not images"
+        return f"\nSkipped {', '.join(self.skipped)}: {what}."
+
+
+def clean_text(text: str) -> str:
+    """Message text without user mentions, squeezed to single spaces."""
+    return " ".join(MENTION.sub(" ", text).split())
+
+
+def is_image(file: Mapping[str, Any]) -> bool:
+    return str(file.get("mimetype", "")).startswith("image/")
+
+
+def best_url(file: Mapping[str, Any]) -> tuple[str, str | None] | None:
+    """``(url, fallback_url)``: thumb_1024 or the largest thumb with url_private as fallback."""
+    original = file.get("url_private")
+    thumbs = sorted(
+        ((int(m[1]), str(v)) for k, v in file.items() if (m := THUMB_KEY.match(k)) and isinstance(v, str) and v),
+        reverse=True,
+    )
+    if thumbs:
+        preferred = next((url for size, url in thumbs if size == 1024), thumbs[0][1])
+        return preferred, str(original) if original else None
+    return (str(original), None) if original else None
+
+
+async def thread_images(ctx: SlackContext, channel: str, thread_ts: str) -> Found:
+    """Every image file in a thread, oldest first, from ``conversations.replies``."""
+    messages: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        response = await call(
+            "conversations.replies",
+            ctx.client.conversations_replies(channel=channel, ts=thread_ts, limit=PAGE_SIZE, cursor=cursor),
+        )
+        if response is None:
+            break
+        messages.extend(response.get("messages") or [])
+        cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
+        if not cursor:
+            break
+    return await _sources(ctx, messages)
+
+
+async def channel_images(ctx: SlackContext, channel: str, limit: int) -> Found:
+    """Images from the channel's recent top-level messages: the newest ``limit``, oldest first."""
+    response = await call(
+        "conversations.history", ctx.client.conversations_history(channel=channel, limit=CHANNEL_SCAN_MESSAGES)
+    )
+    newest_first = list(response.get("messages") or []) if response is not None else []
+    kept: list[dict[str, Any]] = []
+    count = 0
+    for message in newest_first:
+        if count >= limit:
+            break
+        if _from_bot(ctx, message):
+            continue
+        files = [f for f in message.get("files") or [] if is_image(f) or f.get("file_access") == "check_file_info"]
+        if files:
+            kept.append(message | {"files": files[: limit - count]})
+            count += len(files)
+    return await _sources(ctx, list(reversed(kept)))
+
+
+def _from_bot(ctx: SlackContext, message: Mapping[str, Any]) -> bool:
+    return message.get("user") == ctx.identity.user_id or message.get("bot_id") == ctx.identity.bot_id
+
+
+async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]]) -> Found:
+    sources: list[ImageSource] = []
+    skipped: list[str] = []
+    headers = {"Authorization": f"Bearer {ctx.token}"}
+    for message in messages:
+        if _from_bot(ctx, message):
+            continue
+        caption = clean_text(str(message.get("text") or ""))
+        author = (await ctx.people.get(str(message["user"]))).name if message.get("user") else ""
+        for listed in message.get("files") or []:
+            file = await _resolve(ctx, listed)
+            if file is None:
+                skipped.append(str(listed.get("name") or listed.get("id") or "a file"))
+                continue
+            name = str(file.get("name") or file.get("id"))
+            urls = best_url(file)
+            if not is_image(file) or urls is None:
+                skipped.append(name)
+                continue
+            size = file.get("size")
+            sources.append(
+                ImageSource(
+                    name=name,
+                    url=urls[0],
+                    fallback_url=urls[1],
+                    headers=headers,
+                    caption=caption,
+                    author=author,
+                    size_hint=int(size) if isinstance(size, int) else None,
+                    auth_hint=AUTH_HINT,
+                )
+            )
+    return Found(tuple(sources), tuple(skipped))
+
+
+async def _resolve(ctx: SlackContext, file: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    """The full file object; Slack Connect stubs (``check_file_info``) are looked up."""
+    if file.get("file_access") != "check_file_info":
+        return file
+    response = await call("files.info", ctx.client.files_info(file=str(file.get("id"))))
+    resolved = response.get("file") if response is not None else None
+    return resolved if isinstance(resolved, dict) else None

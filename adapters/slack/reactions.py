@@ -1,0 +1,59 @@
+"""Reactions on a job's messages: 🔁 retry, :a: :b: (and ``SLACK_REBALANCE_REACTIONS``)
+rebalance, :wastebasket: delete. The message is looked up in the store, so reactions keep
+working after a restart."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from slack_bolt.async_app import AsyncAck, AsyncApp
+
+from bot.model import Action, ActionKind
+
+from .context import SlackContext
+from .controls import run_action
+from .dedupe import first_delivery
+from .webapi import message_key
+
+log = logging.getLogger(__name__)
+
+RETRY_REACTIONS = frozenset({"repeat"})
+DELETE_REACTIONS = frozenset({"wastebasket"})
+DEFAULT_REBALANCE = {"a": "A", "b": "B"}
+
+
+def reaction_meaning(reaction: str, rebalance: Mapping[str, str]) -> tuple[ActionKind, str | None] | None:
+    """What a reaction asks for (kind and label), or None for any other emoji."""
+    name = reaction.split("::", 1)[0]  # drop a skin tone such as "::skin-tone-2"
+    if name in RETRY_REACTIONS:
+        return ActionKind.RETRY, None
+    if name in DELETE_REACTIONS:
+        return ActionKind.DELETE, None
+    label = rebalance.get(name)
+    return (ActionKind.REBALANCE, label) if label else None
+
+
+def register(app: AsyncApp, ctx: SlackContext) -> None:
+    """Listen for reaction_added on the bot's messages."""
+    rebalance = {**DEFAULT_REBALANCE, **ctx.settings.slack_rebalance_reactions}
+
+    @app.event("reaction_added")
+    async def on_reaction(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        event = body["event"]
+        item = event.get("item") or {}
+        meaning = reaction_meaning(str(event.get("reaction")), rebalance)
+        if item.get("type") != "message" or meaning is None:
+            return
+        if not await first_delivery(ctx, body):
+            return
+        channel, ts = str(item["channel"]), str(item["ts"])
+        job = await ctx.service.job_for_message("slack", message_key(channel, ts))
+        if job is None:
+            return
+        action = Action(meaning[0], job.id, meaning[1])
+        team = str(body.get("team_id") or "")
+        actor = await ctx.people.actor(team, str(event["user"]))
+        ctx.background.spawn(run_action(ctx, action, actor, channel, job.origin.thread_id), f"reaction {action.kind}")

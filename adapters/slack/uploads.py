@@ -1,0 +1,66 @@
+"""Putting images into Slack with ``files_upload_v2`` (getUploadURLExternal, the upload URL,
+completeUploadExternal) and reading back where the file was shared."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from .context import SlackContext
+from .webapi import call, message_key
+
+log = logging.getLogger(__name__)
+
+UPLOAD_MAX_BYTES = 1024 * 1024 * 1024  # Slack's file size limit
+PREVIEW_MAX_BYTES = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Uploaded:
+    file_id: str
+    share_key: str | None  # channel:ts of the message that shows the file, when Slack said so
+
+
+async def upload(
+    ctx: SlackContext,
+    data: bytes,
+    filename: str,
+    title: str,
+    *,
+    channel: str | None = None,
+    thread_ts: str | None = None,
+    max_bytes: int = UPLOAD_MAX_BYTES,
+) -> Uploaded | None:
+    """Upload ``data`` (fitted to ``max_bytes``) into a thread, or privately when ``channel`` is None."""
+    try:
+        fitted, extension = await ctx.service.fit_for_upload(data, max_bytes)
+    except Exception:
+        log.exception("could not fit %s into %d bytes for Slack", filename, max_bytes)
+        return None
+    stem = filename.rsplit(".", 1)[0]
+    kwargs: dict[str, Any] = {"file": fitted, "filename": f"{stem}.{extension}", "title": title}
+    if channel is not None:
+        kwargs["channel"] = channel
+        if thread_ts is not None:
+            kwargs["thread_ts"] = thread_ts
+    response = await call("files.upload_v2", ctx.client.files_upload_v2(**kwargs))
+    if response is None:
+        return None
+    file = response.get("file") or {}
+    file_id = file.get("id")
+    if not isinstance(file_id, str):
+        return None
+    return Uploaded(file_id, _share_key(file, channel))
+
+
+def _share_key(file: dict[str, Any], channel: str | None) -> str | None:
+    """Slack may fill ``shares`` later; when it already says where the file is, keep that message."""
+    if channel is None:
+        return None
+    for kind in ("public", "private"):
+        for share in (file.get("shares") or {}).get(kind, {}).get(channel, []):
+            ts = share.get("ts")
+            if isinstance(ts, str):
+                return message_key(channel, ts)
+    return None

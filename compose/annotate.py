@@ -1,0 +1,141 @@
+"""Badges ("A", "B"…) and captions drawn onto the placed panels.
+
+A badge sits in the top-left corner of its panel, sized from the panel with a
+floor so it stays readable on small panels, and takes the tone opposite to the
+pixels under it (dark badge on light pictures, light badge on dark ones), with
+a ring in the text colour. A caption is a darkened band across the bottom of
+the panel with light text, cut with an ellipsis to fit; any Unicode string is
+accepted (control characters and lone surrogates are dropped).
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+
+from PIL import Image, ImageDraw, ImageStat
+
+from compose.fonts import font, runs, text_width
+from compose.layout import Box
+
+logger = logging.getLogger(__name__)
+
+DARK = (18, 18, 18)
+LIGHT = (250, 250, 250)
+ELLIPSIS = "…"
+MAX_CAPTION_CHARS = 200
+_BAND_DARKEN = 0.62
+
+
+def badge_side(panel: Box, canvas: tuple[int, int]) -> int:
+    """Badge height: 13 % of the panel's shorter side, at least ~2.2 % of the canvas (and 20 px)."""
+    floor = max(20, round(min(canvas) * 0.022))
+    return max(floor, round(min(panel.width, panel.height) * 0.13))
+
+
+def badge_box(label: str, panel: Box, canvas: tuple[int, int]) -> Box:
+    """Where the badge of ``label`` goes for ``panel``: top-left, inset, wide enough for the label."""
+    side = badge_side(panel, canvas)
+    text_size = _badge_text_size(side)
+    width = max(side, round(text_width(label, text_size) + side * 0.5))
+    inset = max(2, round(side * 0.12)) if min(panel.width, panel.height) >= side * 2 else 0
+    x0 = min(max(0, panel.x0 + inset), max(0, canvas[0] - width))
+    y0 = min(max(0, panel.y0 + inset), max(0, canvas[1] - side))
+    return Box(x0, y0, min(canvas[0], x0 + width), min(canvas[1], y0 + side))
+
+
+def _badge_text_size(side: int) -> int:
+    return max(8, round(side * 0.68))
+
+
+def draw_badge(canvas: Image.Image, label: str, box: Box) -> None:
+    """Draw the badge into ``box``, its tone chosen against the pixels currently there."""
+    under = ImageStat.Stat(canvas.crop(box.as_tuple()).convert("L")).mean[0]
+    fill, ink = (DARK, LIGHT) if under >= 128 else (LIGHT, DARK)
+    draw = ImageDraw.Draw(canvas)
+    ring = max(1, round(box.height * 0.06))
+    radius = max(2, round(box.height * 0.22))
+    draw.rounded_rectangle((box.x0, box.y0, box.x1 - 1, box.y1 - 1), radius=radius, fill=fill, outline=ink, width=ring)
+    size = _badge_text_size(box.height)
+    centre = ((box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2)
+    draw.text(centre, label, font=font(size), fill=ink, anchor="mm")
+
+
+def clean_caption(text: str) -> str:
+    """One line of displayable text: NFC, whitespace collapsed, control characters and lone surrogates dropped."""
+    text = text.encode("utf-8", "replace").decode("utf-8")
+    kept = []
+    for character in unicodedata.normalize("NFC", text[: MAX_CAPTION_CHARS * 4]):
+        category = unicodedata.category(character)
+        if character.isspace() or category in ("Zl", "Zp"):
+            kept.append(" ")
+        elif category not in ("Cc", "Cs"):
+            kept.append(character)
+    return " ".join("".join(kept).split())[:MAX_CAPTION_CHARS]
+
+
+def fit_text(text: str, size: int, max_width: float) -> str:
+    """``text`` if it fits in ``max_width`` pixels, else its longest prefix that fits with an ellipsis."""
+    if text_width(text, size) <= max_width:
+        return text
+    low, high = 0, len(text)
+    while low < high:
+        middle = (low + high + 1) // 2
+        if text_width(text[:middle].rstrip() + ELLIPSIS, size) <= max_width:
+            low = middle
+        else:
+            high = middle - 1
+    prefix = text[:low].rstrip()
+    # Do not leave a joiner or a lone combining mark dangling before the ellipsis.
+    while prefix and (prefix[-1] == "\u200d" or unicodedata.combining(prefix[-1])):
+        prefix = prefix[:-1]
+    return prefix + ELLIPSIS if prefix or text_width(ELLIPSIS, size) <= max_width else ""
+
+
+def caption_size(panel: Box, canvas: tuple[int, int]) -> int:
+    """Caption font size in pixels for ``panel``."""
+    ceiling = max(12, round(min(canvas) * 0.02))
+    return min(ceiling, max(11, round(panel.height * 0.06)))
+
+
+def caption_band(panel: Box, canvas: tuple[int, int]) -> Box | None:
+    """The band a caption darkens at the bottom of ``panel``, or None when the panel is too small for one."""
+    size = caption_size(panel, canvas)
+    height = round(size * 1.6)
+    if height * 3 > panel.height or panel.width < size * 4:
+        return None
+    return Box(panel.x0, panel.y1 - height, panel.x1, panel.y1)
+
+
+def draw_caption(canvas: Image.Image, caption: str, panel: Box) -> Box | None:
+    """Draw ``caption`` over the bottom of ``panel``; returns the band used, None when nothing was drawn."""
+    text = clean_caption(caption)
+    band = caption_band(panel, canvas.size)
+    if not text or band is None:
+        return None
+    size = caption_size(panel, canvas.size)
+    padding = max(4, round(size * 0.5))
+    shown = fit_text(text, size, band.width - 2 * padding)
+    if not shown:
+        return None
+    region = canvas.crop(band.as_tuple())
+    canvas.paste(Image.blend(region, Image.new("RGB", region.size, (0, 0, 0)), _BAND_DARKEN), band.as_tuple())
+    draw = ImageDraw.Draw(canvas)
+    middle = (band.y0 + band.y1) / 2
+    x = band.x1 - padding - text_width(shown, size) if _right_to_left(shown) else float(band.x0 + padding)
+    for chunk, cjk in runs(shown):
+        chunk_font = font(size, cjk)
+        draw.text((x, middle), chunk, font=chunk_font, fill=LIGHT, anchor="lm")
+        x += chunk_font.getlength(chunk)
+    return band
+
+
+def _right_to_left(text: str) -> bool:
+    """True when the first strongly directional character is right-to-left (Hebrew, Arabic…)."""
+    for character in text:
+        direction = unicodedata.bidirectional(character)
+        if direction in ("R", "AL"):
+            return True
+        if direction == "L":
+            return False
+    return False

@@ -1,0 +1,323 @@
+"""Safe, fast decoding of one uploaded image.
+
+Everything a person can upload passes through here: the file is identified
+from its header, refused early when it is not an accepted image or declares
+more pixels than allowed (before any pixel memory is allocated), then decoded
+once at the smallest size that serves the caller (JPEG DCT scaling with
+``draft``, Pillow's ``reducing_gap``), turned upright per its EXIF orientation
+and brought to 8-bit RGB or RGBA whatever its mode.
+"""
+
+from __future__ import annotations
+
+import functools
+import io
+import logging
+import re
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+
+from compose.errors import ComposeError
+
+logger = logging.getLogger(__name__)
+
+ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
+DEFAULT_MAX_PIXELS = 50_000_000
+RESAMPLE = Image.Resampling.LANCZOS
+REDUCING_GAP = 2.0
+
+_ORIENTATION_TAG = 0x0112
+_SWAPS_AXES = frozenset({5, 6, 7, 8})
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"BM", "BMP"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+)
+# Pillow reports a failed decode with any of these, depending on the format plugin.
+DECODE_FAILURES = (OSError, SyntaxError, ValueError, EOFError, struct.error, IndexError, KeyError, TypeError)
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    """What the header says: format, upright size (after EXIF orientation), frame count."""
+
+    format: str
+    width: int
+    height: int
+    frames: int
+    orientation: int = 1
+
+
+@functools.cache
+def _register_heif() -> bool:
+    """Teach Pillow HEIC/HEIF once, on first use; AVIF is native in Pillow."""
+    try:
+        from pillow_heif import register_heif_opener
+    except ImportError:
+        logger.warning("pillow-heif is not installed: HEIC/HEIF uploads will be refused")
+        return False
+    register_heif_opener()
+    return True
+
+
+def _open_formats() -> list[str]:
+    """The accepted formats Pillow can open here (``Image.open`` fails on unregistered names)."""
+    Image.init()
+    return [name for name in ACCEPTED_FORMATS if name in Image.OPEN]
+
+
+def _magic_format(data: bytes) -> str | None:
+    for prefix, name in _MAGIC:
+        if data.startswith(prefix):
+            return name
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WEBP"
+    if data[4:8] == b"ftyp":
+        brand = data[8:12]
+        return "AVIF" if brand in (b"avif", b"avis") else "HEIF"
+    return None
+
+
+def describe_non_image(data: bytes) -> str:
+    """A person-readable guess at what a non-image file is, for the refusal message."""
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith(b"%pdf"):
+        return "not an image (looks like a PDF)"
+    if b"<svg" in head:
+        return "not an image (looks like SVG, which is not supported)"
+    if head.startswith(b"<") and any(tag in head for tag in (b"<html", b"<!doctype html", b"<head", b"<body")):
+        return "not an image (looks like HTML)"
+    if head.startswith(b"<?xml") or head.startswith(b"<"):
+        return "not an image (looks like XML or HTML)"
+    if b"\x00" not in head:
+        try:
+            head.decode("utf-8")
+        except UnicodeDecodeError as error:
+            # A multi-byte character cut at the 4096-byte boundary is still text.
+            if error.start < len(head) - 4:
+                return "not a supported image"
+        return "not an image (looks like text)"
+    return "not a supported image (accepted: PNG, JPEG, WebP, GIF, BMP, TIFF, HEIC, AVIF)"
+
+
+def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageFile.ImageFile:
+    """Identify ``data`` from its header and refuse what cannot be decoded safely; no pixels are read."""
+    if not data:
+        raise ComposeError(name, "empty file")
+    magic = _magic_format(data)
+    if magic == "HEIF":
+        _register_heif()
+    try:
+        image = Image.open(io.BytesIO(data), formats=_open_formats())
+    except Image.DecompressionBombError as error:
+        raise ComposeError(name, _bomb_reason(error, max_pixels)) from error
+    except UnidentifiedImageError as error:
+        if magic is not None:
+            raise ComposeError(name, f"damaged or truncated {magic} file") from error
+        raise ComposeError(name, describe_non_image(data)) from error
+    except DECODE_FAILURES as error:
+        raise ComposeError(name, f"damaged or truncated {magic or 'image'} file") from error
+    if not isinstance(image, ImageFile.ImageFile):
+        raise ComposeError(name, "not a supported image")
+    width, height = image.size
+    if width <= 0 or height <= 0:
+        raise ComposeError(name, "image has no pixels")
+    if width * height > max_pixels:
+        raise ComposeError(
+            name, f"image too large: {width}x{height} pixels (at most {max_pixels // 1_000_000} megapixels)"
+        )
+    return image
+
+
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1_000_000:g} megapixels"
+
+
+def _bomb_reason(error: Exception, max_pixels: int) -> str:
+    """Pillow refused the header before we saw its size; its message carries the pixel count."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    declared = f"{int(found.group(1)) // 1_000_000} megapixels" if found else "too many pixels"
+    return f"image too large: {declared} (at most {_megapixels(max_pixels)})"
+
+
+def orientation(image: Image.Image) -> int:
+    """The EXIF orientation (1..8), 1 when absent or unreadable."""
+    # PNG keeps eXIf wherever it likes; reading it before the pixels would force a full decode.
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
+    try:
+        value = image.getexif().get(_ORIENTATION_TAG, 1)
+    except Exception:  # broken metadata must not reject a good picture
+        logger.debug("unreadable EXIF ignored")
+        return 1
+    return value if isinstance(value, int) and value in range(1, 9) else 1
+
+
+def upright_size(image: Image.Image) -> tuple[int, int]:
+    """Width and height as the picture is meant to be seen."""
+    width, height = image.size
+    return (height, width) if orientation(image) in _SWAPS_AXES else (width, height)
+
+
+def probe(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> ImageInfo:
+    """Read only the header: format, upright size and frame count. Refuses non-images and bombs."""
+    image = open_image(data, name, max_pixels)
+    with image:
+        turn = orientation(image)
+        width, height = image.size
+        if turn in _SWAPS_AXES:
+            width, height = height, width
+        try:
+            frames = int(getattr(image, "n_frames", 1))
+        except DECODE_FAILURES as error:
+            raise ComposeError(name, f"damaged or truncated {image.format} file") from error
+        return ImageInfo(format=str(image.format), width=width, height=height, frames=frames, orientation=turn)
+
+
+def decode_to(image: ImageFile.ImageFile, name: str, size: tuple[int, int]) -> Image.Image:
+    """First frame of ``image``, upright, resized to exactly ``size`` (upright); mode RGB or RGBA."""
+    return _decode(image, name, lambda _upright: size)
+
+
+def decode_within(image: ImageFile.ImageFile, name: str, max_side: int) -> Image.Image:
+    """First frame of ``image``, upright, shrunk (never enlarged) so its longer side is at most ``max_side``."""
+
+    def target(upright: tuple[int, int]) -> tuple[int, int]:
+        longest = max(upright)
+        if longest <= max_side:
+            return upright
+        ratio = max_side / longest
+        return (max(1, round(upright[0] * ratio)), max(1, round(upright[1] * ratio)))
+
+    return _decode(image, name, target)
+
+
+def _decode(
+    image: ImageFile.ImageFile, name: str, target_for: Callable[[tuple[int, int]], tuple[int, int]]
+) -> Image.Image:
+    header_size = image.size
+    if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L", "CMYK"):
+        # JPEG keeps EXIF in its header, so the DCT scale can be chosen before decoding.
+        raw_target = _raw_target(header_size, orientation(image), target_for)
+        if raw_target != header_size:
+            image.draft(image.mode, raw_target)
+    try:
+        image.load()
+    except Image.DecompressionBombError as error:
+        raise ComposeError(name, _bomb_reason(error, DEFAULT_MAX_PIXELS)) from error
+    except DECODE_FAILURES as error:
+        reason = "truncated file" if "truncated" in str(error) else f"damaged {image.format} file"
+        raise ComposeError(name, reason) from error
+    turn = orientation(image)
+    raw_target = _raw_target(header_size, turn, target_for)
+    picture = _to_rgb(image, name)
+    if picture.size != raw_target:
+        picture = picture.resize(raw_target, RESAMPLE, reducing_gap=REDUCING_GAP)
+    picture = _to_srgb(picture, image.info.get("icc_profile"))
+    if turn in _TRANSPOSE:
+        picture = picture.transpose(_TRANSPOSE[turn])
+    # Callers close the file as soon as this returns; the picture must not be the file itself.
+    return picture.copy() if picture is image else picture
+
+
+def _raw_target(
+    header_size: tuple[int, int], turn: int, target_for: Callable[[tuple[int, int]], tuple[int, int]]
+) -> tuple[int, int]:
+    """The size to decode to in stored (not upright) orientation."""
+    swaps = turn in _SWAPS_AXES
+    upright = (header_size[1], header_size[0]) if swaps else header_size
+    target = target_for(upright)
+    return (target[1], target[0]) if swaps else target
+
+
+def _to_rgb(image: Image.Image, name: str) -> Image.Image:
+    """8-bit RGB, or RGBA when the image carries an alpha channel or a transparent palette entry."""
+    mode = image.mode
+    if mode in ("RGB", "RGBA"):
+        return image
+    if mode == "CMYK":
+        # Kept as CMYK until resized; _to_srgb applies its ICC profile, else Pillow's plain conversion.
+        return image
+    if mode == "P":
+        return image.convert("RGBA" if "transparency" in image.info else "RGB")
+    if mode in ("LA", "La", "PA", "RGBa"):
+        return image.convert("RGBA")
+    if mode in ("1", "L", "RGBX", "YCbCr", "HSV"):
+        return image.convert("RGB")
+    if mode.startswith("I") or mode == "F":
+        return _high_depth_to_rgb(image)
+    try:
+        return image.convert("RGB")
+    except ValueError as error:
+        raise ComposeError(name, f"unsupported colour mode {mode}") from error
+
+
+def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
+    """16-bit, 32-bit integer or float grayscale down to 8 bits, preserving brightness when the range is known."""
+    wide = image.convert("F")
+    low, high = wide.getextrema()
+    if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
+        raise TypeError("single-band extrema expected")
+    if low >= 0 and high <= 1.0 and image.mode == "F":
+        scale, offset = 255.0, 0.0
+    elif low >= 0 and high <= 255:
+        scale, offset = 1.0, 0.0
+    elif low >= 0 and high <= 65535:
+        scale, offset = 255.0 / 65535.0, 0.0
+    else:
+        scale = 255.0 / (high - low) if high > low else 0.0
+        offset = -low * scale
+    return wide.point(lambda value: value * scale + offset).convert("L").convert("RGB")
+
+
+@functools.cache
+def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
+
+
+def _to_srgb(picture: Image.Image, icc: object) -> Image.Image:
+    """Apply an embedded ICC profile (wide-gamut phone photos, CMYK prints); the plain conversion otherwise."""
+    target_mode = "RGBA" if picture.mode == "RGBA" else "RGB"
+    if isinstance(icc, bytes) and icc and picture.mode in ("RGB", "RGBA", "CMYK"):
+        try:
+            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+            converted = ImageCms.profileToProfile(picture, source, _srgb_profile(), outputMode=target_mode)
+        except (ImageCms.PyCMSError, OSError, ValueError) as error:
+            logger.debug("ICC profile ignored: %s", error)
+        else:
+            if converted is not None:
+                return converted
+    return picture if picture.mode == target_mode else picture.convert(target_mode)
+
+
+def has_transparency(picture: Image.Image) -> bool:
+    """True when an RGBA picture has at least one pixel that is not fully opaque."""
+    if picture.mode != "RGBA":
+        return False
+    low, _high = picture.getchannel("A").getextrema()
+    return isinstance(low, (int, float)) and low < 255
+
+
+def flatten(picture: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """RGB on ``background`` where the picture is transparent."""
+    if picture.mode != "RGBA":
+        return picture
+    base = Image.new("RGB", picture.size, background)
+    base.paste(picture, mask=picture.getchannel("A"))
+    return base

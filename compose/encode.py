@@ -1,0 +1,118 @@
+"""Encoding pictures to PNG, JPEG or WebP, and fitting encoded images into a byte budget."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+
+from PIL import Image
+
+from compose.decode import DEFAULT_MAX_PIXELS, RESAMPLE, decode_within, has_transparency, open_image, probe
+from compose.errors import ComposeError
+
+logger = logging.getLogger(__name__)
+
+FORMATS = ("png", "jpeg", "webp")
+DEFAULT_QUALITY = 90
+QUALITY_STEPS = (90, 84, 78, 70, 62, 54, 46)
+MIN_SIDE = 16
+_PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
+_OPAQUE_BACKGROUND = (255, 255, 255)
+
+
+def check_format(fmt: str) -> str:
+    """The canonical lowercase name of ``fmt`` ("jpg" is "jpeg"); ValueError when not png, jpeg or webp."""
+    canonical = fmt.lower().replace("jpg", "jpeg")
+    if canonical not in FORMATS:
+        raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")
+    return canonical
+
+
+def encode(picture: Image.Image, fmt: str, quality: int = DEFAULT_QUALITY) -> bytes:
+    """Encode an RGB or RGBA picture; JPEG drops alpha onto white. Same picture, same bytes."""
+    fmt = check_format(fmt)
+    if fmt == "jpeg" and picture.mode != "RGB":
+        picture = _opaque(picture)
+    buffer = io.BytesIO()
+    if fmt == "jpeg":
+        picture.save(buffer, "JPEG", quality=quality, optimize=True)
+    elif fmt == "webp":
+        picture.save(buffer, "WEBP", quality=quality, method=4)
+    else:
+        picture.save(buffer, "PNG", compress_level=6)
+    return buffer.getvalue()
+
+
+def _opaque(picture: Image.Image) -> Image.Image:
+    if picture.mode == "RGBA":
+        base = Image.new("RGB", picture.size, _OPAQUE_BACKGROUND)
+        base.paste(picture, mask=picture.getchannel("A"))
+        return base
+    return picture.convert("RGB")
+
+
+def encode_within(
+    picture: Image.Image, fmt: str, max_bytes: int | None, name: str = "result"
+) -> tuple[bytes, Image.Image]:
+    """Encode ``picture`` as ``fmt`` in at most ``max_bytes``: lower quality first, then smaller.
+
+    Returns the bytes and the picture they encode (smaller than the input when it had to shrink).
+    Raises ComposeError when even a tiny picture does not fit.
+    """
+    fmt = check_format(fmt)
+    data = encode(picture, fmt)
+    if max_bytes is None or len(data) <= max_bytes:
+        return data, picture
+    if fmt != "png":
+        for quality in QUALITY_STEPS[1:]:
+            data = encode(picture, fmt, quality)
+            if len(data) <= max_bytes:
+                return data, picture
+    quality = QUALITY_STEPS[2]
+    current = picture
+    while True:
+        # Bytes scale roughly with pixel count; aim a little under the budget.
+        ratio = min(0.9, math.sqrt(max_bytes / len(data)) * 0.95)
+        size = (round(current.width * ratio), round(current.height * ratio))
+        if min(size) < MIN_SIDE:
+            raise ComposeError(name, f"cannot fit the image in {max_bytes} bytes")
+        current = picture.resize(size, RESAMPLE, reducing_gap=2.0)
+        data = encode(current, fmt, quality)
+        logger.debug("shrunk to %dx%d: %d bytes (budget %d)", size[0], size[1], len(data), max_bytes)
+        if len(data) <= max_bytes:
+            return data, current
+
+
+def fit_to_bytes(data: bytes, max_bytes: int, name: str = "result") -> tuple[bytes, str]:
+    """``data`` re-encoded to at most ``max_bytes``; returns (bytes, format).
+
+    Unchanged when it already fits. Otherwise opaque pictures become JPEG, pictures with
+    transparency stay PNG when that fits and become WebP (which keeps alpha) when not;
+    quality is lowered first, then the picture is shrunk. ComposeError when it cannot fit.
+    """
+    if max_bytes <= 0:
+        raise ValueError("max_bytes must be positive")
+    info = probe(data, name, max_pixels=DEFAULT_MAX_PIXELS * 4)
+    if len(data) <= max_bytes:
+        return data, info.format.lower()
+    image = open_image(data, name, max_pixels=DEFAULT_MAX_PIXELS * 4)
+    with image:
+        picture = decode_within(image, name, max(info.width, info.height))
+    formats = ("png", "webp") if has_transparency(picture) else ("jpeg",)
+    if picture.mode == "RGBA" and formats == ("jpeg",):
+        picture = picture.convert("RGB")
+    last_error: ComposeError | None = None
+    for fmt in formats:
+        if fmt == "png":
+            encoded = encode(picture, "png")
+            if len(encoded) <= max_bytes:
+                return encoded, "png"
+            continue
+        try:
+            encoded, _picture = encode_within(picture, fmt, max_bytes, name)
+        except ComposeError as error:
+            last_error = error
+            continue
+        return encoded, fmt
+    raise ComposeError(name, f"cannot fit the image in {max_bytes} bytes") from last_error

@@ -1,0 +1,154 @@
+"""The reference sheet: decode, place, label and encode 1 to 24 references.
+
+Headers are read for every reference first (so a bad file is refused before any
+heavy decoding), the layout is computed from their upright aspect ratios and
+weights, then each picture is decoded straight to its panel size and pasted,
+one at a time, so memory stays bounded by the canvas plus one reduced picture.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from PIL import Image, ImageFile
+
+from compose.annotate import badge_box, draw_badge, draw_caption
+from compose.decode import DEFAULT_MAX_PIXELS, decode_to, flatten, open_image, upright_size
+from compose.encode import check_format, encode_within
+from compose.errors import ComposeError
+from compose.layout import MAX_ITEMS, Box, Item, arrange
+
+logger = logging.getLogger(__name__)
+
+SHEET_BACKGROUND = (242, 242, 242)  # light grey, so white pictures keep visible edges
+TRANSPARENT_BACKGROUND = (204, 204, 204)  # neutral grey under transparent pixels, distinct from the sheet
+SHEET_NAME = "reference sheet"
+
+
+@dataclass(frozen=True)
+class SheetInput:
+    """One reference: its encoded bytes, its label ("A"), weight (0.25..4), optional caption and file name."""
+
+    data: bytes
+    label: str
+    weight: float = 1.0
+    caption: str = ""
+    name: str = ""
+
+    @property
+    def display_name(self) -> str:
+        """The name errors use: the file name, else "image <label>"."""
+        return self.name or f"image {self.label}"
+
+
+@dataclass(frozen=True)
+class Sheet:
+    """An encoded reference sheet and where everything is on it, in sheet pixels."""
+
+    data: bytes
+    format: str
+    size: tuple[int, int]
+    image: Image.Image
+    boxes: dict[str, Box]
+    badge_boxes: dict[str, Box]
+    fill_ratio: float
+
+
+def compose_sheet(
+    refs: Sequence[SheetInput],
+    size: tuple[int, int] = (2048, 2048),
+    fmt: str = "jpeg",
+    max_bytes: int | None = None,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    threads: int | None = None,
+) -> Sheet:
+    """Build the labeled, weighted reference sheet of ``refs`` on a ``size`` canvas, encoded as ``fmt``.
+
+    Panel areas follow the weights, every picture keeps its aspect ratio, each panel carries its label
+    badge and, when given, its caption. With ``max_bytes`` the encoding lowers quality, then shrinks the
+    sheet (boxes are scaled with it). Pictures are decoded on up to ``threads`` threads (default: the
+    CPU count, at most 4; Pillow decodes without the GIL), the call itself stays synchronous and its
+    output does not depend on the thread count. Raises ComposeError naming the file for any unusable
+    reference; ValueError for calls that break the contract (no refs, duplicate labels, unknown format).
+    """
+    fmt = check_format(fmt)
+    _check_refs(refs)
+    opened: list[ImageFile.ImageFile] = []
+    try:
+        for ref in refs:
+            opened.append(open_image(ref.data, ref.display_name, max_pixels))
+        items = []
+        for ref, image in zip(refs, opened, strict=True):
+            width, height = upright_size(image)
+            items.append(Item(aspect=width / height, weight=ref.weight))
+        arrangement = arrange(items, size)
+        canvas = Image.new("RGB", size, SHEET_BACKGROUND)
+
+        def panel(index: int) -> Image.Image:
+            box = arrangement.boxes[index]
+            picture = decode_to(opened[index], refs[index].display_name, (box.width, box.height))
+            opened[index].close()
+            return flatten(picture, TRANSPARENT_BACKGROUND)
+
+        workers = max(1, min(len(refs), threads or min(4, os.cpu_count() or 1)))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compose") as pool:
+            # map() yields in order and re-raises the first failure, so errors and pixels stay deterministic.
+            for box, picture in zip(arrangement.boxes, pool.map(panel, range(len(refs))), strict=True):
+                canvas.paste(picture, (box.x0, box.y0))
+    finally:
+        for image in opened:
+            image.close()
+
+    boxes = {ref.label: box for ref, box in zip(refs, arrangement.boxes, strict=True)}
+    for ref in refs:
+        if ref.caption:
+            draw_caption(canvas, ref.caption, boxes[ref.label])
+    badges = {}
+    for ref in refs:
+        badges[ref.label] = badge_box(ref.label, boxes[ref.label], size)
+        draw_badge(canvas, ref.label, badges[ref.label])
+
+    data, final = encode_within(canvas, fmt, max_bytes, SHEET_NAME)
+    fill = arrangement.fill_ratio
+    if final.size != canvas.size:
+        scale_x, scale_y = final.width / canvas.width, final.height / canvas.height
+        boxes = {label: _scaled(box, scale_x, scale_y) for label, box in boxes.items()}
+        badges = {label: _scaled(box, scale_x, scale_y) for label, box in badges.items()}
+        fill = sum(box.area for box in boxes.values()) / (final.width * final.height)
+    logger.debug("sheet of %d refs %dx%d %s: %d bytes, fill %.2f", len(refs), *final.size, fmt, len(data), fill)
+    return Sheet(
+        data=data,
+        format=fmt,
+        size=final.size,
+        image=final,
+        boxes=boxes,
+        badge_boxes=badges,
+        fill_ratio=fill,
+    )
+
+
+def _check_refs(refs: Sequence[SheetInput]) -> None:
+    if not refs:
+        raise ValueError("compose_sheet needs at least one reference")
+    if len(refs) > MAX_ITEMS:
+        raise ComposeError(SHEET_NAME, f"too many images: {len(refs)} (at most {MAX_ITEMS})")
+    labels = [ref.label for ref in refs]
+    if any(not label for label in labels) or len(set(labels)) != len(labels):
+        raise ValueError(f"labels must be non-empty and unique, got {labels}")
+    for ref in refs:
+        if not math.isfinite(ref.weight) or ref.weight <= 0:
+            raise ValueError(f"weight of {ref.label} must be a positive number, got {ref.weight}")
+
+
+def _scaled(box: Box, scale_x: float, scale_y: float) -> Box:
+    return Box(
+        math.floor(box.x0 * scale_x),
+        math.floor(box.y0 * scale_y),
+        max(math.floor(box.x0 * scale_x) + 1, math.floor(box.x1 * scale_x)),
+        max(math.floor(box.y0 * scale_y) + 1, math.floor(box.y1 * scale_y)),
+    )

@@ -1,0 +1,108 @@
+"""Normalizing references and fitting results into byte budgets."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image
+
+from compose import ComposeError, Normalized, fit_to_bytes, normalize
+from tests.compose import samples
+
+
+def opened(data: bytes) -> Image.Image:
+    image = Image.open(io.BytesIO(data))
+    image.load()
+    return image
+
+
+def test_normalize_makes_an_opaque_upload_a_bounded_jpeg() -> None:
+    data = samples.encode(samples.photo(3000, 1500), "PNG")
+    result = normalize(data, "wide.png", max_side=1024)
+    assert isinstance(result, Normalized)
+    assert (result.format, result.width, result.height) == ("jpeg", 1024, 512)
+    image = opened(result.data)
+    assert (image.format, image.mode, image.size) == ("JPEG", "RGB", (1024, 512))
+
+
+def test_normalize_keeps_real_transparency_as_png() -> None:
+    result = normalize(samples.encode(samples.transparent_rgba(), "PNG"), "logo.png")
+    assert result.format == "png"
+    image = opened(result.data)
+    assert image.mode == "RGBA"
+    assert image.getpixel((image.width - 1, 0)) == (0, 0, 0, 0)
+
+
+def test_normalize_drops_an_alpha_channel_that_is_fully_opaque() -> None:
+    opaque = samples.solid(50, 40, samples.GREEN).convert("RGBA")
+    assert normalize(samples.encode(opaque, "PNG"), "flat.png").format == "jpeg"
+
+
+def test_normalize_turns_photos_upright_and_takes_first_frames() -> None:
+    turned = normalize(samples.jpeg_with_orientation(6), "phone.jpg")
+    assert (turned.width, turned.height) == (40, 80)
+    image = opened(turned.data)
+    assert image.getexif().get(0x0112) is None  # no orientation left to apply twice
+    first = normalize(samples.animated("WEBP"), "anim.webp")
+    pixel = opened(first.data).getpixel((10, 10))
+    assert isinstance(pixel, tuple)
+    assert abs(pixel[0] - samples.RED[0]) < 12 and abs(pixel[2] - samples.RED[2]) < 12
+
+
+def test_normalize_never_enlarges() -> None:
+    result = normalize(samples.png(64, 48), "small.png", max_side=2048)
+    assert (result.width, result.height) == (64, 48)
+
+
+def test_normalize_refuses_by_name() -> None:
+    with pytest.raises(ComposeError, match=r"^notes\.txt: not an image"):
+        normalize(b"shopping list: eggs, milk", "notes.txt")
+    with pytest.raises(ComposeError, match="image too large"):
+        normalize(samples.png_declaring(40000, 40000), "bomb.png")
+
+
+def test_fit_to_bytes_leaves_what_already_fits() -> None:
+    data = samples.png()
+    assert fit_to_bytes(data, len(data)) == (data, "png")
+
+
+def test_fit_to_bytes_shrinks_opaque_results_to_jpeg() -> None:
+    data = samples.encode(samples.photo(1600, 1200), "PNG")
+    budget = len(data) // 20
+    fitted, fmt = fit_to_bytes(data, budget)
+    assert fmt == "jpeg"
+    assert len(fitted) <= budget
+    assert opened(fitted).format == "JPEG"
+
+
+def test_fit_to_bytes_shrinks_the_picture_when_quality_is_not_enough() -> None:
+    data = samples.encode(samples.photo(1600, 1200), "PNG")
+    fitted, _fmt = fit_to_bytes(data, 20_000)
+    assert len(fitted) <= 20_000
+    image = opened(fitted)
+    assert image.width < 1600
+    assert image.width / image.height == pytest.approx(4 / 3, rel=0.02)
+
+
+def test_fit_to_bytes_keeps_alpha() -> None:
+    picture = samples.photo(800, 600).convert("RGBA")
+    picture.putalpha(Image.linear_gradient("L").resize((800, 600)))
+    data = samples.encode(picture, "PNG")
+    fitted, fmt = fit_to_bytes(data, len(data) // 6)
+    assert fmt in ("png", "webp")
+    assert len(fitted) <= len(data) // 6
+    image = opened(fitted)
+    assert image.mode == "RGBA"
+    low, _high = image.getchannel("A").getextrema()
+    assert isinstance(low, (int, float)) and low < 128
+
+
+def test_fit_to_bytes_refuses_an_impossible_budget() -> None:
+    with pytest.raises(ComposeError, match=r"^result: cannot fit"):
+        fit_to_bytes(samples.encode(samples.photo(400, 300), "PNG"), 100)
+
+
+def test_fit_to_bytes_refuses_non_images() -> None:
+    with pytest.raises(ComposeError, match=r"^reply\.html: not an image"):
+        fit_to_bytes(b"<html><body>502 Bad Gateway</body></html>", 10, name="reply.html")

@@ -1,0 +1,178 @@
+"""Layout invariants, as properties over random counts, aspect ratios, weights and canvases."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from compose.layout import MAX_GROWTH, Arrangement, Box, Item, arrange, sheet_label
+
+SIZES = [(1024, 1024), (1536, 1024), (1024, 1536), (2048, 2048)]
+PORTRAIT, LANDSCAPE, SQUARE, PHONE, WIDE = 3 / 4, 4 / 3, 1.0, 9 / 16, 16 / 9
+
+aspects = st.floats(min_value=math.log(0.25), max_value=math.log(4.0)).map(math.exp)
+weights = st.sampled_from([0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 4.0])
+items = st.lists(st.builds(Item, aspect=aspects, weight=weights), min_size=1, max_size=24)
+canvases = st.one_of(
+    st.sampled_from(SIZES),
+    st.tuples(st.integers(min_value=256, max_value=2048), st.integers(min_value=256, max_value=2048)),
+)
+property_settings = settings(max_examples=60, deadline=None)
+
+
+def check_geometry(arrangement: Arrangement, placed: list[Item]) -> None:
+    width, height = arrangement.size
+    assert len(arrangement.boxes) == len(placed)
+    for box in arrangement.boxes:
+        assert box.inside(width, height), box
+    for first, second in itertools.combinations(arrangement.boxes, 2):
+        assert not first.overlaps(second), (first, second)
+    for box, item in zip(arrangement.boxes, placed, strict=True):
+        # Aspect kept up to rounding one side to whole pixels: no crop, no stretch.
+        assert min(abs(box.width - item.aspect * box.height), abs(box.height - box.width / item.aspect)) <= 0.5, (
+            box,
+            item,
+        )
+    covered = sum(box.area for box in arrangement.boxes) / (width * height)
+    assert arrangement.fill_ratio == pytest.approx(covered)
+    assert 0 < arrangement.fill_ratio <= 1
+
+
+@property_settings
+@given(placed=items, size=canvases)
+def test_boxes_stay_inside_never_overlap_and_keep_aspect(placed: list[Item], size: tuple[int, int]) -> None:
+    check_geometry(arrange(placed, size), placed)
+
+
+@property_settings
+@given(placed=items, size=st.sampled_from(SIZES))
+def test_areas_follow_weights_within_20_percent(placed: list[Item], size: tuple[int, int]) -> None:
+    arrangement = arrange(placed, size)
+    pairs = zip(arrangement.boxes, placed, strict=True)
+    # Below ~60 px a single pixel of rounding is already a few percent of a side.
+    measurable = [(box, item) for box, item in pairs if min(box.width, box.height) >= 60]
+    for (box_a, item_a), (box_b, item_b) in itertools.combinations(measurable, 2):
+        asked = item_a.weight / item_b.weight
+        got = box_a.area / box_b.area
+        assert 1 / 1.2 <= got / asked <= 1.2, (box_a, item_a, box_b, item_b)
+
+
+@property_settings
+@given(placed=items, size=canvases)
+def test_same_input_same_boxes(placed: list[Item], size: tuple[int, int]) -> None:
+    assert arrange(placed, size) == arrange(list(placed), size)
+
+
+@settings(max_examples=25, deadline=None)
+@given(placed=st.lists(st.builds(Item, aspect=aspects, weight=weights), min_size=2, max_size=12), data=st.data())
+def test_more_weight_means_more_area(placed: list[Item], data: st.DataObject) -> None:
+    """What the chat's "More B" button relies on: raising one weight grows that panel."""
+    index = data.draw(st.integers(min_value=0, max_value=len(placed) - 1))
+    item = placed[index]
+    if item.weight * 2 > 4:
+        return
+    before = arrange(placed, (1024, 1024))
+    heavier = [*placed[:index], Item(item.aspect, item.weight * 2), *placed[index + 1 :]]
+    after = arrange(heavier, (1024, 1024))
+    share_before = before.boxes[index].area / sum(box.area for box in before.boxes)
+    share_after = after.boxes[index].area / sum(box.area for box in after.boxes)
+    assert share_after > share_before
+
+
+def test_one_one_two_gives_the_third_twice_the_area() -> None:
+    arrangement = arrange([Item(SQUARE), Item(SQUARE), Item(SQUARE, 2.0)], (1024, 1024))
+    first, second, third = (box.area for box in arrangement.boxes)
+    assert third / first == pytest.approx(2.0, rel=0.2)
+    assert third / second == pytest.approx(2.0, rel=0.2)
+
+
+def test_growth_bound_keeps_the_tolerance() -> None:
+    assert (1 + MAX_GROWTH) * 1.05 < 1.2
+
+
+@pytest.mark.parametrize("size", SIZES[:3])
+def test_typical_mixes_cover_most_of_the_canvas(size: tuple[int, int]) -> None:
+    shapes = [PORTRAIT, LANDSCAPE, SQUARE, PHONE, WIDE, LANDSCAPE, PORTRAIT, SQUARE]
+    fills = []
+    for count in (5, 6, 8, 12, 16, 24):
+        placed = [Item(shapes[(index * 3 + count) % len(shapes)]) for index in range(count)]
+        arrangement = arrange(placed, size)
+        check_geometry(arrangement, placed)
+        fills.append(arrangement.fill_ratio)
+    assert min(fills) >= 0.6, fills
+    assert sum(fills) / len(fills) >= 0.7, fills
+
+
+def test_single_item_fills_the_limiting_side() -> None:
+    arrangement = arrange([Item(16 / 9)], (1024, 1024))
+    (box,) = arrangement.boxes
+    assert box.width >= 1024 - 2 * 8 - 1
+
+
+def test_labels_are_bijective_base_26() -> None:
+    assert [sheet_label(index) for index in (0, 1, 25, 26, 27, 51, 52, 701, 702)] == [
+        "A",
+        "B",
+        "Z",
+        "AA",
+        "AB",
+        "AZ",
+        "BA",
+        "ZZ",
+        "AAA",
+    ]
+    assert len({sheet_label(index) for index in range(1000)}) == 1000
+
+
+def test_box_geometry() -> None:
+    box = Box(10, 20, 40, 30)
+    assert (box.width, box.height, box.area) == (30, 10, 300)
+    assert box.overlaps(Box(39, 29, 50, 50))
+    assert not box.overlaps(Box(40, 20, 50, 30))  # half-open: touching edges do not overlap
+    assert box.inside(40, 30)
+    assert not box.inside(39, 30)
+
+
+@pytest.mark.parametrize(
+    ("placed", "size"),
+    [
+        ([], (1024, 1024)),
+        ([Item(1.0)] * 25, (1024, 1024)),
+        ([Item(0.0)], (1024, 1024)),
+        ([Item(float("nan"))], (1024, 1024)),
+        ([Item(1.0, float("inf"))], (1024, 1024)),
+        ([Item(1.0)], (32, 1024)),
+    ],
+)
+def test_contract_violations_raise_value_error(placed: list[Item], size: tuple[int, int]) -> None:
+    with pytest.raises(ValueError):
+        arrange(placed, size)
+
+
+def test_weights_outside_the_range_are_clamped() -> None:
+    clamped = arrange([Item(1.0, 100.0), Item(1.0, 0.001)], (1024, 1024))
+    bounded = arrange([Item(1.0, 4.0), Item(1.0, 0.25)], (1024, 1024))
+    assert clamped == bounded
+
+
+def test_identical_pictures_are_labelled_in_reading_order() -> None:
+    arrangement = arrange([Item(SQUARE)] * 6, (1536, 1024))
+    reading = sorted(range(6), key=lambda index: (arrangement.boxes[index].y0, arrangement.boxes[index].x0))
+    assert reading == list(range(6))
+
+
+@settings(max_examples=40, deadline=None)
+@given(placed=items, size=canvases)
+def test_label_a_comes_first_in_its_row_and_column(placed: list[Item], size: tuple[int, int]) -> None:
+    """No panel sits left of A beside it, or above A over it: A reads first."""
+    boxes = arrange(placed, size).boxes
+    first = boxes[0]
+    for other in boxes[1:]:
+        beside = other.y0 < first.y1 and first.y0 < other.y1
+        over = other.x0 < first.x1 and first.x0 < other.x1
+        assert not (beside and other.x1 <= first.x0), (first, other)
+        assert not (over and other.y1 <= first.y0), (first, other)
