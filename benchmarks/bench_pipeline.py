@@ -70,9 +70,8 @@ async def cost_per_merge(base_url: str, merges: int, data_dir: Path) -> None:
     )
     service = await MergeService.open(settings)
     refs = tuple(ImageSource(name=f"{i}.png", data=png(1155, 866, seed=i)) for i in range(4))  # 1 MP each
-    origin = Origin("bench", "w", "c", "u")
-
     async def merge(index: int) -> Outcome:
+        origin = Origin("bench", "w", "c", f"user{index}")
         request = MergeRequest(origin, refs, MergeOptions(prompt=f"merge number {index}", size="1024x1024"))
         outcome = await service.merge(request)
         if not outcome.ok or outcome.job is None:
@@ -165,6 +164,9 @@ def main() -> None:
     receiver, sender = multiprocessing.Pipe(duplex=False)
     double = multiprocessing.get_context("spawn").Process(target=_serve_double, args=(sender,), daemon=True)
     double.start()
+    if not receiver.poll(60):
+        double.terminate()
+        raise SystemExit("the OpenAI double did not start within 60 s")
     base_url = receiver.recv()
     try:
         with tempfile.TemporaryDirectory() as tmp:

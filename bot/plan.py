@@ -6,7 +6,6 @@ or import the OpenAI SDK.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from compose import Sheet, SheetInput, compose_sheet
 from .fetch import Fetcher
 from .gather import gather
 from .generate import InputImage
+from .imagework import run_image_work
 from .model import MergeOptions, MergeRequest, Mode, Reference
 from .prompting import build_prompt, order_for_separate
 from .settings import Settings
@@ -67,7 +67,7 @@ async def prepare(
         for ref in references
     ]
     size = sheet_size(options, sheet_side)
-    sheet = await asyncio.to_thread(compose_sheet, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES)
+    sheet = await run_image_work(compose_sheet, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES)
     if options.mode is Mode.SEPARATE:
         ordered = order_for_separate(references)
         files = tuple(_file(ref, images[ref.digest]) for ref in ordered)

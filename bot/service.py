@@ -8,7 +8,6 @@ whose view says what happened.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import secrets
 import time
@@ -22,6 +21,7 @@ from .capabilities import check_request
 from .errors import InputError, JobNotFound, MergebotError, PermissionDenied, PromptTooLong
 from .fetch import Fetcher
 from .gather import REFERENCE_MAX_SIDE, check_count, gather, label_for
+from .imagework import run_image_work
 from .limits import Limiter
 from .model import (
     Action,
@@ -209,7 +209,7 @@ class MergeService:
             raise InputError("That merge has no result yet to use as a reference.")
         check_count(len(parent.references) + 1, self.settings.limits.max_images)
         result = await self._blob(parent, parent.result_digests[0])
-        image = await asyncio.to_thread(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
+        image = await run_image_work(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
         digest = await self._blobs.put(image.data)
         label = label_for(len(parent.references))
         reference = Reference(
@@ -251,7 +251,7 @@ class MergeService:
 
     async def fit_for_upload(self, image: bytes, max_bytes: int) -> tuple[bytes, str]:
         """``image`` re-encoded or downscaled to fit ``max_bytes``, and its file extension."""
-        data, fmt = await asyncio.to_thread(fit_to_bytes, image, max_bytes)
+        data, fmt = await run_image_work(fit_to_bytes, image, max_bytes)
         return data, extension(fmt)
 
     async def sheet_image(self, job: Job) -> bytes | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from bot.gather import REFERENCE_MAX_SIDE
 from bot.settings import Limits
 from tests.discord.conftest import RunningBot, World
 from tests.discord.session import result_of, settled, thread_with_images
@@ -55,7 +56,7 @@ async def test_large_images_come_from_the_media_proxy_at_sheet_size(
     assert not any("big.png" in path for path, _ in discord_api.cdn_hits if not path.startswith("/media/"))
 
 
-async def test_separate_mode_asks_the_media_proxy_for_full_reference_size(
+async def test_the_media_proxy_is_asked_for_the_core_s_reference_size(
     bot: RunningBot, discord_api: DiscordDouble, world: World
 ) -> None:
     await discord_api.post_message(world.channel, world.alice, "huge", files=[("huge.png", png(3000, 1500, seed=5))])
@@ -67,7 +68,7 @@ async def test_separate_mode_asks_the_media_proxy_for_full_reference_size(
     await result_of(discord_api, interaction)
 
     proxied = [query for path, query in discord_api.cdn_hits if path.startswith("/media/") and "huge.png" in path]
-    assert proxied == [{"width": "2048", "height": "1024"}]
+    assert proxied == [{"width": str(REFERENCE_MAX_SIDE), "height": str(REFERENCE_MAX_SIDE // 2)}]
 
 
 @pytest.mark.parametrize("settings_changes", [{"limits": Limits(max_images=20)}])
