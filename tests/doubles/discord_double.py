@@ -30,7 +30,7 @@ status, when=...)`` (an error for the next matching request; 429s carry ``retry_
 ``expire_interaction_tokens()`` (the 15-minute window has passed).
 
 Every JSON body the bot sends is validated against Discord's OpenAPI document
-(``/work/shared/specs/discord-openapi.json``, loaded once per process); violations land
+(``../shared/specs/discord-openapi.json``, loaded once per process); violations land
 in ``spec_errors`` and are answered with Discord's 400 "Invalid Form Body".
 """
 
@@ -47,15 +47,15 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from tests.doubles.specs import spec_path
+
 logger = logging.getLogger(__name__)
 
-SPEC_PATH = Path("/work/shared/specs/discord-openapi.json")
 SPEC_URI = "urn:discord-openapi"
 API_PREFIX = "/api/v10"
 DISCORD_EPOCH_MS = 1420070400000
@@ -96,7 +96,7 @@ FILES_KEY: web.RequestKey[Mapping[str, tuple[str, bytes]]] = web.RequestKey("dis
 @cache
 def _spec() -> dict[str, Any]:
     """The OpenAPI document, loaded once per process (it is 1.2 MB)."""
-    with SPEC_PATH.open() as handle:
+    with spec_path("discord-openapi.json").open() as handle:
         loaded: dict[str, Any] = json.load(handle)
     return loaded
 

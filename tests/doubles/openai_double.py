@@ -32,7 +32,7 @@ What it checks, like the real API:
   SDK sends ``upload`` / ``application/octet-stream``) are refused with 400, like the real API.
   Each file is decoded with Pillow; one that is not an image is refused with 400.
 - The fields against ``CreateImageEditRequest`` (``CreateImageRequest`` for generations) from
-  ``/work/shared/specs/openai-openapi.yaml`` with jsonschema, after coercing form strings to the
+  ``../shared/specs/openai-openapi.yaml`` with jsonschema, after coercing form strings to the
   schema's integer and boolean types. Unknown fields are refused with 400 ``unknown_parameter``.
   The spec predates the newest models, so a small overlay (``SPEC_OVERLAY_NOTE``) admits what the
   installed SDK documents: qualities ``xhigh``/``max`` and any ``WxH`` size in answers.
@@ -78,7 +78,6 @@ import time
 from collections import deque
 from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import jsonschema
@@ -87,7 +86,8 @@ import yaml
 from aiohttp import BodyPartReader, web
 from PIL import Image, ImageDraw
 
-SPEC_PATH = Path("/work/shared/specs/openai-openapi.yaml")
+from tests.doubles.specs import spec_path
+
 SPEC_OVERLAY_NOTE = (
     "The pinned spec (2026-08-21) predates gpt-image-2.5/2.6: requests may also use quality xhigh/max "
     "and the SDK's newer fields; answers may carry any WxH size and the newer qualities."
@@ -117,7 +117,7 @@ FailureKind = Literal[
 def load_spec() -> dict[str, Any]:
     """The parsed OpenAI document, loaded once per process (it is about 3 MB)."""
     loader = getattr(yaml, "CLoader", yaml.SafeLoader)
-    with SPEC_PATH.open("rb") as handle:
+    with spec_path("openai-openapi.yaml").open("rb") as handle:
         spec: dict[str, Any] = yaml.load(handle, Loader=loader)
     return spec
 
