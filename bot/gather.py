@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from compose import ComposeError, Normalized, normalize
@@ -16,7 +16,7 @@ from compose import ComposeError, Normalized, normalize
 from .errors import FetchError, NoImages, TooManyImages
 from .fetch import Fetcher
 from .imagework import run_image_work
-from .model import ImageSource
+from .model import ImageSource, Reference, clamp_weight
 from .settings import Limits
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,20 @@ class GatheredImage:
     label: str
     image: Normalized
     source: ImageSource
+
+    def reference(self, digest: str, weights: Mapping[str, float]) -> Reference:
+        """This image as a reference stored under ``digest``, weighted as ``weights`` asks."""
+        return Reference(
+            label=self.label,
+            digest=digest,
+            width=self.image.width,
+            height=self.image.height,
+            byte_size=len(self.image.data),
+            weight=clamp_weight(weights.get(self.label, 1.0)),
+            caption=self.source.caption,
+            author=self.source.author,
+            source=self.source.name,
+        )
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
+# The weight range is the sheet layout's; the core re-exports it from here.
+from compose.layout import MAX_WEIGHT as MAX_WEIGHT
+from compose.layout import MIN_WEIGHT as MIN_WEIGHT
+from compose.layout import clamp_weight as clamp_weight
+
 
 class Mode(StrEnum):
     """How references reach the model."""

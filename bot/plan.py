@@ -21,7 +21,6 @@ from .prompting import build_prompt, order_for_separate
 from .settings import Settings
 from .sniff import sniff
 
-MIN_WEIGHT, MAX_WEIGHT = 0.25, 4.0
 SHEET_MAX_BYTES = 8 * 1024 * 1024
 MIME = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}
 EXTENSION = {"jpeg": "jpg"}
@@ -29,10 +28,6 @@ EXTENSION = {"jpeg": "jpg"}
 
 def extension(fmt: str) -> str:
     return EXTENSION.get(fmt, fmt)
-
-
-def clamp_weight(weight: float) -> float:
-    return min(MAX_WEIGHT, max(MIN_WEIGHT, weight))
 
 
 @dataclass(frozen=True)
@@ -87,18 +82,7 @@ async def dry_run(request: MergeRequest, settings: Settings, fetcher: Fetcher) -
     """Gather and prepare ``request`` without storing or generating; also the skipped-file warnings."""
     gathered = await gather(request.sources, fetcher, settings.limits)
     references = tuple(
-        Reference(
-            label=item.label,
-            digest=hashlib.sha256(item.image.data).hexdigest(),
-            width=item.image.width,
-            height=item.image.height,
-            byte_size=len(item.image.data),
-            weight=clamp_weight(request.weights.get(item.label, 1.0)),
-            caption=item.source.caption,
-            author=item.source.author,
-            source=item.source.name,
-        )
-        for item in gathered.images
+        item.reference(hashlib.sha256(item.image.data).hexdigest(), request.weights) for item in gathered.images
     )
     images = {ref.digest: item.image.data for ref, item in zip(references, gathered.images, strict=True)}
     return await prepare(request.options, references, images, settings.sheet_side), gathered.warnings

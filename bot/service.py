@@ -24,6 +24,7 @@ from .gather import REFERENCE_MAX_SIDE, check_count, gather, label_for
 from .imagework import run_image_work
 from .limits import Limiter
 from .model import (
+    MAX_WEIGHT,
     Action,
     ActionKind,
     Actor,
@@ -39,9 +40,10 @@ from .model import (
     Reference,
     Stage,
     View,
+    clamp_weight,
     ignore_progress,
 )
-from .plan import MAX_WEIGHT, Prepared, clamp_weight, extension, prepare
+from .plan import Prepared, extension, prepare
 from .settings import Settings
 from .store import JobStore, open_store
 from .views import details_view, failure_view, notice, result_view
@@ -346,22 +348,9 @@ class MergeService:
 
     async def _gather_into(self, job: Job, request: MergeRequest) -> Job:
         gathered = await gather(request.sources, self._fetcher, self.settings.limits)
-        references = []
-        for item in gathered.images:
-            digest = await self._blobs.put(item.image.data)
-            references.append(
-                Reference(
-                    label=item.label,
-                    digest=digest,
-                    width=item.image.width,
-                    height=item.image.height,
-                    byte_size=len(item.image.data),
-                    weight=clamp_weight(request.weights.get(item.label, 1.0)),
-                    caption=item.source.caption,
-                    author=item.source.author,
-                    source=item.source.name,
-                )
-            )
+        references = [
+            item.reference(await self._blobs.put(item.image.data), request.weights) for item in gathered.images
+        ]
         job = replace(job, references=tuple(references), warnings=gathered.warnings)
         check_request(job.options, self._image_count(job.options, len(references)))
         await self._store.save(job)
