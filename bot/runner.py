@@ -72,7 +72,8 @@ async def run(settings: Settings) -> None:
     service = await MergeService.open(settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    signals = (signal.SIGINT, signal.SIGTERM)
+    for sig in signals:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
@@ -88,6 +89,9 @@ async def run(settings: Settings) -> None:
     except* _Stop:
         pass
     finally:
+        for sig in signals:
+            with contextlib.suppress(NotImplementedError):
+                loop.remove_signal_handler(sig)
         await service.aclose()
 
 
