@@ -106,11 +106,13 @@ class Limiter:
         """Hold one of the person's concurrent merges and one global slot, queueing fairly for the latter."""
         key = (origin.platform, origin.workspace_id, origin.user_id)
         if self._running.get(key, 0) >= self._limits.per_user_concurrency:
-            raise LimitExceeded(
-                f"You already have {self._limits.per_user_concurrency} merges running; "
-                "wait for one to finish and try again.",
-                "per_user_concurrency",
+            running = self._limits.per_user_concurrency
+            message = (
+                "You already have a merge running; wait for it to finish and try again."
+                if running == 1
+                else f"You already have {running} merges running; wait for one to finish and try again."
             )
+            raise LimitExceeded(message, "per_user_concurrency")
         self._running[key] = self._running.get(key, 0) + 1
         try:
             await self._queue.acquire(on_position)

@@ -273,7 +273,8 @@ class MergeService:
         started = time.perf_counter()
 
         async def on_position(position: int) -> None:
-            await report(Stage.QUEUED, f"Queued: {position} ahead of you", queue_position=position)
+            text = "Queued: you are next" if position == 1 else f"Queued: number {position} in line"
+            await report(Stage.QUEUED, text, queue_position=position)
 
         try:
             async with self._limiter.slot(job.origin, on_position):
@@ -319,7 +320,7 @@ class MergeService:
                 timings["total"] = time.perf_counter() - started
                 job = replace(
                     job,
-                    status=JobStatus.SUCCEEDED,
+                    status=await self._final_status(job.id),
                     result_digests=digests,
                     usage=generated.usage,
                     cost_usd=estimate_cost(generated.model, generated.usage, self.settings.prices),
@@ -333,9 +334,19 @@ class MergeService:
             log.exception("merge %s failed unexpectedly", job.id)
             error = MergebotError(f"Something went wrong on my side (merge {job.id}). Please try again.")
             return await self._fail(job, error, report, timings, started)
+        if job.status is JobStatus.DELETED:
+            await report(Stage.DONE, "Deleted while it ran.")
+            return Outcome(
+                notice("That merge was deleted while it ran, so its result was not kept."), job=job, ok=False
+            )
         await report(Stage.DONE, "Done.")
         await self._maybe_prune()
         return Outcome(result_view(job, generated.images[0], extension(generated.output_format)), job=job)
+
+    async def _final_status(self, job_id: str) -> JobStatus:
+        """SUCCEEDED, unless someone deleted the job while it ran: a delete is never undone."""
+        stored = await self._store.get(job_id)
+        return JobStatus.DELETED if stored is not None and stored.status is JobStatus.DELETED else JobStatus.SUCCEEDED
 
     async def _fail(
         self, job: Job, error: MergebotError, report: _Reporter, timings: dict[str, float], started: float

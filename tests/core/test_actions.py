@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
-from bot.model import ActionKind, JobStatus, Outcome
+from bot.model import ActionKind, Control, JobStatus, Outcome
 from bot.service import MergeService
 from bot.settings import Settings
-from tests.core.chat import ChatSurface, area, control
+from tests.core.chat import ChatSurface, area, control, eventually
 from tests.doubles.openai_double import OpenAIDouble
 from tests.imagegen import jpeg, png
 
@@ -135,3 +136,18 @@ async def test_unknown_job_gets_a_polite_answer(chat: ChatSurface) -> None:
     ghost = replace(control(first, ActionKind.RETRY), job_id="0000000000")
     outcome = await chat.press(ghost)
     assert not outcome.ok and outcome.view.ephemeral and "no longer stored" in outcome.view.text
+
+
+async def test_a_merge_deleted_while_it_runs_stays_deleted(chat: ChatSurface, openai_double: OpenAIDouble) -> None:
+    first = await merged(chat)
+    openai_double.fail_next("slow", delay=0.5)
+    running = asyncio.create_task(chat.press(control(first, ActionKind.RETRY)))
+    await eventually(lambda: len(openai_double.requests) == 2)
+    child_id = chat.progress[-1].job_id
+    deleted = await chat.press(Control(ActionKind.DELETE, child_id, "Delete"))
+    assert deleted.deleted
+
+    outcome = await running
+    assert not outcome.ok and "deleted while it ran" in outcome.view.text
+    stored = await chat.service.job(child_id)
+    assert stored is not None and stored.status is JobStatus.DELETED

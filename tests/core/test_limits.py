@@ -53,7 +53,7 @@ async def test_concurrent_merges_per_person(settings: Settings, openai_double: O
         first = asyncio.create_task(chat.merge("slow one"))
         await eventually(lambda: openai_double.requests)
         refused = await chat.merge("second at once")
-        assert not refused.ok and "already have 1 merges running" in refused.view.text
+        assert not refused.ok and "already have a merge running" in refused.view.text
         assert (await first).ok
     finally:
         await chat.service.aclose()
@@ -77,6 +77,8 @@ async def test_global_queue_reports_positions_in_order(settings: Settings, opena
         assert positions[outcomes[0].job.id] == []  # type: ignore[union-attr]
         assert positions[outcomes[1].job.id] == [1]  # type: ignore[union-attr]
         assert positions[outcomes[2].job.id] == [2, 1]  # type: ignore[union-attr]
+        third_updates = [p.text for p in chat.progress if p.job_id == outcomes[2].job.id and p.stage is Stage.QUEUED]  # type: ignore[union-attr]
+        assert third_updates == ["Queued: number 2 in line", "Queued: you are next"]
         prompts = [r.fields["prompt"].split("\n")[0] for r in openai_double.requests]
         assert prompts == ["first", "second", "third"]
     finally:
