@@ -11,7 +11,7 @@ memory is honest (ru_maxrss covers Pillow's C buffers, which tracemalloc cannot 
 * the per-reference cost for small inputs (1 MP PNGs): sheets of 1, 4, 8 and 16 references,
   least-squares slope (per reference) and intercept (fixed cost per sheet).
 
-The photos are synthetic but photo-like (smooth gradients, soft shapes, sensor-like noise) and
+The photos are synthetic but photo-like (benchmarks/photos.py, shared with bench_pipeline) and
 cached under benchmarks/.cache/ (gitignored), so only the first run pays for making them.
 """
 
@@ -32,11 +32,11 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PIL import Image, ImageDraw, ImageFilter
+from PIL import Image
 
 from compose import Item, SheetInput, arrange, compose_sheet, sheet_label
+from compose.encode import encode
 
-CACHE = Path(__file__).resolve().parent / ".cache"
 PHOTO_COUNT = 16
 PHOTO_SIZE = (4000, 3000)
 SHEET_SIZE = (2048, 2048)
@@ -45,41 +45,16 @@ SMALL_COUNTS = (1, 4, 8, 16)
 ROUNDS = 3
 
 
-def _photo(size: tuple[int, int], seed: int) -> Image.Image:
-    """Photo-like content: colour gradients, soft blurred shapes, fine noise."""
-    width, height = size
-    small = (width // 8, height // 8)
-    horizontal = Image.linear_gradient("L").rotate(90 * (seed % 4)).resize(small)
-    vertical = Image.radial_gradient("L").resize(small)
-    base = Image.merge("RGB", (horizontal, vertical, horizontal.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
-    draw = ImageDraw.Draw(base)
-    for index in range(14):
-        x = (seed * 131 + index * 97) % small[0]
-        y = (seed * 71 + index * 53) % small[1]
-        radius = 20 + (seed * 7 + index * 13) % 90
-        colour = ((seed * 40 + index * 70) % 256, (index * 90) % 256, (seed * 25 + index * 30) % 256)
-        draw.ellipse((x - radius, y - radius, x + radius, y + radius), fill=colour)
-    picture = base.filter(ImageFilter.GaussianBlur(6)).resize(size, Image.Resampling.BICUBIC)
-    noise = Image.effect_noise(size, 30).convert("RGB")
-    return Image.blend(picture, noise, 0.2)  # about 3.4 MB per photo at q90, like a phone's 12 MP JPEG
-
-
-def _cached(kind: str, index: int, size: tuple[int, int], fmt: str, **params: object) -> Path:
-    path = CACHE / f"{kind}-{size[0]}x{size[1]}-{index:02d}.{fmt.lower()}"
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        _photo(size, index).save(buffer, fmt, **params)
-        path.write_bytes(buffer.getvalue())
-    return path
-
-
 def photos() -> list[Path]:
-    return [_cached("photo", index, PHOTO_SIZE, "JPEG", quality=90) for index in range(PHOTO_COUNT)]
+    from benchmarks.photos import photo_path  # numpy: kept out of the measured child processes
+
+    return [photo_path(index, *PHOTO_SIZE, "JPEG", 90) for index in range(PHOTO_COUNT)]
 
 
 def small_pngs() -> list[Path]:
-    return [_cached("small", index, SMALL_SIZE, "PNG") for index in range(max(SMALL_COUNTS))]
+    from benchmarks.photos import photo_path
+
+    return [photo_path(index, *SMALL_SIZE, "PNG") for index in range(max(SMALL_COUNTS))]
 
 
 # --- the two ways of building the sheet (run inside the child process) ---
@@ -105,9 +80,7 @@ def run_naive(datas: list[bytes]) -> bytes:
     for data, box in zip(datas, boxes, strict=True):
         picture = Image.open(io.BytesIO(data)).convert("RGB")
         canvas.paste(picture.resize((box.width, box.height), Image.Resampling.LANCZOS), (box.x0, box.y0))
-    buffer = io.BytesIO()
-    canvas.save(buffer, "JPEG", quality=90, optimize=True)
-    return buffer.getvalue()
+    return encode(canvas, "jpeg", compact=False)
 
 
 VARIANTS = {"naive": run_naive, "compose": run_compose, "compose-1t": run_compose_one_thread}

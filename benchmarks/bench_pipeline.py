@@ -70,6 +70,7 @@ async def cost_per_merge(base_url: str, merges: int, data_dir: Path) -> None:
     )
     service = await MergeService.open(settings)
     refs = tuple(ImageSource(name=f"{i}.png", data=png(1155, 866, seed=i)) for i in range(4))  # 1 MP each
+
     async def merge(index: int) -> Outcome:
         origin = Origin("bench", "w", "c", f"user{index}")
         request = MergeRequest(origin, refs, MergeOptions(prompt=f"merge number {index}", size="1024x1024"))

@@ -26,12 +26,22 @@ def photo(width: int = 4000, height: int = 3000, seed: int = 0) -> Image.Image:
     return Image.fromarray(np.clip(pixels, 0, 255).astype(np.uint8), "RGB")
 
 
-def photo_jpeg(seed: int, width: int = 4000, height: int = 3000, quality: int = 90) -> bytes:
-    """A cached ``width`` x ``height`` photo-like JPEG."""
-    path = CACHE / f"photo-{width}x{height}-q{quality}-{seed}.jpg"
+def photo_path(seed: int, width: int = 4000, height: int = 3000, fmt: str = "JPEG", quality: int = 90) -> Path:
+    """The cached file of a ``width`` x ``height`` photo-like picture in ``fmt`` (JPEG at ``quality``, or PNG)."""
+    if fmt == "JPEG":
+        path = CACHE / f"photo-{width}x{height}-q{quality}-{seed}.jpg"
+        params: dict[str, object] = {"quality": quality}
+    else:
+        path = CACHE / f"photo-{width}x{height}-{seed}.{fmt.lower()}"
+        params = {}
     if not path.exists():
         CACHE.mkdir(parents=True, exist_ok=True)
         buffer = io.BytesIO()
-        photo(width, height, seed).save(buffer, "JPEG", quality=quality)
+        photo(width, height, seed).save(buffer, fmt, **params)
         path.write_bytes(buffer.getvalue())
-    return path.read_bytes()
+    return path
+
+
+def photo_jpeg(seed: int, width: int = 4000, height: int = 3000, quality: int = 90) -> bytes:
+    """A cached ``width`` x ``height`` photo-like JPEG."""
+    return photo_path(seed, width, height, "JPEG", quality).read_bytes()

@@ -4,18 +4,20 @@ A badge sits in the top-left corner of its panel, sized from the panel with a
 floor so it stays readable on small panels, and takes the tone opposite to the
 pixels under it (dark badge on light pictures, light badge on dark ones), with
 a ring in the text colour. A caption is a darkened band across the bottom of
-the panel with light text, cut with an ellipsis to fit; any Unicode string is
-accepted (control characters and lone surrogates are dropped).
+the panel with light text, a little smaller when that lets it read to its end,
+else cut with an ellipsis; panels too small for a band get none. Any Unicode
+string is accepted (control characters and lone surrogates are dropped).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import unicodedata
 
 from PIL import Image, ImageDraw, ImageStat
 
-from compose.fonts import font, runs, text_width
+from compose.fonts import drawable, font, runs, text_width
 from compose.layout import Box
 
 logger = logging.getLogger(__name__)
@@ -24,13 +26,27 @@ DARK = (18, 18, 18)
 LIGHT = (250, 250, 250)
 ELLIPSIS = "…"
 MAX_CAPTION_CHARS = 200
+BADGE_SHARE = 0.12
+BADGE_FLOOR_SHARE = 0.032
+CAPTION_SHRINK = 0.8
 _BAND_DARKEN = 0.62
 
 
+def _scale(size: tuple[int, int]) -> float:
+    """The side of a square of the same area: sizes keyed to it look alike on square and wide sheets."""
+    return math.sqrt(size[0] * size[1])
+
+
 def badge_side(panel: Box, canvas: tuple[int, int]) -> int:
-    """Badge height: 13 % of the panel's shorter side, at least ~2.2 % of the canvas (and 20 px)."""
-    floor = max(20, round(min(canvas) * 0.022))
-    return max(floor, round(min(panel.width, panel.height) * 0.13))
+    """Badge height: ``BADGE_SHARE`` of the panel's size, never below ``BADGE_FLOOR_SHARE`` of the sheet's (20 px).
+
+    Sizes are sides of squares of the same area, so panels of equal weight get equal badges whatever
+    their shape. The floor keeps the letter readable when the chat shows the whole sheet at a quarter
+    of its size (a 2048-px sheet in a ~500-px preview): about 13 px there.
+    """
+    floor = max(20, round(_scale(canvas) * BADGE_FLOOR_SHARE))
+    panel_side = min(_scale((panel.width, panel.height)) * BADGE_SHARE, min(panel.width, panel.height) * 0.3)
+    return max(floor, round(panel_side))
 
 
 def badge_box(label: str, panel: Box, canvas: tuple[int, int]) -> Box:
@@ -45,7 +61,7 @@ def badge_box(label: str, panel: Box, canvas: tuple[int, int]) -> Box:
 
 
 def _badge_text_size(side: int) -> int:
-    return max(8, round(side * 0.68))
+    return max(8, round(side * 0.72))
 
 
 def draw_badge(canvas: Image.Image, label: str, box: Box) -> None:
@@ -93,29 +109,34 @@ def fit_text(text: str, size: int, max_width: float) -> str:
 
 
 def caption_size(panel: Box, canvas: tuple[int, int]) -> int:
-    """Caption font size in pixels for ``panel``."""
-    ceiling = max(12, round(min(canvas) * 0.02))
-    return min(ceiling, max(11, round(panel.height * 0.06)))
+    """Caption font size in pixels for ``panel``: 6 % of its size, between 1.2 % and 2.4 % of the sheet's."""
+    floor = max(11, round(_scale(canvas) * 0.012))
+    ceiling = max(floor, round(_scale(canvas) * 0.024))
+    return min(ceiling, max(floor, round(_scale((panel.width, panel.height)) * 0.06)))
 
 
 def caption_band(panel: Box, canvas: tuple[int, int]) -> Box | None:
-    """The band a caption darkens at the bottom of ``panel``, or None when the panel is too small for one."""
+    """The band a caption darkens at the bottom of ``panel``, or None when the panel is too small for one.
+
+    A band may cover at most a quarter of its panel: on a thumbnail-sized panel the picture and its
+    badge matter more than a caption cut to a few letters.
+    """
     size = caption_size(panel, canvas)
     height = round(size * 1.6)
-    if height * 3 > panel.height or panel.width < size * 4:
+    if height * 4 > panel.height or panel.width < size * 6:
         return None
     return Box(panel.x0, panel.y1 - height, panel.x1, panel.y1)
 
 
 def draw_caption(canvas: Image.Image, caption: str, panel: Box) -> Box | None:
     """Draw ``caption`` over the bottom of ``panel``; returns the band used, None when nothing was drawn."""
-    text = clean_caption(caption)
+    text = drawable(clean_caption(caption))
     band = caption_band(panel, canvas.size)
     if not text or band is None:
         return None
     size = caption_size(panel, canvas.size)
     padding = max(4, round(size * 0.5))
-    shown = fit_text(text, size, band.width - 2 * padding)
+    size, shown = fit_caption(text, size, band.width - 2 * padding)
     if not shown:
         return None
     region = canvas.crop(band.as_tuple())
@@ -128,6 +149,19 @@ def draw_caption(canvas: Image.Image, caption: str, panel: Box) -> Box | None:
         draw.text((x, middle), chunk, font=chunk_font, fill=LIGHT, anchor="lm")
         x += chunk_font.getlength(chunk)
     return band
+
+
+def fit_caption(text: str, size: int, max_width: float) -> tuple[int, str]:
+    """The font size and text to draw: ``text`` whole at the largest size down to ``CAPTION_SHRINK`` of ``size``
+    at which it fits, else cut with an ellipsis at that smallest size.
+
+    A slightly smaller caption that reads to its end beats a larger one cut after a few words.
+    """
+    smallest = min(size, max(11, round(size * CAPTION_SHRINK)))
+    for candidate in range(size, smallest - 1, -1):
+        if text_width(text, candidate) <= max_width:
+            return candidate, text
+    return smallest, fit_text(text, smallest, max_width)
 
 
 def _right_to_left(text: str) -> bool:

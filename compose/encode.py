@@ -29,14 +29,18 @@ def check_format(fmt: str) -> str:
     return canonical
 
 
-def encode(picture: Image.Image, fmt: str, quality: int = DEFAULT_QUALITY) -> bytes:
-    """Encode an RGB or RGBA picture; JPEG drops alpha onto white. Same picture, same bytes."""
+def encode(picture: Image.Image, fmt: str, quality: int = DEFAULT_QUALITY, compact: bool = True) -> bytes:
+    """Encode an RGB or RGBA picture; JPEG drops alpha onto white. Same picture, same bytes.
+
+    ``compact`` JPEGs use optimized Huffman tables: a few percent smaller, but libjpeg then buffers the
+    whole picture's coefficients (12 MB for a 2048-px sheet) and takes about three times as long.
+    """
     fmt = check_format(fmt)
     if fmt == "jpeg" and picture.mode != "RGB":
         picture = _opaque(picture)
     buffer = io.BytesIO()
     if fmt == "jpeg":
-        picture.save(buffer, "JPEG", quality=quality, optimize=True)
+        picture.save(buffer, "JPEG", quality=quality, optimize=compact)
     elif fmt == "webp":
         picture.save(buffer, "WEBP", quality=quality, method=4)
     else:
@@ -53,7 +57,7 @@ def _opaque(picture: Image.Image) -> Image.Image:
 
 
 def encode_within(
-    picture: Image.Image, fmt: str, max_bytes: int | None, name: str = "result"
+    picture: Image.Image, fmt: str, max_bytes: int | None, name: str = "result", compact: bool = True
 ) -> tuple[bytes, Image.Image]:
     """Encode ``picture`` as ``fmt`` in at most ``max_bytes``: lower quality first, then smaller.
 
@@ -61,12 +65,12 @@ def encode_within(
     Raises ComposeError when even a tiny picture does not fit.
     """
     fmt = check_format(fmt)
-    data = encode(picture, fmt)
+    data = encode(picture, fmt, compact=compact)
     if max_bytes is None or len(data) <= max_bytes:
         return data, picture
     if fmt != "png":
         for quality in QUALITY_STEPS[1:]:
-            data = encode(picture, fmt, quality)
+            data = encode(picture, fmt, quality, compact)
             if len(data) <= max_bytes:
                 return data, picture
     quality = QUALITY_STEPS[2]
@@ -78,7 +82,7 @@ def encode_within(
         if min(size) < MIN_SIDE:
             raise ComposeError(name, f"cannot fit the image in {max_bytes} bytes")
         current = picture.resize(size, RESAMPLE, reducing_gap=2.0)
-        data = encode(current, fmt, quality)
+        data = encode(current, fmt, quality, compact)
         logger.debug("shrunk to %dx%d: %d bytes (budget %d)", size[0], size[1], len(data), max_bytes)
         if len(data) <= max_bytes:
             return data, current

@@ -3,7 +3,8 @@
 DejaVu Sans Bold (Bitstream Vera licence) covers Latin, Greek, Cyrillic, Hebrew,
 Arabic and many symbols; Droid Sans Fallback (Apache 2.0) covers Chinese,
 Japanese and Korean. Text is split into runs so each run uses the font that has
-its glyphs. Both files and their licences live in ``compose/fonts/``.
+its glyphs; characters neither font has (emoji, mostly) are left out rather than
+drawn as empty boxes. Both files and their licences live in ``compose/fonts/``.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import threading
 from itertools import groupby
 from pathlib import Path
 
-from PIL import ImageFont
+from PIL import Image, ImageDraw, ImageFont
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +37,9 @@ _CJK_RANGES = (
 )
 
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+_PROBE_SIZE = 24
+_NO_GLYPH = "\U0010fffd"  # a private-use code point: what a font draws for it is its "missing glyph" box
+_EMOJI_GLUE = "\u200d\ufe0e\ufe0f"  # zero-width joiner, text and emoji presentation selectors
 _local = threading.local()  # FreeType faces are not safe to share between threads
 
 
@@ -81,3 +85,27 @@ def _warn_missing(path: str) -> None:
 def text_width(text: str, size: int) -> float:
     """Advance width of ``text`` in pixels, run by run."""
     return sum(font(size, cjk).getlength(chunk) for chunk, cjk in runs(text))
+
+
+def has_glyph(character: str) -> bool:
+    """True when the font that would draw ``character`` has a glyph for it (zero-width marks included)."""
+    cjk = is_cjk(character)
+    return _rendered(character, cjk) != _rendered(_NO_GLYPH, cjk)
+
+
+def drawable(text: str) -> str:
+    """``text`` without the characters no shipped font can draw, spaces collapsed.
+
+    Joiners and variation selectors left at the edge of a word by a dropped emoji go too.
+    """
+    kept = "".join(character for character in text if has_glyph(character))
+    words = (word.strip(_EMOJI_GLUE) for word in kept.split())
+    return " ".join(word for word in words if word)
+
+
+@functools.lru_cache(maxsize=4096)
+def _rendered(character: str, cjk: bool) -> bytes:
+    face = font(_PROBE_SIZE, cjk)
+    canvas = Image.new("L", (_PROBE_SIZE * 2, _PROBE_SIZE * 2))
+    ImageDraw.Draw(canvas).text((_PROBE_SIZE // 2, _PROBE_SIZE // 2), character, font=face, fill=255)
+    return canvas.tobytes()

@@ -113,7 +113,8 @@ def compose_sheet(
         badges[ref.label] = badge_box(ref.label, boxes[ref.label], size)
         draw_badge(canvas, ref.label, badges[ref.label])
 
-    data, final = encode_within(canvas, fmt, max_bytes, SHEET_NAME)
+    # The sheet is sent once and is far below any size limit: memory and time matter more than a few %.
+    data, final = encode_within(canvas, fmt, max_bytes, SHEET_NAME, compact=False)
     fill = arrangement.fill_ratio
     if final.size != canvas.size:
         scale_x, scale_y = final.width / canvas.width, final.height / canvas.height

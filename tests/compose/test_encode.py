@@ -8,6 +8,7 @@ import pytest
 from PIL import Image
 
 from compose import ComposeError, Normalized, fit_to_bytes, normalize
+from compose.encode import encode
 from tests.compose import samples
 
 
@@ -106,3 +107,13 @@ def test_fit_to_bytes_refuses_an_impossible_budget() -> None:
 def test_fit_to_bytes_refuses_non_images() -> None:
     with pytest.raises(ComposeError, match=r"^reply\.html: not an image"):
         fit_to_bytes(b"<html><body>502 Bad Gateway</body></html>", 10, name="reply.html")
+
+
+def test_plain_jpeg_tables_change_the_bytes_not_the_pixels() -> None:
+    """Sheets skip Huffman optimization (memory, time); it is lossless, so what the model sees is the same."""
+    picture = samples.photo(640, 480, seed=3)
+    compact = encode(picture, "jpeg")
+    plain = encode(picture, "jpeg", compact=False)
+    assert compact != plain
+    assert len(compact) < len(plain)
+    assert opened(compact).tobytes() == opened(plain).tobytes()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 
 import pytest
 from PIL import Image, ImageStat
@@ -135,15 +136,35 @@ def test_badges_sit_on_their_panels_and_contrast_with_them(size: tuple[int, int]
         assert isinstance(low, (int, float)) and isinstance(high, (int, float)) and high - low >= 200
 
 
-def test_badges_keep_a_readable_floor_on_tiny_panels() -> None:
-    refs = [SheetInput(samples.png(), sheet_label(index)) for index in range(24)]
-    sheet = compose_sheet(refs, size=(1024, 1024), fmt="png")
+@pytest.mark.parametrize("size", [(1024, 1024), (2048, 1365)])
+def test_badges_keep_a_readable_floor_on_tiny_panels(size: tuple[int, int]) -> None:
+    """24 references, weights 0.25 and 4 alternating: thumbnails beside big panels, every letter still readable."""
+    shapes = [(400, 300), (300, 400), (300, 300), (900, 300)]
+    refs = [
+        SheetInput(
+            samples.encode(samples.photo(*shapes[index % 4], seed=index), "PNG"),
+            sheet_label(index),
+            weight=4.0 if index % 2 else 0.25,
+            caption=f"caption of {sheet_label(index)}",
+        )
+        for index in range(24)
+    ]
+    sheet = compose_sheet(refs, size=size, fmt="png")
+    floor = round((size[0] * size[1]) ** 0.5 * 0.032)
+    small = [label for label, box in sheet.boxes.items() if box.area < 10_000 * (size[0] * size[1]) / 1024**2]
+    assert len(small) == 12  # the weight-0.25 panels really are thumbnails
     for label, badge in sheet.badge_boxes.items():
-        assert badge.height >= 22, label
-        assert badge.inside(1024, 1024)
-    for first in sheet.badge_boxes.values():
-        for second in sheet.badge_boxes.values():
-            assert first is second or not first.overlaps(second)
+        assert badge.height >= floor, label
+        assert badge.inside(*size)
+        # A letter is drawn: the badge holds its fill and a contrasting ink.
+        low, high = sheet.image.crop(badge.as_tuple()).convert("L").getextrema()
+        assert isinstance(low, (int, float)) and isinstance(high, (int, float)) and high - low >= 200, label
+    for first, second in itertools.combinations(sheet.badge_boxes.values(), 2):
+        assert not first.overlaps(second)
+    for label in small:
+        # No caption band squeezed under the badge of a thumbnail: its bottom rows are the picture itself.
+        panel = sheet.boxes[label]
+        assert luminance(sheet.image, Box(panel.x0, panel.y1 - 6, panel.x1, panel.y1)) > 90, label
 
 
 def test_badge_grows_with_its_panel() -> None:
@@ -176,6 +197,13 @@ def test_any_unicode_caption_is_drawn_without_crashing(caption: str) -> None:
         assert luminance(sheet.image, bottom) < 160  # the darkened caption band
     else:
         assert luminance(sheet.image, bottom) > 250
+
+
+def test_a_caption_of_only_emoji_draws_no_empty_band() -> None:
+    white = samples.encode(samples.solid(600, 400, (255, 255, 255)), "PNG")
+    sheet = compose_sheet([SheetInput(white, "A", caption="🎉🐈👍🏽")], size=(1024, 768), fmt="png")
+    box = sheet.boxes["A"]
+    assert luminance(sheet.image, Box(box.x0, box.y1 - 10, box.x1, box.y1)) > 250
 
 
 def test_long_captions_stay_inside_their_panel() -> None:
