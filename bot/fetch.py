@@ -173,7 +173,7 @@ class Fetcher:
                     reason = f" {_phrase(response.status)}".rstrip()
                     raise FetchError(
                         source.name,
-                        f"the server answered HTTP {response.status}{reason} for {_display(str(current))}",
+                        f"{_host(str(current))} answered HTTP {response.status}{reason}",
                     )
                 data = await self._read_capped(source, response)
             return self._check_downloaded(source, data, str(current))

@@ -76,7 +76,7 @@ async def gather(sources: Sequence[ImageSource], fetcher: Fetcher, limits: Limit
     """Download and normalise ``sources`` in order; label the usable ones."""
     if not sources:
         raise NoImages(
-            "I found no images to merge. Attach images to messages in the thread (or to the command) and try again."
+            "I found no images to merge. Attach images to messages in the thread, then ask again."
         )
     check_count(len(sources), limits.max_images)
     gate = asyncio.Semaphore(PARALLEL_DOWNLOADS)

@@ -158,7 +158,7 @@ class MergeService:
         try:
             self._authorize(job, actor, action.kind)
         except PermissionDenied as exc:
-            return Outcome(notice(exc.user_message), job=job, ok=False)
+            return Outcome(notice(exc.user_message), job=job, ok=False, error=exc)
         if action.kind is ActionKind.DETAILS:
             return Outcome(details_view(job), job=job)
         if action.kind is ActionKind.DELETE:
@@ -232,7 +232,7 @@ class MergeService:
         if kind is ActionKind.DELETE:
             raise PermissionDenied("Only the person who asked for this merge, or a moderator, can delete it.")
         if self.settings.control_policy == "requester":
-            raise PermissionDenied("Only the person who asked for this merge can use its buttons here.")
+            raise PermissionDenied("Only the person who asked for this merge can use its controls here.")
 
     # -- lookups adapters need --------------------------------------------------------------
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import math
 import unicodedata
+from collections.abc import Sequence
 
 from PIL import Image, ImageDraw, ImageStat
 
@@ -49,15 +50,34 @@ def badge_side(panel: Box, canvas: tuple[int, int]) -> int:
     return max(floor, round(panel_side))
 
 
-def badge_box(label: str, panel: Box, canvas: tuple[int, int]) -> Box:
-    """Where the badge of ``label`` goes for ``panel``: top-left, inset, wide enough for the label."""
+def badge_box(label: str, panel: Box, canvas: tuple[int, int], taken: Sequence[Box] = ()) -> Box:
+    """Where the badge of ``label`` goes for ``panel``: a corner of the panel, top-left first.
+
+    A badge always starts inside its own panel and stays on the sheet (at the sheet's edge it is
+    narrowed rather than pushed off its panel). With ``taken``, the badges already placed, it takes
+    the first corner that leaves them whole, or else the one that covers the least of them: tiny
+    panels next to each other would otherwise hide each other's letters.
+    """
     side = badge_side(panel, canvas)
-    text_size = _badge_text_size(side)
-    width = max(side, round(text_width(label, text_size) + side * 0.5))
+    width = max(side, round(text_width(label, _badge_text_size(side)) + side * 0.5))
     inset = max(2, round(side * 0.12)) if min(panel.width, panel.height) >= side * 2 else 0
-    x0 = min(max(0, panel.x0 + inset), max(0, canvas[0] - width))
-    y0 = min(max(0, panel.y0 + inset), max(0, canvas[1] - side))
+    lefts = (panel.x0 + inset, panel.x1 - inset - width)
+    tops = (panel.y0 + inset, panel.y1 - inset - side)
+    corners = [_badge_at(x, y, width, side, panel, canvas) for y in tops for x in lefts]
+    return min(corners, key=lambda box: (sum(_overlap(box, other) for other in taken), corners.index(box)))
+
+
+def _badge_at(x: int, y: int, width: int, side: int, panel: Box, canvas: tuple[int, int]) -> Box:
+    """A ``width`` x ``side`` badge near (x, y), starting inside ``panel`` and ending on the canvas."""
+    x0 = max(panel.x0, min(x, canvas[0] - width, panel.x1 - 1))
+    y0 = max(panel.y0, min(y, canvas[1] - side, panel.y1 - 1))
     return Box(x0, y0, min(canvas[0], x0 + width), min(canvas[1], y0 + side))
+
+
+def _overlap(first: Box, second: Box) -> int:
+    width = min(first.x1, second.x1) - max(first.x0, second.x0)
+    height = min(first.y1, second.y1) - max(first.y0, second.y0)
+    return max(0, width) * max(0, height)
 
 
 def _badge_text_size(side: int) -> int:

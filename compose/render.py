@@ -108,9 +108,9 @@ def compose_sheet(
     for ref in refs:
         if ref.caption:
             draw_caption(canvas, ref.caption, boxes[ref.label])
-    badges = {}
+    badges: dict[str, Box] = {}
     for ref in refs:
-        badges[ref.label] = badge_box(ref.label, boxes[ref.label], size)
+        badges[ref.label] = badge_box(ref.label, boxes[ref.label], size, taken=list(badges.values()))
         draw_badge(canvas, ref.label, badges[ref.label])
 
     # The sheet is sent once and is far below any size limit: memory and time matter more than a few %.

@@ -16,7 +16,7 @@ from bot.model import Action, ActionKind, Actor, Job, Outcome
 
 from .context import AdapterContext, context_of
 from .controls import EditPromptModal
-from .progress import StatusMessage, attempt
+from .progress import StatusMessage, acknowledge, attempt
 from .render import clip
 
 logger = logging.getLogger(__name__)
@@ -61,9 +61,14 @@ async def _handle(
         await interaction.response.send_message("I cannot post in this channel.", ephemeral=True)
         return
     private = action.kind in PRIVATE_ACTIONS
-    await interaction.response.defer(thinking=True, ephemeral=private)
+    loading_id = await acknowledge(interaction, ephemeral=private)
     status = StatusMessage(
-        context, channel, interaction=interaction, ephemeral=private, mention=interaction.user.mention
+        context,
+        channel,
+        interaction=interaction,
+        ephemeral=private,
+        mention=interaction.user.mention,
+        loading_id=loading_id,
     )
     outcome = await service.act(action, actor, status.sink, prompt=prompt)
     if outcome.deleted:

@@ -21,8 +21,9 @@ from bot.settings import Settings
 
 from .actions import handle_action
 from .commands import build_tree
-from .context import INTERACTION_TOKEN_WINDOW_S, AdapterContext
+from .context import AdapterContext
 from .controls import ControlButton, RebalanceSelect
+from .forms import answer_form
 from .reactions import on_reaction
 
 if TYPE_CHECKING:
@@ -59,7 +60,6 @@ class MergeClient(discord.Client):
         service: MergeService,
         *,
         message_content: bool = True,
-        token_window_s: float = INTERACTION_TOKEN_WINDOW_S,
     ) -> None:
         point_at(settings)
         super().__init__(intents=bot_intents(message_content=message_content))
@@ -68,7 +68,6 @@ class MergeClient(discord.Client):
             service=service,
             on_action=handle_action,
             message_content=message_content,
-            token_window_s=token_window_s,
         )
         self.tree = build_tree(self)
 
@@ -78,6 +77,9 @@ class MergeClient(discord.Client):
     async def on_ready(self) -> None:
         user = self.user
         logger.info("connected to Discord as %s in %d servers", user.name if user else "?", len(self.guilds))
+
+    async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
+        await answer_form(interaction)
 
     async def on_raw_reaction_add(self, payload: discord.RawReactionActionEvent) -> None:
         await on_reaction(self, self.context, payload)

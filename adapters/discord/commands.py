@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 import discord
@@ -13,8 +14,8 @@ from bot.model import ImageSource, MergeOptions, MergeRequest, Mode, Origin
 
 from . import gather
 from .context import AdapterContext, context_of
-from .controls import MODAL_TIMEOUT_S
-from .progress import StatusMessage
+from .controls import MODAL_TIMEOUT_S, PROMPT_INPUT_ID, PROMPT_MAX
+from .progress import StatusMessage, acknowledge
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +42,13 @@ NEEDS_MESSAGE_CONTENT = (
     "Intents -> Message Content Intent) and restart me. Meanwhile, attach the images to /merge itself "
     "(image1 to image4)."
 )
+TARGET_GONE = "The message you chose is no longer there. Pick another one with Apps -> Merge images from here."
+UNREAD = (
+    "I can't read the rest of this conversation until the Message Content intent is on "
+    "(Developer Portal -> your app -> Bot)."
+)
+ONLY_ATTACHED = f"Only the images attached to /merge were used: {UNREAD}"
+ONLY_CHOSEN = f"Only the images of the chosen message were used: {UNREAD}"
 NEEDS_HISTORY = (
     "I can't read the messages here. Give me the View Channel and Read Message History permissions "
     "in this channel (or thread's parent), then try again."
@@ -98,6 +106,7 @@ def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:
     @app_commands.context_menu(name=FROM_HERE_COMMAND)
     @app_commands.guild_only()
     async def from_here(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        context_of(interaction.client).remember_target(message)
         await interaction.response.send_modal(FromHereModal(message))
 
     tree.add_command(from_here)
@@ -112,12 +121,38 @@ async def run_merge_command(
 ) -> None:
     """Acknowledge, gather the conversation's images, merge with live progress; never raises."""
     context = context_of(interaction.client)
-    await interaction.response.defer(thinking=True)
+    loading_id = await acknowledge(interaction)
     try:
-        await _merge(context, interaction, prompt, attachments, choices, start=None)
+        await _merge(context, interaction, prompt, attachments, choices, start=None, loading_id=loading_id)
     except Exception:
         logger.exception("/merge failed")
         await _report_crash(interaction)
+
+
+async def merge_from_here(interaction: discord.Interaction[Any], message_id: int, prompt: str) -> None:
+    """The submitted "Merge images from here" form: merge that message and the ones after it; never raises."""
+    context = context_of(interaction.client)
+    loading_id = await acknowledge(interaction)
+    try:
+        start = context.menu_targets.get(message_id) or await _fetch_target(interaction, message_id)
+        if start is None:
+            await interaction.edit_original_response(content=TARGET_GONE)
+            return
+        await _merge(context, interaction, prompt, [], {}, start=start, loading_id=loading_id)
+    except Exception:
+        logger.exception("merge from message %s failed", message_id)
+        await _report_crash(interaction)
+
+
+async def _fetch_target(interaction: discord.Interaction[Any], message_id: int) -> discord.Message | None:
+    """The chosen message after a restart forgot it (without Message Content it comes back without images)."""
+    channel = interaction.channel
+    if not isinstance(channel, discord.abc.Messageable):
+        return None
+    try:
+        return await channel.fetch_message(message_id)
+    except (discord.NotFound, discord.Forbidden):
+        return None
 
 
 async def _merge(
@@ -128,8 +163,9 @@ async def _merge(
     choices: dict[str, str],
     *,
     start: discord.Message | None,
+    loading_id: int | None,
 ) -> None:
-    """Gather, merge and show the outcome in one status message."""
+    """Gather, merge and show the outcome in one status message (``loading_id``: the deferral's message)."""
     channel = interaction.channel
     if not isinstance(channel, discord.abc.Messageable):
         await interaction.edit_original_response(content="I can only merge in a server text channel or thread.")
@@ -142,7 +178,7 @@ async def _merge(
     messages: list[discord.Message] = []
     if context.message_content:
         try:
-            messages = await _conversation(context, channel, start)
+            messages = await _conversation(context, channel, start, asked_at=interaction.id)
         except discord.Forbidden:
             await interaction.edit_original_response(content=NEEDS_HISTORY)
             return
@@ -162,21 +198,26 @@ async def _merge(
         quality=choices.get("quality", "auto"),
     )
     request = MergeRequest(origin=origin, sources=sources, options=options)
-    status = StatusMessage(context, channel, interaction=interaction, mention=interaction.user.mention)
+    status = StatusMessage(
+        context, channel, interaction=interaction, mention=interaction.user.mention, loading_id=loading_id
+    )
     outcome = await context.service.merge(request, status.sink)
+    if not context.message_content and not outcome.view.ephemeral:
+        unread = ONLY_ATTACHED if start is None else ONLY_CHOSEN
+        outcome = replace(outcome, view=replace(outcome.view, text=f"{outcome.view.text}\n{unread}"))
     await status.finish(outcome)
 
 
 async def _conversation(
-    context: AdapterContext, channel: discord.abc.Messageable, start: discord.Message | None
+    context: AdapterContext, channel: discord.abc.Messageable, start: discord.Message | None, *, asked_at: int
 ) -> list[discord.Message]:
     if start is not None:
-        return await gather.messages_from(start)
+        return await gather.messages_from(start, before_id=asked_at)
     if isinstance(channel, discord.Thread):
         return await gather.thread_messages(channel)
     last = await context.service.last_result_in_channel("discord", str(getattr(channel, "id", "")))
     since = int(last.messages["result"]) if last is not None and "result" in last.messages else None
-    return await gather.channel_messages(channel, since_message_id=since)
+    return await gather.channel_messages(channel, since_message_id=since, before_id=asked_at)
 
 
 async def _report_crash(interaction: discord.Interaction[Any]) -> None:
@@ -188,23 +229,17 @@ async def _report_crash(interaction: discord.Interaction[Any]) -> None:
 
 
 class FromHereModal(discord.ui.Modal):
-    """Asks for the prompt, then merges the chosen message and the ones after it."""
+    """Asks for the prompt for "Merge images from here".
+
+    Its submission is answered by ``forms.answer_form`` from the custom id
+    (``mbhere:<message id>``), so a form left open across a restart still works.
+    """
 
     def __init__(self, message: discord.Message) -> None:
         super().__init__(
             title="Merge images from here", custom_id=f"{FROM_HERE_MODAL_PREFIX}{message.id}", timeout=MODAL_TIMEOUT_S
         )
-        self.message = message
         self.prompt: discord.ui.TextInput[FromHereModal] = discord.ui.TextInput(
-            label="Prompt", custom_id="prompt", style=discord.TextStyle.paragraph, max_length=4000
+            label="Prompt", custom_id=PROMPT_INPUT_ID, style=discord.TextStyle.paragraph, max_length=PROMPT_MAX
         )
         self.add_item(self.prompt)
-
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        context = context_of(interaction.client)
-        await interaction.response.defer(thinking=True)
-        try:
-            await _merge(context, interaction, self.prompt.value, [], {}, start=self.message)
-        except Exception:
-            logger.exception("merge from message %s failed", self.message.id)
-            await _report_crash(interaction)

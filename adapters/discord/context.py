@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import discord
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 INTERACTION_TOKEN_WINDOW_S = 14 * 60.0  # Discord's is 15 minutes; stop a minute early
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # an unboosted guild or a DM
+MENU_TARGETS_KEPT = 256
 
 # What a pressed control does: (interaction, action, new prompt text or None).
 ActionHandler = Callable[["discord.Interaction[Any]", Action, "str | None"], Awaitable[None]]
@@ -29,7 +30,15 @@ class AdapterContext:
     service: MergeService
     on_action: ActionHandler
     message_content: bool = True  # False when the Message Content intent is not granted
-    token_window_s: float = INTERACTION_TOKEN_WINDOW_S
+    # Messages chosen with "Merge images from here" while their form is open. The interaction
+    # carries the message in full even without the Message Content intent; a later fetch may not.
+    menu_targets: dict[int, discord.Message] = field(default_factory=dict)
+
+    def remember_target(self, message: discord.Message) -> None:
+        """Keep ``message`` for its form's submission, forgetting the oldest beyond a few hundred."""
+        self.menu_targets[message.id] = message
+        while len(self.menu_targets) > MENU_TARGETS_KEPT:
+            del self.menu_targets[next(iter(self.menu_targets))]
 
 
 def context_of(client: discord.Client) -> AdapterContext:

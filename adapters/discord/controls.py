@@ -1,7 +1,8 @@
 """Persistent components: buttons and a select whose custom id is the only state they carry.
 
 Buttons use bot.controls ids (``mb:<action>:<job>[:<arg>]``). The rebalance select
-uses ``mbpick:<job>`` and carries the chosen label as its value. Both are
+uses ``mbpick:<job>`` (``mbpick:<job>:<n>`` for the n-th when 25 options do not
+suffice) and carries the chosen label as its value. Both are
 ``DynamicItem`` classes registered when the client starts, so a press on a
 message posted before a restart still reaches the right stored job.
 """
@@ -23,14 +24,15 @@ logger = logging.getLogger(__name__)
 JOB_PATTERN = r"[A-Za-z0-9]{6,32}"
 ACTIONS = "|".join(kind.value for kind in ActionKind)
 BUTTON_TEMPLATE = rf"mb:(?P<action>{ACTIONS}):(?P<job>{JOB_PATTERN})(?::(?P<arg>[A-Z]{{1,2}}))?"
-SELECT_TEMPLATE = rf"mbpick:(?P<job>{JOB_PATTERN})"
+SELECT_TEMPLATE = rf"mbpick:(?P<job>{JOB_PATTERN})(?::(?P<part>[2-9]))?"
 PROMPT_MODAL_PREFIX = "mbprompt:"
 PROMPT_INPUT_ID = "prompt"
 PROMPT_MAX = 4000  # Discord's text input limit
-MODAL_TIMEOUT_S = 15 * 60.0  # an open form is forgotten after this (and on restart)
+MODAL_TIMEOUT_S = 15 * 60.0  # discord.py forgets its Modal object after this; the submit is still answered
 BUTTONS_PER_ROW = 5
 REBALANCE_BUTTON_ROWS = 3  # rows 1-3; beyond 15 references a select menu takes row 1
 SELECT_MAX_OPTIONS = 25
+MAX_ROWS = 5  # Discord's limit of component rows per message
 STYLES = {
     "primary": discord.ButtonStyle.primary,
     "secondary": discord.ButtonStyle.secondary,
@@ -85,10 +87,13 @@ class RebalanceSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=S
         self.job_id = job_id
 
     @classmethod
-    def for_job(cls, job_id: str, options: list[discord.SelectOption], *, row: int) -> RebalanceSelect:
+    def for_job(
+        cls, job_id: str, options: list[discord.SelectOption], *, row: int, part: int = 1, placeholder: str
+    ) -> RebalanceSelect:
+        """The ``part``-th select (from 1) of a job's "More X" choices, in component row ``row``."""
         select: discord.ui.Select[Any] = discord.ui.Select(
-            custom_id=f"mbpick:{job_id}",
-            placeholder="More of one reference…",
+            custom_id=f"mbpick:{job_id}" if part == 1 else f"mbpick:{job_id}:{part}",
+            placeholder=placeholder,
             options=options,
             min_values=1,
             max_values=1,
@@ -113,11 +118,14 @@ class RebalanceSelect(discord.ui.DynamicItem[discord.ui.Select[Any]], template=S
 
 
 class EditPromptModal(discord.ui.Modal):
-    """The Edit prompt form, pre-filled with the job's current prompt."""
+    """The Edit prompt form, pre-filled with the job's current prompt.
+
+    Its submission is answered by ``forms.answer_form`` from the custom id
+    (``mbprompt:<job>``), not by this object, so a form left open across a restart still works.
+    """
 
     def __init__(self, job_id: str, current_prompt: str) -> None:
         super().__init__(title="Edit prompt", custom_id=f"{PROMPT_MODAL_PREFIX}{job_id}", timeout=MODAL_TIMEOUT_S)
-        self.job_id = job_id
         self.prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
             label="Prompt",
             custom_id=PROMPT_INPUT_ID,
@@ -128,20 +136,12 @@ class EditPromptModal(discord.ui.Modal):
         )
         self.add_item(self.prompt)
 
-    async def on_submit(self, interaction: discord.Interaction[Any]) -> None:
-        action = Action(kind=ActionKind.EDIT_PROMPT, job_id=self.job_id)
-        await context_of(interaction.client).on_action(interaction, action, self.prompt.value)
-
-    async def on_error(  # type: ignore[override]  # discord.py's Modal.on_error takes no item
-        self, interaction: discord.Interaction[Any], error: Exception, /
-    ) -> None:
-        logger.error("edit prompt for job %s failed", self.job_id, exc_info=error)
-
 
 def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
-    """Components for ``controls``: "More X" as buttons while they fit in three rows, else one select.
+    """Components for ``controls``: "More X" as buttons while they fit in three rows, else select menus.
 
     Row 0 holds the job-wide controls (Retry, Edit prompt, Use as reference, Details, Delete).
+    Past 15 references one select menu per 25 of them takes rows 1 to 4.
     """
     if not controls:
         return None
@@ -156,9 +156,18 @@ def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
         for index, control in enumerate(rebalance):
             view.add_item(ControlButton.for_control(control, row=1 + index // BUTTONS_PER_ROW))
     elif rebalance:
-        options = [
-            discord.SelectOption(label=control.label[:100], value=str(control.arg), emoji=_emoji(control))
-            for control in rebalance[:SELECT_MAX_OPTIONS]
-        ]
-        view.add_item(RebalanceSelect.for_job(rebalance[0].job_id, options, row=1))
+        room = SELECT_MAX_OPTIONS * (MAX_ROWS - 1)
+        if len(rebalance) > room:
+            logger.warning("dropped More choices for %d references that do not fit", len(rebalance) - room)
+        shown = rebalance[:room]
+        chunks = [shown[i : i + SELECT_MAX_OPTIONS] for i in range(0, len(shown), SELECT_MAX_OPTIONS)]
+        for part, chunk in enumerate(chunks, start=1):
+            options = [
+                discord.SelectOption(label=control.label[:100], value=str(control.arg), emoji=_emoji(control))
+                for control in chunk
+            ]
+            placeholder = "More of one reference…" if len(chunks) == 1 else f"More of {chunk[0].arg}–{chunk[-1].arg}…"
+            view.add_item(
+                RebalanceSelect.for_job(chunk[0].job_id, options, row=part, part=part, placeholder=placeholder)
+            )
     return view

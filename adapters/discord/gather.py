@@ -112,11 +112,19 @@ async def _starter_message(thread: discord.Thread) -> discord.Message | None:
 
 
 async def channel_messages(
-    channel: discord.abc.Messageable, *, since_message_id: int | None, limit: int = CHANNEL_HISTORY_LIMIT
+    channel: discord.abc.Messageable,
+    *,
+    since_message_id: int | None,
+    before_id: int,
+    limit: int = CHANNEL_HISTORY_LIMIT,
 ) -> list[discord.Message]:
-    """The last ``limit`` messages, or those after ``since_message_id`` if fewer; oldest first."""
+    """The last ``limit`` messages before ``before_id``, or those after ``since_message_id`` if fewer; oldest first.
+
+    ``before_id`` is the command's interaction id, so the bot's own "thinking" message
+    (posted when the command was acknowledged) does not take one of the places.
+    """
     recent: list[discord.Message] = []
-    async for message in channel.history(limit=limit):
+    async for message in channel.history(limit=limit, before=discord.Object(id=before_id)):
         if since_message_id is not None and message.id <= since_message_id:
             break
         recent.append(message)
@@ -124,11 +132,13 @@ async def channel_messages(
     return recent
 
 
-async def messages_from(message: discord.Message, *, limit: int = FROM_HERE_LIMIT) -> list[discord.Message]:
-    """``message`` and the ones after it in its channel, oldest first."""
+async def messages_from(
+    message: discord.Message, *, before_id: int, limit: int = FROM_HERE_LIMIT
+) -> list[discord.Message]:
+    """``message`` and the ones after it in its channel up to ``before_id`` (the request), oldest first."""
     collected = [message]
     history: AsyncIterator[discord.Message] = message.channel.history(
-        limit=limit - 1, after=message, oldest_first=True
+        limit=limit - 1, after=message, before=discord.Object(id=before_id), oldest_first=True
     )
     async for later in history:
         collected.append(later)

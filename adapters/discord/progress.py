@@ -19,7 +19,7 @@ import discord
 
 from bot.model import Outcome, Progress, Stage, View
 
-from .context import AdapterContext, upload_limit
+from .context import INTERACTION_TOKEN_WINDOW_S, AdapterContext, upload_limit
 from .render import Rendered, clip, fitted_image, render
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,7 @@ logger = logging.getLogger(__name__)
 # Attempts beyond the first for server errors discord.py gives up on at once (503 and other 5xx;
 # it retries 500, 502, 504 and 524 itself and waits out 429s).
 RETRIES = 2
+LEFT_BEHIND_ROLE = "earlier-status"
 WEBHOOK_UNUSABLE = frozenset({50027, 10015, 10008})  # Invalid Webhook Token, Unknown Webhook, Unknown Message
 Messageable = discord.abc.Messageable
 
@@ -43,6 +44,12 @@ async def attempt(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
     raise AssertionError("unreachable")
 
 
+async def acknowledge(interaction: discord.Interaction[Any], *, ephemeral: bool = False) -> int | None:
+    """Defer with a loading message (Discord allows 3 seconds); returns that message's id when Discord says it."""
+    deferred = await interaction.response.defer(thinking=True, ephemeral=ephemeral)
+    return deferred.message_id if deferred is not None else None
+
+
 def _webhook_unusable(exc: discord.HTTPException) -> bool:
     """The interaction's message can no longer be edited (token expired, message deleted)."""
     return exc.code in WEBHOOK_UNUSABLE or exc.status == 401
@@ -51,10 +58,11 @@ def _webhook_unusable(exc: discord.HTTPException) -> bool:
 class StatusMessage:
     """The one message that shows a merge's progress and then its result.
 
-    ``interaction`` must already be deferred with ``thinking=True`` (its loading
-    message becomes the status message); without one, the first update posts a
-    channel message, replying to ``reply_to`` when given. ``ephemeral`` says the
-    interaction was deferred privately, so its loading message is already private.
+    ``interaction`` must already be deferred with ``acknowledge`` (its loading
+    message, ``loading_id``, becomes the status message); without one, the first
+    update posts a channel message, replying to ``reply_to`` when given.
+    ``ephemeral`` says the interaction was deferred privately, so its loading
+    message is already private.
     """
 
     def __init__(
@@ -66,6 +74,7 @@ class StatusMessage:
         reply_to: discord.Message | discord.PartialMessage | None = None,
         mention: str | None = None,
         ephemeral: bool = False,
+        loading_id: int | None = None,
     ) -> None:
         self.context = context
         self.channel = channel
@@ -74,7 +83,8 @@ class StatusMessage:
         self.mention = mention
         self.ephemeral = ephemeral  # the interaction was deferred privately
         self.message: discord.Message | None = None  # set once posted as a channel message
-        self.message_id: int | None = None
+        self.message_id: int | None = loading_id
+        self.left_behind: int | None = None  # an earlier status message a new one took over from
         self.job_id: str | None = None
         self._last_text: str | None = None
         self._max_bytes = upload_limit(interaction, channel)
@@ -127,6 +137,9 @@ class StatusMessage:
         if job is not None and self.message_id is not None:
             role = "result" if outcome.ok else "status"
             await self.context.service.record_message(job.id, role, str(self.message_id))
+            if self.left_behind is not None:
+                # Recorded so that Delete also takes back the stale progress message.
+                await self.context.service.record_message(job.id, LEFT_BEHIND_ROLE, str(self.left_behind))
 
     async def private(self, view: View) -> None:
         """Only the person who asked sees ``view``; the public loading message goes away."""
@@ -179,13 +192,14 @@ class StatusMessage:
                 return
             except discord.NotFound:
                 logger.info("status message was deleted, posting a new one")
+                self.message_id = None
         extras: dict[str, Any] = {}
         if self.reply_to is not None:
             extras.update(reference=self.reply_to, mention_author=False)
-        self.message = await attempt(
-            "status post", lambda: self.channel.send(**rendered.send_arguments(), **extras)
-        )
-        self.message_id = self.message.id
+        posted = await attempt("status post", lambda: self.channel.send(**rendered.send_arguments(), **extras))
+        if self.message_id is not None:
+            self.left_behind = self.message_id
+        self.message, self.message_id = posted, posted.id
         self.reply_to = None
 
     async def _report_failure(self, exc: discord.HTTPException) -> None:
@@ -199,5 +213,5 @@ class StatusMessage:
         if self.interaction is None:
             return False
         age = discord.utils.utcnow() - self.interaction.created_at
-        return age < timedelta(seconds=self.context.token_window_s)
+        return age < timedelta(seconds=INTERACTION_TOKEN_WINDOW_S)
 

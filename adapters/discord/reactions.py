@@ -11,11 +11,20 @@ from bot.views import label_for_emoji
 
 from .actions import delete_job_messages, run_outcome_in_channel
 from .context import AdapterContext
+from .progress import attempt
+from .render import clip
 
 logger = logging.getLogger(__name__)
 
 RETRY_EMOJI = frozenset({"🔁"})
 DELETE_EMOJI = frozenset({"🗑️", "🗑"})
+# The core's refusal mentions moderators, who may delete with the button but not with this reaction.
+DELETE_REFUSED = "Only the person who asked for this merge can delete it with 🗑️; moderators can use its Delete button."
+
+
+def is_control_emoji(emoji: str) -> bool:
+    """Whether ``emoji`` asks the bot for something (🔁, 🗑️ or a letter)."""
+    return emoji in RETRY_EMOJI or emoji in DELETE_EMOJI or label_for_emoji(emoji) is not None
 
 
 def reaction_action(emoji: str, job_id: str) -> Action | None:
@@ -34,8 +43,8 @@ async def on_reaction(client: discord.Client, context: AdapterContext, payload: 
     """Handle one added reaction; ignores the bot's own and messages that are not results. Never raises."""
     if client.user is not None and payload.user_id == client.user.id:
         return
-    if payload.emoji.id is not None or reaction_action(payload.emoji.name, "x" * 6) is None:
-        return
+    if payload.emoji.id is not None or not is_control_emoji(payload.emoji.name):
+        return  # custom emoji and unrelated ones: no store lookup
     try:
         await _handle(client, context, payload)
     except Exception:
@@ -60,7 +69,9 @@ async def _handle(client: discord.Client, context: AdapterContext, payload: disc
         outcome = await service.act(action, actor)
         if not outcome.deleted:
             await _remove_reaction(reply_to, payload)
-            await channel.send(f"{mention} {outcome.view.text}"[:2000])
+            # A refused delete of a stored job is about rights (an unknown job comes back without one).
+            why = DELETE_REFUSED if outcome.job is not None else outcome.view.text
+            await attempt("refusal", lambda: channel.send(clip(f"{mention} {why}")))
             return
         await delete_job_messages(client, outcome.job)
         return

@@ -50,6 +50,7 @@ async def check_app_token(client: AsyncWebClient, app_token: str) -> None:
 
 
 async def create_context(settings: Settings, service: MergeService) -> SlackContext:
+    """The adapter's shared state, after checking the bot token (``auth.test``)."""
     client = web_client(settings)
     identity = await identify(client)
     return SlackContext(settings, service, client, identity, People(client))

@@ -30,10 +30,12 @@ def escape(text: str) -> str:
 
 
 def clip(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters, with an ellipsis when it was longer."""
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def plain(text: str, limit: int = BUTTON_TEXT_MAX) -> dict[str, Any]:
+    """A ``plain_text`` object (labels, titles, button texts) within ``limit`` characters."""
     return {"type": "plain_text", "text": clip(text, limit), "emoji": True}
 
 
@@ -44,11 +46,18 @@ def section(text: str, *, markup: bool = False) -> Block:
     return {"type": "section", "text": {"type": "mrkdwn", "text": clip(shown, SECTION_TEXT_MAX)}}
 
 
+def context(text: str) -> Block:
+    """A small grey line of plain text under a message (hints)."""
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": clip(escape(text), SECTION_TEXT_MAX)}]}
+
+
 def button_text(control: Control) -> str:
+    """What a control says: its emoji and label."""
     return f"{control.emoji} {control.label}" if control.emoji else control.label
 
 
 def button(control: Control) -> Block:
+    """A button whose ``action_id`` is the control's custom id."""
     custom_id = encode(Action(control.kind, control.job_id, control.arg))
     element: Block = {
         "type": "button",
@@ -117,7 +126,3 @@ def fallback_text(text: str) -> str:
 def image_block(file_id: str, alt: str) -> Block:
     """An image block showing a file the bot uploaded (``slack_file``)."""
     return {"type": "image", "slack_file": {"id": file_id}, "alt_text": clip(alt, 2000)}
-
-
-def is_select_action(action_id: str) -> bool:
-    return action_id.startswith(SELECT_PREFIX) and action_id.count(":") == 2

@@ -16,7 +16,7 @@ from .context import SlackContext
 from .dedupe import first_delivery
 from .gather import Found, channel_images, clean_text, thread_images
 from .progress import StatusMessage
-from .render import ephemeral, show_outcome
+from .render import MERGE_CRASHED, ephemeral, reply_privately, show_outcome
 from .webapi import call, message_key
 
 log = logging.getLogger(__name__)
@@ -31,6 +31,10 @@ THREAD_HINT = (
     "To merge the images of a thread, mention @mergebot there with your prompt, or use the message "
     "shortcut “Merge images in this thread”. (Slack does not run slash commands inside threads.)"
 )
+CANNOT_POST = "I can't post in this channel. Invite me with /invite @mergebot, then try again."
+CANNOT_READ = "I can't read this channel. Invite me with /invite @mergebot, then try again."
+NO_CHANNEL_IMAGES = "I found no images in the recent messages here."
+MENTION_USAGE = "Say what to make after the mention, e.g. @mergebot the cat from A in the room from B."
 USAGE = (
     "/merge <prompt> merges the most recent images in this channel, e.g. "
     "/merge the cat from A sitting in the room from B.\n" + THREAD_HINT
@@ -43,32 +47,46 @@ def default_options(ctx: SlackContext, prompt: str) -> MergeOptions:
 
 
 async def merge_thread(
-    ctx: SlackContext, team_id: str, channel: str, thread_ts: str, user_id: str, options: MergeOptions
+    ctx: SlackContext,
+    team_id: str,
+    channel: str,
+    thread_ts: str,
+    user_id: str,
+    options: MergeOptions,
+    response_url: str | None = None,
 ) -> None:
     """Gather a thread's images and merge them, showing progress and the result in that thread."""
     status = StatusMessage(ctx, channel, thread_ts)
     if not await status.show("📥 Looking for images in this thread…"):
         log.warning("cannot post in channel %s; not merging what nobody would see", channel)
+        await reply_privately(ctx, channel, user_id, thread_ts, CANNOT_POST, response_url)
         return
     found = await thread_images(ctx, channel, thread_ts)
     await _merge(ctx, team_id, status, user_id, options, found)
 
 
-async def merge_channel(ctx: SlackContext, team_id: str, channel: str, user_id: str, prompt: str) -> None:
+async def merge_channel(
+    ctx: SlackContext, team_id: str, channel: str, user_id: str, prompt: str, response_url: str | None = None
+) -> None:
     """``/merge``: the channel's recent images, in a new thread started for the result."""
     found = await channel_images(ctx, channel, ctx.settings.limits.max_images)
-    if not found.sources:
-        await ephemeral(ctx, channel, user_id, None, "I found no images in the recent messages here.\n" + THREAD_HINT)
+    if found is None or not found.sources:
+        text = CANNOT_READ if found is None else f"{NO_CHANNEL_IMAGES}\n{THREAD_HINT}"
+        await reply_privately(ctx, channel, user_id, None, text, response_url)
         return
     count = len(found.sources)
-    intro = f"<@{user_id}> asked me to merge the {count} most recent images here: “{blocks.escape(prompt)}”"
+    what = "the most recent image" if count == 1 else f"the {count} most recent images"
+    intro = f"<@{user_id}> asked me to merge {what} here: “{blocks.escape(prompt)}”"
     root = await call(
         "chat.postMessage",
         ctx.client.chat_postMessage(
-            channel=channel, text=blocks.fallback_text(intro), blocks=[blocks.section(intro, markup=True)]
+            channel=channel,
+            text=blocks.fallback_text(intro),
+            blocks=[blocks.section(intro, markup=True), blocks.context(THREAD_HINT)],
         ),
     )
     if root is None:
+        await reply_privately(ctx, channel, user_id, None, CANNOT_POST, response_url)
         return
     status = StatusMessage(ctx, channel, str(root["ts"]))
     await status.record("request", message_key(channel, str(root["ts"])))
@@ -87,12 +105,18 @@ async def _merge(
         thread_id=status.thread_ts,
         user_name=person.name,
     )
-    outcome = await ctx.service.merge(MergeRequest(origin, found.sources, options), status.sink)
+    try:
+        outcome = await ctx.service.merge(MergeRequest(origin, found.sources, options), status.sink)
+    except Exception:
+        log.exception("merge in %s failed unexpectedly", status.channel)
+        await status.finish(f"⚠️ {MERGE_CRASHED}")
+        return
     await show_outcome(ctx, outcome, status, user_id, found.note())
 
 
-def merge_modal(ctx: SlackContext, channel: str, thread_ts: str) -> dict[str, Any]:
-    """The shortcut's modal: prompt, mode, size and quality."""
+def merge_modal(ctx: SlackContext, channel: str, thread_ts: str, response_url: str | None) -> dict[str, Any]:
+    """The shortcut's modal: prompt, mode, size and quality. It remembers the thread and the
+    shortcut's ``response_url`` (to answer privately where the bot cannot post)."""
     max_chars = min(PLAIN_INPUT_MAX, ctx.settings.limits.max_prompt_chars)
     return {
         "type": "modal",
@@ -100,7 +124,7 @@ def merge_modal(ctx: SlackContext, channel: str, thread_ts: str) -> dict[str, An
         "title": blocks.plain("Merge images"),
         "submit": blocks.plain("Merge"),
         "close": blocks.plain("Cancel"),
-        "private_metadata": json.dumps({"c": channel, "t": thread_ts}),
+        "private_metadata": json.dumps({"c": channel, "t": thread_ts, "r": response_url}),
         "blocks": [
             {
                 "type": "input",
@@ -143,6 +167,7 @@ def _selected(values: dict[str, Any], name: str, default: str) -> str:
 
 
 def options_from_modal(ctx: SlackContext, values: dict[str, Any]) -> MergeOptions:
+    """The merge options a person chose in the shortcut's modal (``view.state.values``)."""
     prompt = str((values.get("prompt", {}).get("prompt") or {}).get("value") or "").strip()
     mode = _selected(values, "mode", ctx.settings.mode.value)
     return MergeOptions(
@@ -154,32 +179,28 @@ def options_from_modal(ctx: SlackContext, values: dict[str, Any]) -> MergeOption
     )
 
 
+async def mentioned(ctx: SlackContext, body: dict[str, Any]) -> None:
+    """``@mergebot <prompt>``: merge the thread (or the mentioning message's own files)."""
+    if not await first_delivery(ctx, body):
+        return
+    event = body["event"]
+    channel, user = str(event["channel"]), str(event.get("user") or "")
+    thread_ts = str(event.get("thread_ts") or event["ts"])
+    prompt = clean_text(str(event.get("text") or ""))
+    if not prompt:
+        await ephemeral(ctx, channel, user, thread_ts, MENTION_USAGE)
+        return
+    team = str(body.get("team_id") or event.get("team") or "")
+    await merge_thread(ctx, team, channel, thread_ts, user, default_options(ctx, prompt))
+
+
 def register(app: AsyncApp, ctx: SlackContext) -> None:
     """Listen for mentions, the shortcut (and its modal) and /merge."""
 
     @app.event("app_mention")
     async def on_mention(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
-        if not await first_delivery(ctx, body):
-            return
-        event = body["event"]
-        channel, user = str(event["channel"]), str(event.get("user") or "")
-        thread_ts = str(event.get("thread_ts") or event["ts"])
-        prompt = clean_text(str(event.get("text") or ""))
-        team = str(body.get("team_id") or event.get("team") or "")
-        if not prompt:
-            ctx.background.spawn(
-                ephemeral(
-                    ctx,
-                    channel,
-                    user,
-                    thread_ts,
-                    "Say what to make after the mention, e.g. @mergebot the cat from A in the room from B.",
-                ),
-                "mention-usage",
-            )
-            return
-        ctx.background.spawn(merge_thread(ctx, team, channel, thread_ts, user, default_options(ctx, prompt)), "mention")
+        ctx.background.spawn(mentioned(ctx, body), "mention")
 
     @app.shortcut(SHORTCUT_ID)
     async def on_shortcut(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -187,7 +208,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         message = body.get("message") or {}
         channel = str((body.get("channel") or {}).get("id") or "")
         thread_ts = str(message.get("thread_ts") or message.get("ts") or body.get("message_ts") or "")
-        modal = merge_modal(ctx, channel, thread_ts)
+        modal = merge_modal(ctx, channel, thread_ts, body.get("response_url"))
         await call("views.open", ctx.client.views_open(trigger_id=body["trigger_id"], view=modal))
 
     @app.view(MERGE_MODAL_ID)
@@ -202,7 +223,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         user = body["user"]
         team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
         ctx.background.spawn(
-            merge_thread(ctx, team, str(where["c"]), str(where["t"]), str(user["id"]), options), "shortcut"
+            merge_thread(ctx, team, str(where["c"]), str(where["t"]), str(user["id"]), options, where.get("r")),
+            "shortcut",
         )
 
     @app.command(COMMAND)
@@ -214,7 +236,12 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         await ack()
         ctx.background.spawn(
             merge_channel(
-                ctx, str(command.get("team_id") or ""), str(command["channel_id"]), str(command["user_id"]), prompt
+                ctx,
+                str(command.get("team_id") or ""),
+                str(command["channel_id"]),
+                str(command["user_id"]),
+                prompt,
+                command.get("response_url"),
             ),
             "command",
         )

@@ -39,6 +39,7 @@ class Background:
         self._idle.set()
 
     def spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """Run ``work`` in the background; ``name`` labels it in logs."""
         task = asyncio.get_running_loop().create_task(self._guard(work, name), name=f"slack:{name}")
         self._tasks.add(task)
         self._idle.clear()

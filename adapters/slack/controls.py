@@ -7,17 +7,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.controls import decode, encode
-from bot.model import Action, ActionKind, Actor
+from bot.model import Action, ActionKind, Actor, Outcome
 
 from . import blocks
 from .context import SlackContext
 from .progress import StatusMessage
-from .render import show_outcome
+from .render import ACTION_CRASHED, MERGE_CRASHED, ephemeral, show_outcome
 from .webapi import call
 
 log = logging.getLogger(__name__)
@@ -46,20 +47,61 @@ async def run_action(
     trigger_id: str | None = None,
 ) -> None:
     """Apply ``action`` and show the outcome where the job lives (its thread), or where it was pressed."""
-    parent = await ctx.service.job(action.job_id)
-    if parent is not None and parent.origin.platform == "slack":
-        channel, thread_ts = parent.origin.channel_id, parent.origin.thread_id
     status = StatusMessage(ctx, channel, thread_ts)
+    try:
+        outcome = await _act(ctx, action, actor, status, prompt, trigger_id)
+    except Exception:
+        log.exception("%s on %s failed unexpectedly", action.kind.value, action.job_id)
+        if status.ts is None:
+            await ephemeral(ctx, status.channel, actor.user_id, status.thread_ts, ACTION_CRASHED)
+        else:
+            await status.finish(f"⚠️ {MERGE_CRASHED}")
+        return
+    if outcome is not None:
+        await show_outcome(ctx, outcome, status, actor.user_id, private_refusal=True)
+
+
+async def _act(
+    ctx: SlackContext,
+    action: Action,
+    actor: Actor,
+    status: StatusMessage,
+    prompt: str | None,
+    trigger_id: str | None,
+) -> Outcome | None:
+    """The core's answer to ``action``, or None when the Edit prompt modal was opened instead.
+    A child job is posted in its parent's thread, requested by the person who pressed."""
+    parent = await ctx.service.job(action.job_id)
+    origin = None
+    if parent is not None and parent.origin.platform == "slack":
+        status.channel, status.thread_ts = parent.origin.channel_id, parent.origin.thread_id
+        name = (await ctx.people.get(actor.user_id)).name
+        origin = replace(parent.origin, user_id=actor.user_id, user_name=name)
     if action.kind is ActionKind.EDIT_PROMPT and prompt is None:
         outcome = await ctx.service.act(action, actor)
         if outcome.needs_prompt and trigger_id is not None:
-            modal = edit_modal(action, outcome.view.text, ctx.settings.limits.max_prompt_chars, channel, thread_ts)
+            max_chars = ctx.settings.limits.max_prompt_chars
+            modal = edit_modal(action, outcome.view.text, max_chars, status.channel, status.thread_ts)
             await call("views.open", ctx.client.views_open(trigger_id=trigger_id, view=modal))
-            return
-        await show_outcome(ctx, outcome, status, actor.user_id, private_refusal=True)
+            return None
+        return outcome
+    return await ctx.service.act(action, actor, status.sink, prompt=prompt, origin=origin)
+
+
+async def pressed_by(ctx: SlackContext, action: Action, body: dict[str, Any], *, prompt: str | None = None) -> None:
+    """Run ``action`` for the person in an interaction payload (a button press or a modal)."""
+    user = body["user"]
+    team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+    actor = await ctx.people.actor(team, str(user["id"]))
+    if prompt is not None:
+        metadata = json.loads(body["view"].get("private_metadata") or "{}")
+        channel, thread_ts = str(metadata.get("c") or ""), metadata.get("t")
+        await run_action(ctx, action, actor, channel, thread_ts, prompt=prompt)
         return
-    outcome = await ctx.service.act(action, actor, status.sink, prompt=prompt)
-    await show_outcome(ctx, outcome, status, actor.user_id, private_refusal=True)
+    container = body.get("container") or {}
+    channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
+    thread_ts = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
+    await run_action(ctx, action, actor, channel, thread_ts, trigger_id=body.get("trigger_id"))
 
 
 def edit_modal(
@@ -102,16 +144,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         if action is None:
             log.info("ignoring an unknown control %r", pressed.get("action_id"))
             return
-        user = body["user"]
-        team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-        container = body.get("container") or {}
-        channel = str(container.get("channel_id") or (body.get("channel") or {}).get("id") or "")
-        thread_ts = container.get("thread_ts") or (body.get("message") or {}).get("thread_ts")
-        actor = await ctx.people.actor(team, str(user["id"]))
-        trigger_id = body.get("trigger_id")
-        ctx.background.spawn(
-            run_action(ctx, action, actor, channel, thread_ts, trigger_id=trigger_id), f"control {action.kind}"
-        )
+        ctx.background.spawn(pressed_by(ctx, action, body), f"control {action.kind.value}")
 
     @app.view(EDIT_MODAL_ID)
     async def on_edit(ack: AsyncAck, body: dict[str, Any]) -> None:
@@ -126,8 +159,4 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         action = decode(str(metadata.get("a") or ""))
         if action is None:
             return
-        user = body["user"]
-        team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
-        actor = await ctx.people.actor(team, str(user["id"]))
-        channel, thread_ts = str(metadata.get("c") or ""), metadata.get("t")
-        ctx.background.spawn(run_action(ctx, action, actor, channel, thread_ts, prompt=prompt), "edit prompt")
+        ctx.background.spawn(pressed_by(ctx, action, body, prompt=prompt), "edit prompt")

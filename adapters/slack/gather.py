@@ -49,6 +49,7 @@ def clean_text(text: str) -> str:
 
 
 def is_image(file: Mapping[str, Any]) -> bool:
+    """Whether Slack says the file is an image (the core still checks the bytes)."""
     return str(file.get("mimetype", "")).startswith("image/")
 
 
@@ -83,12 +84,15 @@ async def thread_images(ctx: SlackContext, channel: str, thread_ts: str) -> Foun
     return await _sources(ctx, messages)
 
 
-async def channel_images(ctx: SlackContext, channel: str, limit: int) -> Found:
-    """Images from the channel's recent top-level messages: the newest ``limit``, oldest first."""
+async def channel_images(ctx: SlackContext, channel: str, limit: int) -> Found | None:
+    """Images from the channel's recent top-level messages: the newest ``limit``, oldest first;
+    None when Slack would not let the bot read the channel."""
     response = await call(
         "conversations.history", ctx.client.conversations_history(channel=channel, limit=CHANNEL_SCAN_MESSAGES)
     )
-    newest_first = list(response.get("messages") or []) if response is not None else []
+    if response is None:
+        return None
+    newest_first = list(response.get("messages") or [])
     kept: list[dict[str, Any]] = []
     count = 0
     for message in newest_first:

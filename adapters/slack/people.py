@@ -19,6 +19,8 @@ CACHE_TTL_S = 300.0
 
 @dataclass(frozen=True)
 class Person:
+    """Someone in the workspace, as much as mergebot needs."""
+
     user_id: str
     name: str
     is_admin: bool
@@ -33,6 +35,7 @@ class People:
         self._cache: dict[str, tuple[float, Person]] = {}
 
     async def get(self, user_id: str) -> Person:
+        """The person ``user_id`` (cached for ``ttl_s``)."""
         cached = self._cache.get(user_id)
         now = time.monotonic()
         if cached is not None and now - cached[0] < self._ttl_s:

@@ -1,7 +1,7 @@
 """The status message of a merge: posted once in the thread, then edited in place.
 
-It shows the stage, uploads the reference sheet into the thread (so people see what
-was used), and shows partial previews as an image block of a privately uploaded file.
+It shows the stage and a picture: the reference sheet (uploaded into the thread, so people
+see what was used) until the first partial preview (a privately uploaded file) replaces it.
 Previews are deleted when the merge ends; the sheet stays with the job (and goes with
 Delete).
 """
@@ -25,8 +25,6 @@ STAGE_EMOJI = {
     Stage.FETCHING: "📥",
     Stage.COMPOSING: "🧩",
     Stage.GENERATING: "🎨",
-    Stage.DONE: "✅",
-    Stage.FAILED: "⚠️",
 }
 
 
@@ -40,11 +38,8 @@ class StatusMessage:
         self.ts: str | None = None
         self.job_id: str | None = None
         self._previews: list[str] = []
+        self._picture: blocks.Block | None = None  # the sheet, then the latest preview
         self._unrecorded: dict[str, str] = {}  # posted before the job id was known
-
-    @property
-    def key(self) -> str | None:
-        return message_key(self.channel, self.ts) if self.ts else None
 
     async def show(
         self, text: str, extra: list[blocks.Block] | None = None, controls: list[blocks.Block] | None = None
@@ -78,10 +73,14 @@ class StatusMessage:
         if self.job_id is None:
             self.job_id = progress.job_id
             await self.flush()
+        if progress.stage in (Stage.DONE, Stage.FAILED):
+            return  # the outcome follows at once and replaces the status (``finish``): one edit, not two
         label = f"{STAGE_EMOJI.get(progress.stage, '')} {progress.text}".strip()
-        extra: list[blocks.Block] = []
+        new_preview = False
         if progress.image is not None and progress.stage is Stage.COMPOSING:
-            await self._share_sheet(progress)
+            sheet_id = await self._share_sheet(progress)
+            if sheet_id is not None:
+                self._picture = blocks.image_block(sheet_id, "The reference sheet")
         elif progress.image is not None and progress.stage is Stage.GENERATING:
             preview = await upload(
                 self.ctx,
@@ -92,13 +91,15 @@ class StatusMessage:
             )
             if preview is not None:
                 self._previews.append(preview.file_id)
-                extra.append(blocks.image_block(preview.file_id, "A preview of the merge in progress"))
-        await self.show(label, extra)
-        if len(self._previews) > 1 and extra:
+                self._picture = blocks.image_block(preview.file_id, "A preview of the merge in progress")
+                new_preview = True
+        await self.show(label, [self._picture] if self._picture is not None else None)
+        if new_preview and len(self._previews) > 1:
             await self._delete_previews(keep_last=True)
 
     async def finish(self, text: str, controls: list[blocks.Block] | None = None) -> None:
-        """The final state: text (and controls on a failure), no preview."""
+        """The final state: text (and controls on a failure), no picture."""
+        self._picture = None
         await self.show(text, controls=controls)
         await self._delete_previews(keep_last=False)
 
@@ -116,7 +117,8 @@ class StatusMessage:
             for role, value in unrecorded.items():
                 await self.ctx.service.record_message(self.job_id, role, value)
 
-    async def _share_sheet(self, progress: Progress) -> None:
+    async def _share_sheet(self, progress: Progress) -> str | None:
+        """Upload the reference sheet into the thread; its file id, or None when Slack refused."""
         assert progress.image is not None
         sheet = await upload(
             self.ctx,
@@ -126,10 +128,12 @@ class StatusMessage:
             channel=self.channel,
             thread_ts=self.thread_ts,
         )
-        if sheet is not None:
-            await self.record("sheet-file", sheet.file_id)
-            if sheet.share_key is not None:
-                await self.record("sheet-share", sheet.share_key)
+        if sheet is None:
+            return None
+        await self.record("sheet-file", sheet.file_id)
+        if sheet.share_key is not None:
+            await self.record("sheet-share", sheet.share_key)
+        return sheet.file_id
 
     async def _delete_previews(self, *, keep_last: bool) -> None:
         doomed = self._previews[:-1] if keep_last else self._previews

@@ -47,13 +47,17 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         meaning = reaction_meaning(str(event.get("reaction")), rebalance)
         if item.get("type") != "message" or meaning is None:
             return
-        if not await first_delivery(ctx, body):
-            return
-        channel, ts = str(item["channel"]), str(item["ts"])
-        job = await ctx.service.job_for_message("slack", message_key(channel, ts))
-        if job is None:
-            return
-        action = Action(meaning[0], job.id, meaning[1])
-        team = str(body.get("team_id") or "")
-        actor = await ctx.people.actor(team, str(event["user"]))
-        ctx.background.spawn(run_action(ctx, action, actor, channel, job.origin.thread_id), f"reaction {action.kind}")
+        ctx.background.spawn(_react(ctx, body, meaning), f"reaction {meaning[0].value}")
+
+
+async def _react(ctx: SlackContext, body: dict[str, Any], meaning: tuple[ActionKind, str | None]) -> None:
+    """Apply a reaction to the job whose message it was added to (bot messages of other jobs are ignored)."""
+    if not await first_delivery(ctx, body):
+        return
+    event = body["event"]
+    channel, ts = str(event["item"]["channel"]), str(event["item"]["ts"])
+    job = await ctx.service.job_for_message("slack", message_key(channel, ts))
+    if job is None:
+        return
+    actor = await ctx.people.actor(str(body.get("team_id") or ""), str(event["user"]))
+    await run_action(ctx, Action(meaning[0], job.id, meaning[1]), actor, channel, job.origin.thread_id)

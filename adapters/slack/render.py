@@ -7,6 +7,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import aiohttp
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+
 from bot.model import Job, Outcome
 
 from . import blocks
@@ -17,6 +20,9 @@ from .webapi import call, message_key, split_message_key
 
 log = logging.getLogger(__name__)
 
+RESPONSE_URL_TIMEOUT_S = 10
+MERGE_CRASHED = "Something went wrong on my side and the merge did not finish. Try again in a moment."
+ACTION_CRASHED = "Something went wrong on my side; nothing was changed. Try again in a moment."
 UPLOAD_FAILED = "\n(I made the image but Slack refused the upload; press Retry to try again.)"
 
 
@@ -96,6 +102,33 @@ async def ephemeral(ctx: SlackContext, channel: str, user_id: str, thread_ts: st
     if thread_ts is not None:
         kwargs["thread_ts"] = thread_ts
     await call("chat.postEphemeral", ctx.client.chat_postEphemeral(**kwargs))
+
+
+async def reply_privately(
+    ctx: SlackContext, channel: str, user_id: str, thread_ts: str | None, text: str, response_url: str | None
+) -> None:
+    """Answer only ``user_id``: through ``response_url`` when there is one, else ephemerally."""
+    if not await _respond_privately(response_url, text):
+        await ephemeral(ctx, channel, user_id, thread_ts, text)
+
+
+async def _respond_privately(response_url: str | None, text: str) -> bool:
+    """Answer only the person through an interaction's ``response_url``; unlike
+    ``chat.postEphemeral`` this works in a channel the bot was not invited to."""
+    if not response_url:
+        return False
+    webhook = AsyncWebhookClient(response_url, timeout=RESPONSE_URL_TIMEOUT_S)
+    try:
+        answer = await webhook.send(
+            text=blocks.fallback_text(text), blocks=[blocks.section(text)], response_type="ephemeral"
+        )
+    except (aiohttp.ClientError, TimeoutError) as exc:
+        log.warning("Slack response_url reply failed: %s", type(exc).__name__)
+        return False
+    if answer.status_code != 200:
+        log.warning("Slack response_url reply failed: HTTP %d", answer.status_code)
+        return False
+    return True
 
 
 async def delete_job_messages(ctx: SlackContext, job: Job) -> None:

@@ -18,6 +18,8 @@ PREVIEW_MAX_BYTES = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Uploaded:
+    """A file the bot put into Slack."""
+
     file_id: str
     share_key: str | None  # channel:ts of the message that shows the file, when Slack said so
 

@@ -102,7 +102,9 @@ def test_badges_keep_their_floor_and_never_collide(shapes: list[tuple[float, flo
     its own panel, stays on the sheet and leaves every other badge whole."""
     panels = arrange([Item(aspect, weight) for aspect, weight in shapes], canvas).boxes
     floor = round(math.sqrt(canvas[0] * canvas[1]) * 0.032)
-    badges = [badge_box(sheet_label(index), panel, canvas) for index, panel in enumerate(panels)]
+    badges: list[Box] = []
+    for index, panel in enumerate(panels):
+        badges.append(badge_box(sheet_label(index), panel, canvas, taken=badges))
     for panel, badge in zip(panels, badges, strict=True):
         assert badge.height >= floor
         assert badge.inside(*canvas)

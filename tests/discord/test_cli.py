@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import base64
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -11,7 +12,8 @@ import discord
 import pytest
 
 from adapters.discord import add_cli
-from adapters.discord.cli import application_id_from_token, invite_main, sync_commands, sync_main
+from adapters.discord.cli import application_id_from_token, bot_permissions, invite_main, sync_commands, sync_main
+from adapters.discord.client import bot_intents
 from bot.settings import Secret, Settings
 from tests.discord.conftest import World
 from tests.doubles.discord_double import DiscordDouble
@@ -105,3 +107,53 @@ def test_invite_without_any_id_exits_2(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_application_id_from_a_token_that_is_not_one() -> None:
     assert application_id_from_token("not-a-token") is None
+
+
+def test_the_readme_states_the_permissions_and_intents_the_bot_really_asks_for() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("\n## Discord", 1)[1].split("\n## ", 1)[0]
+
+    assert f"permissions={bot_permissions().value}" in section
+    assert f"(integer `{bot_permissions().value}`)" in section
+    assert f"(value {bot_intents(message_content=True).value})" in section
+
+
+def double_env(discord_api: DiscordDouble, tmp_path: Path, token: str | None = None) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": token or discord_api.token,
+        "DISCORD_API_BASE_URL": discord_api.base_url,
+        "DISCORD_GATEWAY_URL": discord_api.gateway_url,
+        "MERGEBOT_DATA_DIR": str(tmp_path),
+    }
+
+
+@pytest.mark.parametrize(
+    ("token", "refusal", "status", "said"),
+    [
+        (None, None, 0, "synced merge, Merge images from here to guild "),
+        ("wrong", None, 2, "discord sync: Discord refused DISCORD_TOKEN"),
+        (None, 400, 1, "discord sync: Discord did not accept the commands"),
+    ],
+)
+async def test_sync_main_exits_with_one_line(
+    tmp_path: Path,
+    discord_api: DiscordDouble,
+    world: World,
+    capsys: pytest.CaptureFixture[str],
+    token: str | None,
+    refusal: int | None,
+    status: int,
+    said: str,
+) -> None:
+    if refusal is not None:
+        discord_api.fail_next("PUT", "/applications/{application_id}/guilds/{guild_id}/commands", refusal)
+    args = parser().parse_args(["discord", "sync", "--guild", world.guild["id"]])
+
+    # sync_main runs its own event loop, as the CLI does; the double keeps serving on this one.
+    exit_status = await asyncio.to_thread(sync_main, args, double_env(discord_api, tmp_path, token))
+
+    captured = capsys.readouterr()
+    lines = (captured.out + captured.err).strip().splitlines()
+    assert exit_status == status
+    assert len(lines) == 1 and lines[0].startswith(said)
+    assert discord_api.token not in lines[0]

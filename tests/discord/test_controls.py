@@ -75,7 +75,8 @@ async def test_details_answers_privately(bot: RunningBot, discord_api: DiscordDo
 
     assert answer["flags"] & 64, "ephemeral"
     assert "Prompt: a poster" in answer["content"]
-    assert "Model:" in answer["content"]
+    for shown in ("Model: gpt-image", "mode collage", "A (weight 1", "Timings:", "Tokens:", "Estimated cost: $"):
+        assert shown in answer["content"]
     assert len(discord_api.bot_messages(thread)) == 1, "nothing public was added"
 
 

@@ -105,6 +105,7 @@ async def test_without_the_message_content_intent_the_bot_says_what_to_enable(
     )
     result = await result_of(discord_api, attached)
     assert result["content"].startswith("Merged A, B:")
+    assert "Only the images attached to /merge were used" in result["content"], "the thread was not read"
 
 
 async def test_an_image_link_embed_counts_as_a_reference(
@@ -140,3 +141,4 @@ async def test_without_the_intent_the_message_menu_still_reads_the_chosen_messag
     result = await result_of(discord_api, submitted)
 
     assert result["content"].startswith("Merged A, B:")
+    assert "Only the images of the chosen message were used" in result["content"]

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from tests.discord.conftest import RunningBot, World
 from tests.discord.session import eventually, result_of, thread_with_images
-from tests.doubles.discord_double import DiscordDouble, button_labels
+from tests.doubles.discord_double import MEMBER_PERMISSIONS, DiscordDouble, button_labels
 
 
 async def merged_thread(
@@ -76,7 +78,24 @@ async def test_trash_reaction_deletes_only_for_the_requester(
         lambda: next((m for m in discord_api.bot_messages(thread) if "Only the person" in m["content"]), None)
     )
     assert world.mo["id"] in refusal["content"], "the refusal names who it is for"
+    assert "Delete button" in refusal["content"], "it tells a moderator what works instead"
     assert discord_api.message(result["id"]) is not None
+    assert discord_api.reactors(result, "🗑️") == [], "the refused reaction was taken back"
 
     await discord_api.react(result, world.alice, "🗑️")
     await discord_api.wait_for(lambda: discord_api.message(result["id"]) is None)
+
+
+@pytest.mark.parametrize("discord_options", [{"bot_permissions": MEMBER_PERMISSIONS}])
+async def test_without_manage_messages_a_refused_reaction_stays_and_the_refusal_is_still_said(
+    bot: RunningBot, discord_api: DiscordDouble, world: World, discord_options: dict[str, int]
+) -> None:
+    result, thread = await merged_thread(bot, discord_api, world)
+
+    await discord_api.react(result, world.bob, "🗑️")
+
+    await discord_api.wait_for(
+        lambda: next((m for m in discord_api.bot_messages(thread) if "Only the person" in m["content"]), None)
+    )
+    assert discord_api.reactors(result, "🗑️") == [world.bob["id"]]
+    assert discord_api.message(result["id"]) is not None

@@ -40,6 +40,14 @@ async def test_three_images_in_a_thread_then_merge_shows_status_then_result_with
     assert sent.fields["prompt"], "the core sent the prompt"
     image = Image.open(io.BytesIO(discord_api.attachment_bytes(result["attachments"][0])))
     assert image.width > 0
+    assert bot.service is not None
+    service = bot.service
+    job = await eventually(lambda: service.job_for_message("discord", result["id"]))
+    assert [(ref.label, ref.source, ref.author, ref.caption) for ref in job.references] == [
+        ("A", "a.png", "Alice", "refs for the poster"),  # the starter message, in the parent channel
+        ("B", "b.png", "Alice", "option b"),
+        ("C", "c.png", "Alice", "option c"),
+    ], "every image of the thread, oldest first, with its author and message text"
 
 
 async def test_merge_in_a_channel_takes_recent_images(
@@ -90,3 +98,21 @@ async def test_in_a_channel_only_images_since_the_last_result_count(
     assert result["content"].startswith("Merged A, B:")
     newest = await eventually(lambda: service.job_for_message("discord", result["id"]))
     assert [ref.source for ref in newest.references] == ["three.png", "four.png"]
+
+
+async def test_in_a_channel_only_the_last_fifty_messages_count(
+    bot: RunningBot, discord_api: DiscordDouble, world: World
+) -> None:
+    await discord_api.post_message(world.channel, world.alice, "too old", files=[("old.png", png(64, 64, seed=1))])
+    await discord_api.post_message(world.channel, world.alice, "recent", files=[("new.png", png(64, 64, seed=2))])
+    for index in range(49):
+        await discord_api.post_message(world.channel, world.bob, f"chat {index}")
+
+    interaction = await discord_api.slash_command(world.channel, world.alice, "merge", {"prompt": "only recent"})
+    result = await result_of(discord_api, interaction)
+
+    assert result["content"].startswith("Merged A:")
+    assert bot.service is not None
+    service = bot.service
+    job = await eventually(lambda: service.job_for_message("discord", result["id"]))
+    assert [ref.source for ref in job.references] == ["new.png"]

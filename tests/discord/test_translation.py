@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+import re
 
 import pytest
 
-from adapters.discord.controls import ControlButton, RebalanceSelect, controls_view
+from adapters.discord.controls import SELECT_TEMPLATE, ControlButton, RebalanceSelect, controls_view
+from adapters.discord.forms import EDIT_PROMPT_FORM, FROM_HERE_FORM, submitted_values
 from adapters.discord.gather import media_url
 from adapters.discord.reactions import reaction_action
 from adapters.discord.render import clip
 from bot.controls import decode
+from bot.gather import label_for
 from bot.model import Action, ActionKind, Control
 from tests.discord.conftest import RunningBot, World
 from tests.discord.session import result_of, thread_with_images
@@ -34,7 +37,7 @@ def test_reactions_map_to_actions(emoji: str, expected: Action | None) -> None:
 
 
 def controls(references: int) -> tuple[Control, ...]:
-    labels = [chr(ord("A") + i) for i in range(references)]
+    labels = [label_for(i) for i in range(references)]
     return (
         Control(ActionKind.RETRY, "job123", "Retry", emoji="🔁", style="primary"),
         *(Control(ActionKind.REBALANCE, "job123", f"More {label}", arg=label) for label in labels),
@@ -74,6 +77,20 @@ def test_beyond_fifteen_references_a_select_menu_takes_their_place() -> None:
     assert all(isinstance(item, ControlButton) for item in view.children[:-1])
 
 
+def test_beyond_twenty_five_references_each_select_takes_the_next_twenty_five() -> None:
+    view = controls_view(controls(30))
+    assert view is not None
+
+    rows = view.to_components()
+
+    selects = [row["components"][0] for row in rows[1:]]
+    assert [select["custom_id"] for select in selects] == ["mbpick:job123", "mbpick:job123:2"]
+    assert [len(select["options"]) for select in selects] == [25, 5]
+    assert [select["placeholder"] for select in selects] == ["More of A–Y…", "More of Z–AD…"]
+    assert selects[1]["options"][-1]["value"] == "AD"
+    assert all(re.fullmatch(SELECT_TEMPLATE, select["custom_id"]) for select in selects), "both reach the bot"
+
+
 def test_no_controls_no_view() -> None:
     assert controls_view(()) is None
 
@@ -91,6 +108,26 @@ def test_media_proxy_url_keeps_its_query_and_fits_the_longest_side() -> None:
 def test_small_images_use_the_original() -> None:
     assert media_url("https://media.discordapp.net/a.png", 800, 600, 2048) is None
     assert media_url("https://media.discordapp.net/a.png", 0, 0, 2048) is None
+
+
+@pytest.mark.parametrize(
+    "components",
+    [
+        [{"type": 1, "components": [{"type": 4, "custom_id": "prompt", "value": "at night"}]}],  # action row
+        [{"type": 18, "id": 1, "component": {"type": 4, "custom_id": "prompt", "value": "at night"}}],  # label
+    ],
+)
+def test_a_submitted_form_s_text_is_found_in_rows_and_labels(components: list[dict[str, object]]) -> None:
+    assert submitted_values(components) == {"prompt": "at night"}
+
+
+def test_form_ids_name_the_job_or_the_chosen_message() -> None:
+    edit = EDIT_PROMPT_FORM.match("mbprompt:ab12cd34ef")
+    here = FROM_HERE_FORM.match("mbhere:1234567890123")
+    assert edit is not None and edit["job"] == "ab12cd34ef"
+    assert here is not None and here["message"] == "1234567890123"
+    assert EDIT_PROMPT_FORM.match("mbprompt:ab") is None
+    assert FROM_HERE_FORM.match("mbhere:x") is None
 
 
 def test_text_is_clipped_to_discords_limit() -> None:

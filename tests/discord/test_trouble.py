@@ -26,6 +26,10 @@ async def test_a_button_pressed_after_a_restart_still_works(
     second = await result_of(discord_api, press)
 
     assert "more C" in second["content"]
+    await discord_api.react(result, world.bob, "🔁")  # reactions find the job in the store too
+    await discord_api.wait_for(
+        lambda: next((m for m in discord_api.bot_messages(thread) if "(retry)" in m["content"]), None)
+    )
 
 
 async def test_a_text_file_and_a_corrupt_image_are_named_and_the_rest_merged(
@@ -39,9 +43,11 @@ async def test_a_text_file_and_a_corrupt_image_are_named_and_the_rest_merged(
     interaction = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "merge what works"})
     result = await result_of(discord_api, interaction)
 
-    assert result["content"].startswith("Merged A, B")
-    assert "notes.txt" in result["content"]
-    assert "broken.png" in result["content"]
+    assert result["content"].startswith("Merged A, B:")
+    skipped = {line.split(":", 1)[0]: line for line in result["content"].splitlines()[1:]}
+    assert set(skipped) == {"Skipped notes.txt", "Skipped broken.png"}
+    assert "not an image" in skipped["Skipped notes.txt"], "the reason is the file, not a failed download"
+    assert "HTTP" not in result["content"]
 
 
 async def test_no_images_gets_a_reply_that_says_how_to_attach_them(
@@ -152,6 +158,9 @@ async def test_past_the_interaction_window_the_merge_continues_in_channel_messag
     assert job.status.value == "succeeded", "the channel message is recorded as the result"
     assert original(discord_api, interaction) is not None
 
+    await discord_api.press(result, world.alice, button_labels(result)["Delete"])
+    await discord_api.wait_for(lambda: discord_api.bot_messages(thread) == [])  # the stale status message too
+
 
 @pytest.mark.parametrize("discord_options", [{"upload_limit": 40_000}])
 async def test_the_result_is_fitted_to_the_upload_limit(
@@ -201,6 +210,9 @@ async def test_a_result_that_cannot_replace_the_status_message_is_posted_as_a_ne
     assert service is not None
     await eventually(lambda: service.job_for_message("discord", result["id"]))
 
+    await discord_api.press(result, world.alice, button_labels(result)["Delete"])
+    await discord_api.wait_for(lambda: discord_api.bot_messages(thread) == [])
+
 
 @pytest.mark.parametrize("settings_changes", [{"limits": Limits(max_images=6, global_concurrency=1)}])
 async def test_a_merge_waiting_for_another_says_it_is_queued_then_runs(
@@ -237,3 +249,36 @@ async def test_without_history_access_the_bot_says_which_permission_it_needs(
     answer = await settled(discord_api, interaction)
 
     assert "Read Message History" in answer["content"]
+
+
+async def test_an_edit_prompt_form_submitted_after_a_restart_still_merges(
+    bot: RunningBot, discord_api: DiscordDouble, openai_api: OpenAIDouble, world: World
+) -> None:
+    thread = await thread_with_images(discord_api, world.channel, world.alice, 2)
+    interaction = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "by day"})
+    result = await result_of(discord_api, interaction)
+    press = await discord_api.press(result, world.alice, button_labels(result)["Edit prompt"])
+    await discord_api.wait_for(lambda: press.modal is not None)
+
+    await bot.restart()  # the form is still open in Alice's client
+    submitted = await discord_api.submit_modal(press, world.alice, {"prompt": "by night"})
+    edited = await result_of(discord_api, submitted)
+
+    assert "by night" in edited["content"]
+    assert "by night" in openai_api.requests[-1].fields["prompt"]
+
+
+async def test_a_merge_from_here_form_submitted_after_a_restart_still_merges(
+    bot: RunningBot, discord_api: DiscordDouble, world: World
+) -> None:
+    await discord_api.post_message(world.channel, world.bob, "old", files=[("old.png", png(60, 60, 1))])
+    start = await discord_api.post_message(world.channel, world.alice, "here", files=[("x.png", png(60, 60, 2))])
+    await discord_api.post_message(world.channel, world.bob, "later", files=[("y.png", png(60, 60, 3))])
+    menu = await discord_api.message_command(world.channel, world.alice, "Merge images from here", start)
+    await discord_api.wait_for(lambda: menu.modal is not None)
+
+    await bot.restart()
+    submitted = await discord_api.submit_modal(menu, world.alice, {"prompt": "x meets y"})
+    result = await result_of(discord_api, submitted)
+
+    assert result["content"].startswith("Merged A, B:")

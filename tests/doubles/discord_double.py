@@ -21,13 +21,15 @@ The real discord.py client talks to it unmodified: only ``DISCORD_API_BASE_URL``
 What the bot did: ``channel_messages`` / ``bot_messages`` (ephemeral ones on request),
 ``message(id)``, ``requests`` (every REST call with its body and files), ``interactions``
 (callback types, the modal opened), ``identifies``, ``commands`` (what sync registered),
-``cdn_hits`` (which CDN and media proxy URLs were fetched, with their width/height).
+``cdn_hits`` (which CDN and media proxy URLs were fetched, with their width/height),
+``reactors(message, emoji)`` (who has that reaction on it now).
 
 Knobs: ``DiscordDouble(message_content_intent=False)`` (the gateway refuses the intent with
 close code 4014 and strips content from history, as Discord does), ``upload_limit=`` (413
 above it; also the interactions' ``attachment_size_limit``), ``fail_next(method, path,
 status, when=...)`` (an error for the next matching request; 429s carry ``retry_after``),
-``expire_interaction_tokens()`` (the 15-minute window has passed).
+``expire_interaction_tokens()`` (the 15-minute window has passed), ``bot_permissions=``
+(the bot's managed role; removing someone else's reaction needs Manage Messages, else 403).
 
 Every JSON body the bot sends is validated against Discord's OpenAPI document
 (``../shared/specs/discord-openapi.json``, loaded once per process); violations land
@@ -85,6 +87,7 @@ MEMBER_PERMISSIONS = (
     | PERMISSION_USE_APPLICATION_COMMANDS
     | PERMISSION_SEND_MESSAGES_IN_THREADS
 )
+BOT_PERMISSIONS = MEMBER_PERMISSIONS | PERMISSION_MANAGE_MESSAGES  # what ``mergebot discord invite`` asks for
 DEFAULT_UPLOAD_LIMIT = 10 * 1024 * 1024  # a guild without boosts
 BODY_KEY: web.RequestKey[Any] = web.RequestKey("discord_double_body", object)
 FILES_KEY: web.RequestKey[Mapping[str, tuple[str, bytes]]] = web.RequestKey("discord_double_files", dict)
@@ -237,8 +240,10 @@ class DiscordDouble:
         token: str = "test-bot-token",
         message_content_intent: bool = True,
         upload_limit: int = DEFAULT_UPLOAD_LIMIT,
+        bot_permissions: int = BOT_PERMISSIONS,
     ) -> None:
         self.token = token
+        self.bot_permissions = bot_permissions
         self.message_content_intent = message_content_intent
         self.upload_limit = upload_limit
         self._ids = itertools.count(1)
@@ -257,6 +262,7 @@ class DiscordDouble:
         self.channels: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}  # channel id -> messages, oldest first
         self.member_roles: dict[tuple[str, str], list[str]] = {}  # (guild, user) -> role ids
+        self.reactions: dict[tuple[str, str], list[str]] = {}  # (message id, emoji) -> user ids, in order
         self.cdn: dict[str, tuple[bytes, str]] = {}  # path -> (bytes, content type)
         self.commands: dict[str | None, list[dict[str, Any]]] = {}  # guild id (None = global) -> commands
         self.interactions: dict[str, Interaction] = {}
@@ -344,6 +350,7 @@ class DiscordDouble:
     def add_guild(self, name: str = "Studio", *, premium_tier: int = 0) -> dict[str, Any]:
         guild_id = self.snowflake()
         moderator_role = self.snowflake()
+        bot_role = self.snowflake()
         guild = {
             "id": guild_id,
             "name": name,
@@ -352,10 +359,13 @@ class DiscordDouble:
             "roles": [
                 _role(guild_id, "@everyone", MEMBER_PERMISSIONS, 0),
                 _role(moderator_role, "Moderators", MEMBER_PERMISSIONS | PERMISSION_MANAGE_MESSAGES, 1),
+                # Discord gives an invited bot a managed role with the permissions of its invite URL.
+                {**_role(bot_role, "mergebot", self.bot_permissions, 2), "managed": True},
             ],
             "moderator_role_id": moderator_role,
         }
         self.guilds[guild_id] = guild
+        self.member_roles[(guild_id, self.application_id)] = [bot_role]
         return guild
 
     def add_channel(self, guild: Mapping[str, Any], name: str) -> dict[str, Any]:
@@ -628,7 +638,7 @@ class DiscordDouble:
             "member": member,
             "token": token,
             "version": 1,
-            "app_permissions": str(MEMBER_PERMISSIONS | PERMISSION_MANAGE_MESSAGES),
+            "app_permissions": str(self._permissions(guild_id, self.application_id)),
             "locale": "en-US",
             "guild_locale": "en-US",
             "entitlements": [],
@@ -715,6 +725,7 @@ class DiscordDouble:
     async def react(self, message: Mapping[str, Any], user: Mapping[str, Any], emoji: str) -> None:
         """``user`` adds the unicode reaction ``emoji`` to ``message``."""
         channel = self.channels[message["channel_id"]]
+        self._react(message["id"], emoji, user["id"])
         data: dict[str, Any] = {
             "user_id": user["id"],
             "channel_id": channel["id"],
@@ -728,6 +739,15 @@ class DiscordDouble:
             data["guild_id"] = channel["guild_id"]
             data["member"] = self._member(channel["guild_id"], user["id"])
         await self.dispatch("MESSAGE_REACTION_ADD", data)
+
+    def reactors(self, message: Mapping[str, Any], emoji: str) -> list[str]:
+        """Ids of the users whose ``emoji`` reaction is on ``message`` now."""
+        return list(self.reactions.get((message["id"], emoji), []))
+
+    def _react(self, message_id: str, emoji: str, user_id: str) -> None:
+        users = self.reactions.setdefault((message_id, emoji), [])
+        if user_id not in users:
+            users.append(user_id)
 
     def _command(self, name: str, kind: int, channel: Mapping[str, Any]) -> dict[str, Any]:
         registered = self.commands.get(channel.get("guild_id"), []) + self.commands.get(None, [])
@@ -1082,24 +1102,29 @@ class DiscordDouble:
         return _json(self._visible(edited))
 
     async def _delete_message(self, request: web.Request) -> web.Response:
-        await self._remove(self._channel_message(request))
+        message = self._channel_message(request)
+        guild_id = message.get("guild_id")
+        others = message["author"]["id"] != self.application_id and guild_id
+        if others and not self._permissions(guild_id, self.application_id) & PERMISSION_MANAGE_MESSAGES:
+            raise DoubleError(403, 50013, "Missing Permissions")
+        await self._remove(message)
         return web.Response(status=204)
 
     async def _add_reaction(self, request: web.Request) -> web.Response:
         message = self._channel_message(request)
-        emoji = unquote(request.match_info["emoji_name"])
-        for reaction in message["reactions"]:
-            if reaction["emoji"]["name"] == emoji:
-                reaction["me"] = True
-                break
-        else:
-            message["reactions"].append({"emoji": {"id": None, "name": emoji}, "count": 1, "me": True})
+        self._react(message["id"], unquote(request.match_info["emoji_name"]), self.application_id)
         return web.Response(status=204)
 
     async def _remove_reaction(self, request: web.Request) -> web.Response:
         message = self._channel_message(request)
-        emoji = unquote(request.match_info["emoji_name"])
-        message["reactions"] = [r for r in message["reactions"] if r["emoji"]["name"] != emoji]
+        user_id = request.match_info.get("user_id", self.application_id)
+        guild_id = message.get("guild_id")
+        others = user_id != self.application_id and guild_id
+        if others and not self._permissions(guild_id, self.application_id) & PERMISSION_MANAGE_MESSAGES:
+            raise DoubleError(403, 50013, "Missing Permissions")
+        users = self.reactions.get((message["id"], unquote(request.match_info["emoji_name"])), [])
+        if user_id in users:
+            users.remove(user_id)
         return web.Response(status=204)
 
     async def _get_member(self, request: web.Request) -> web.Response:
@@ -1115,7 +1140,7 @@ class DiscordDouble:
         found = self.cdn.get(request.path)
         if found is None:
             return web.Response(status=404, text="Not Found")
-        return web.Response(body=found[0], content_type=found[1])
+        return _served(*found)
 
     async def _media(self, request: web.Request) -> web.Response:
         """The media proxy: resizes images to fit width/height, like media.discordapp.net."""
@@ -1126,7 +1151,7 @@ class DiscordDouble:
         width = int(request.query.get("width", "0") or 0)
         height = int(request.query.get("height", "0") or 0)
         if not width and not height:
-            return web.Response(body=found[0], content_type=found[1])
+            return _served(*found)
         resized = _resized(found[0], width, height)
         if resized is None:
             return web.Response(status=415, text="Unsupported Media Type")
@@ -1281,6 +1306,11 @@ def _json(payload: Any, *, status: int = 200, headers: Mapping[str, str] | None 
         status=status,
         headers={**(headers or {}), "Content-Type": "application/json"},
     )
+
+
+def _served(data: bytes, content_type: str) -> web.Response:
+    """A CDN file with its full Content-Type header (aiohttp's ``content_type=`` refuses a charset)."""
+    return web.Response(body=data, headers={"Content-Type": content_type})
 
 
 def _error(status: int, code: int, message: str, errors: Any = None) -> web.Response:

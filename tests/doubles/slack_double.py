@@ -10,7 +10,10 @@ checks what the bot sends the way Slack does:
   kept in ``problems`` so a test fails on it;
 - ``url_private`` and thumbnails need ``Authorization: Bearer <bot token>``; without it the
   answer is Slack's HTML login page with status 200, as the real file host does;
-- Socket Mode envelopes must be acknowledged within Slack's 3 s window.
+- Socket Mode envelopes must be acknowledged within Slack's 3 s window; a trigger id opens
+  one modal, within 3 s;
+- channels in ``outside`` are ones the bot was not invited to: reading or posting there
+  answers ``not_in_channel``; ``response_url`` replies (kept in ``responses``) still work.
 
 Tests drive it like people would: ``post``/``upload`` messages, ``mention`` the bot,
 ``press`` a button, ``react``, ``submit`` a modal, then ``wait_for`` what the bot did.
@@ -52,6 +55,7 @@ MAX_MESSAGE_TEXT = 40000
 MAX_BUTTON_TEXT = 75
 MAX_OPTIONS = 100
 ACK_WINDOW_S = 3.0
+TRIGGER_LIFETIME_S = 3.0
 THUMB_SIZES = (64, 80, 360, 480, 720, 800, 960, 1024)
 
 LOGIN_PAGE = (
@@ -74,11 +78,8 @@ _METHODS = (
     "files.delete",
     "files.getUploadURLExternal",
     "files.info",
-    "reactions.add",
-    "reactions.remove",
     "users.info",
     "views.open",
-    "views.update",
 )
 
 
@@ -137,6 +138,8 @@ class SlackDouble:
         self.problems: list[str] = []
         self.file_requests: list[tuple[str, bool]] = []  # (path, authorised)
         self.ephemeral: list[dict[str, Any]] = []
+        self.responses: list[dict[str, Any]] = []  # messages sent to a response_url
+        self.outside: set[str] = set()  # channels the bot is not a member of
         self.thread_page_size = thread_page_size  # 0: Slack's default page size
         self.ack_window_s = ack_window_s
         self._failures: dict[str, list[tuple[int, str, int | None]]] = {}
@@ -146,6 +149,7 @@ class SlackDouble:
         self._sockets: list[web.WebSocketResponse] = []
         self._pending_acks: dict[str, asyncio.Future[Ack]] = {}
         self._uploads: dict[str, str] = {}  # upload ticket -> file id
+        self._triggers: dict[str, float] = {}  # unused trigger id -> when it was issued
         self._runner: web.AppRunner | None = None
         self.port = 0
         self.connections = 0
@@ -160,6 +164,7 @@ class SlackDouble:
         app.router.add_get("/files-pri/{key}/{name}", self._file)
         app.router.add_get("/files-tmb/{key}/{name}", self._thumb)
         app.router.add_post("/upload/v1/{ticket}", self._upload)
+        app.router.add_post("/respond/{ticket}", self._respond)
         self._runner = web.AppRunner(app, handle_signals=False)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -445,13 +450,19 @@ class SlackDouble:
             "text": text,
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
-            "response_url": f"{self.base_url}/commands/{TEAM_ID}/1/respond",
-            "trigger_id": self._trigger(),
+            "response_url": self._response_url(),
+            "trigger_id": self.trigger_id(),
         }
         return await self.deliver("slash_commands", payload, accepts_response_payload=True)
 
-    def _trigger(self) -> str:
-        return f"{next(self._ids)}.{TEAM_ID}.trigger"
+    def trigger_id(self) -> str:
+        """A trigger id for one interaction: good for one ``views.open`` within ``TRIGGER_LIFETIME_S``."""
+        trigger = f"{next(self._ids)}.{TEAM_ID}.trigger"
+        self._triggers[trigger] = time.monotonic()
+        return trigger
+
+    def _response_url(self) -> str:
+        return f"{self.base_url}/respond/{next(self._ids)}"
 
     def _interaction_base(self, user: str) -> dict[str, Any]:
         return {
@@ -463,7 +474,7 @@ class SlackDouble:
             },
             "api_app_id": APP_ID,
             "token": "verification-token",
-            "trigger_id": self._trigger(),
+            "trigger_id": self.trigger_id(),
             "team": {"id": TEAM_ID, "domain": "merge"},
             "is_enterprise_install": False,
             "enterprise": None,
@@ -496,7 +507,7 @@ class SlackDouble:
             "channel": {"id": channel, "name": "general"},
             "message": message,
             "state": {"values": {}},
-            "response_url": f"{self.base_url}/actions/1",
+            "response_url": self._response_url(),
             "actions": [action],
         }
         return await self.deliver("interactive", payload)
@@ -512,7 +523,7 @@ class SlackDouble:
             "message_ts": ts,
             "message": message,
             "channel": {"id": channel, "name": "general"},
-            "response_url": f"{self.base_url}/actions/2",
+            "response_url": self._response_url(),
         }
         return await self.deliver("interactive", payload)
 
@@ -656,6 +667,8 @@ class SlackDouble:
         channel = str(args.get(key) or "")
         if not channel:
             raise _ApiError("channel_not_found")
+        if channel in self.outside:
+            raise _ApiError("not_in_channel")
         return channel
 
     def _m_chat_postMessage(self, args: dict[str, Any]) -> dict[str, Any]:
@@ -855,7 +868,7 @@ class SlackDouble:
         items = json.loads(entries) if isinstance(entries, str) else entries
         if not isinstance(items, list) or not items:
             raise _ApiError("invalid_arguments")
-        channel = args.get("channel_id") or None
+        channel = self._channel(args, "channel_id") if args.get("channel_id") else None
         thread_ts = args.get("thread_ts") or None
         done: list[StoredFile] = []
         for item in items:
@@ -879,19 +892,6 @@ class SlackDouble:
             self._store(channel, message, thread_ts)
         return {"ok": True, "files": [self._file_object(f) for f in done]}
 
-    def _m_reactions_add(self, args: dict[str, Any]) -> dict[str, Any]:
-        message = self.message(self._channel(args), str(args.get("timestamp")))
-        if message is None:
-            raise _ApiError("message_not_found")
-        message.setdefault("reactions", []).append({"name": args.get("name"), "users": [BOT_USER_ID], "count": 1})
-        return {"ok": True}
-
-    def _m_reactions_remove(self, args: dict[str, Any]) -> dict[str, Any]:
-        message = self.message(self._channel(args), str(args.get("timestamp")))
-        if message is None:
-            raise _ApiError("message_not_found")
-        return {"ok": True}
-
     def _m_users_info(self, args: dict[str, Any]) -> dict[str, Any]:
         user = self.users.get(str(args.get("user") or ""))
         if user is None:
@@ -899,8 +899,11 @@ class SlackDouble:
         return {"ok": True, "user": user}
 
     def _m_views_open(self, args: dict[str, Any]) -> dict[str, Any]:
-        if not str(args.get("trigger_id") or "").endswith(".trigger"):
+        issued = self._triggers.pop(str(args.get("trigger_id") or ""), None)
+        if issued is None:
             raise _ApiError("invalid_trigger_id")
+        if time.monotonic() - issued > TRIGGER_LIFETIME_S:
+            raise _ApiError("expired_trigger_id")
         view = _parse_json_arg(args.get("view"))
         _check_view(view)
         view_id = self._new_id("V")
@@ -908,15 +911,21 @@ class SlackDouble:
         self._notify()
         return {"ok": True, "view": view | {"id": view_id}}
 
-    def _m_views_update(self, args: dict[str, Any]) -> dict[str, Any]:
-        view_id = str(args.get("view_id") or "")
-        if view_id not in self.views:
-            raise _ApiError("not_found")
-        view = _parse_json_arg(args.get("view"))
-        _check_view(view)
-        self.views[view_id] = view
+    # ----------------------------------------------------------------- response_url
+    async def _respond(self, request: web.Request) -> web.Response:
+        """A reply through an interaction's ``response_url`` (works where the bot is not a member)."""
+        body = await request.json()
+        try:
+            if not body.get("text") and not body.get("blocks"):
+                raise BlockKitViolation("a response needs text or blocks")
+            if "blocks" in body:
+                _check_message_blocks(body["blocks"])
+        except BlockKitViolation as exc:
+            self.problems.append(f"response_url: {exc}")
+            return web.Response(status=400, text="invalid_blocks")
+        self.responses.append({"url": str(request.url), **body})
         self._notify()
-        return {"ok": True, "view": view | {"id": view_id}}
+        return web.Response(text="ok")
 
     # ----------------------------------------------------------------- file hosting
     async def _file(self, request: web.Request) -> web.StreamResponse:

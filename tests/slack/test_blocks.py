@@ -56,7 +56,7 @@ def test_few_references_are_buttons_in_order() -> None:
 def test_many_references_become_one_select() -> None:
     raw = rendered(View(text="done", controls=result_controls(job_with(blocks.REBALANCE_BUTTONS_MAX + 1))))
     [select] = [e for e in raw[1]["elements"] if e["type"] == "static_select"]
-    assert blocks.is_select_action(select["action_id"])
+    assert select["action_id"] == f"{blocks.SELECT_PREFIX}abc123def0"
     assert len(select["options"]) == blocks.REBALANCE_BUTTONS_MAX + 1
     assert not [e for e in raw[1]["elements"] if "mb:more:" in e["action_id"] and e["type"] == "button"]
 

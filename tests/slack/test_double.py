@@ -98,3 +98,38 @@ async def test_an_unacknowledged_envelope_is_a_problem(double: SlackDouble) -> N
                 await double.deliver("events_api", double.event_callback({"type": "app_mention"}))
     assert double.problems == ["events_api envelope not acknowledged within 0.2 s"]
     double.problems.clear()
+
+
+async def test_a_channel_the_bot_is_not_in_refuses_reads_and_posts(double: SlackDouble) -> None:
+    double.post(CHANNEL, "U0ANN", "hello")
+    double.outside.add(CHANNEL)
+    for attempt in (
+        client(double).conversations_history(channel=CHANNEL),
+        client(double).chat_postMessage(channel=CHANNEL, text="hi"),
+        client(double).files_upload_v2(channel=CHANNEL, file=png(), filename="r.png"),
+    ):
+        with pytest.raises(SlackApiError) as caught:
+            await attempt
+        assert caught.value.response["error"] == "not_in_channel"
+
+
+async def test_response_urls_take_valid_messages_only(double: SlackDouble) -> None:
+    url = f"{double.base_url}/respond/1"
+    async with aiohttp.ClientSession() as http:
+        async with http.post(url, json={"text": "only you", "response_type": "ephemeral"}) as ok:
+            assert ok.status == 200
+        async with http.post(url, json={"text": "x", "blocks": [{"type": "sparkle"}]}) as bad:
+            assert bad.status == 400
+    assert double.responses == [{"url": url, "text": "only you", "response_type": "ephemeral"}]
+    assert "unknown block" in double.problems[-1]
+    double.problems.clear()
+
+
+async def test_a_trigger_id_opens_one_modal(double: SlackDouble) -> None:
+    modal = {"type": "modal", "title": {"type": "plain_text", "text": "t"}, "blocks": [{"type": "divider"}]}
+    trigger = double.trigger_id()
+    await client(double).views_open(trigger_id=trigger, view=modal)
+    for used_or_made_up in (trigger, "987654.T0MERGE.trigger"):
+        with pytest.raises(SlackApiError) as caught:
+            await client(double).views_open(trigger_id=used_or_made_up, view=modal)
+        assert caught.value.response["error"] == "invalid_trigger_id"

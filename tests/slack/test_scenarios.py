@@ -3,7 +3,13 @@ the real core service, Slack and OpenAI played by their doubles."""
 
 from __future__ import annotations
 
-from bot.model import Action, ActionKind, Actor
+from collections.abc import Callable
+from dataclasses import replace
+
+import pytest
+
+from adapters.slack.render import ACTION_CRASHED, MERGE_CRASHED
+from bot.model import Action, ActionKind, Actor, Outcome
 from tests.doubles.slack_double import BOT_USER_ID, SlackDouble
 from tests.imagegen import jpeg, png
 
@@ -52,9 +58,18 @@ async def test_mention_in_a_thread_merges_its_images_oldest_first(bot: Harness, 
     # downloads used thumbnails with the bot token; previews were shown and then cleaned up
     assert all(ok for path, ok in slack.file_requests)
     assert all("/files-tmb/" in path for path, _ in slack.file_requests)
-    assert slack.calls_to("chat.update"), "the status message is edited in place"
+    status = slack.message(*job.messages["status"].split(":"))
+    assert status is not None and status["text"] == "✅ Done. The result is below."
+    edits = [c.args for c in slack.calls_to("chat.update") if c.ok]
+    assert {e["ts"] for e in edits} == {status["ts"]}, "one status message, edited in place"
+    shown = [b["slack_file"]["id"] for e in edits for b in e.get("blocks", []) if b["type"] == "image"]
+    sheet = job.messages["sheet-file"]
+    assert shown[0] == sheet, "the status message shows the reference sheet first"
+    previews = [file_id for file_id in shown if file_id != sheet]
+    assert previews, "then the partial previews"
+    assert not set(previews) & set(slack.files), "which are deleted once the result is posted"
+    assert sheet in slack.files and "blocks" in status and all(b["type"] == "section" for b in status["blocks"])
     assert {"status", "result", "result-file", "sheet-file"} <= set(job.messages)
-    assert not [f for f in slack.files.values() if f.name.startswith("preview-")]
 
 
 async def test_more_b_gives_b_the_largest_panel(bot: Harness, slack: SlackDouble) -> None:
@@ -146,7 +161,7 @@ async def test_only_the_requester_or_an_admin_can_delete(bot: Harness, slack: Sl
     assert slack.files_in(CHANNEL, thread) == []
 
 
-async def test_buttons_work_after_a_restart(bot: Harness, slack: SlackDouble) -> None:
+async def test_buttons_and_reactions_work_after_a_restart(bot: Harness, slack: SlackDouble) -> None:
     thread = three_images(slack)
     await slack.mention(CHANNEL, ANN, "merge", thread_ts=thread)
     [first] = await bot.results(thread)
@@ -156,7 +171,28 @@ async def test_buttons_work_after_a_restart(bot: Harness, slack: SlackDouble) ->
     assert slack.connections == 2
     await slack.press(CHANNEL, first["ts"], BOB, control_id(first, "mb:retry:"))
     child = await bot.job_of((await bot.results(thread, 2))[-1])
-    assert child.parent_id == parent.id and child.origin.user_id == BOB
+    assert child.parent_id == parent.id and (child.origin.user_id, child.origin.user_name) == (BOB, "bob")
+
+    await bot.restart()
+    await slack.react(CHANNEL, first["ts"], ANN, "a")
+    more_a = await bot.job_of((await bot.results(thread, 3))[-1])
+    assert (more_a.parent_id, more_a.action) == (parent.id, "more:A")
+
+
+async def test_configured_reactions_rebalance(harness_factory: Callable[[], Harness], slack: SlackDouble) -> None:
+    harness = harness_factory()
+    harness.settings = replace(harness.settings, slack_rebalance_reactions={"bulb": "C"})
+    await harness.start()
+    try:
+        thread = three_images(slack)
+        await slack.mention(CHANNEL, ANN, "merge", thread_ts=thread)
+        [first] = await harness.results(thread)
+        await slack.react(CHANNEL, first["ts"], BOB, "bulb")
+        child = await harness.job_of((await harness.results(thread, 2))[-1])
+        assert child.action == "more:C"
+        assert area(child.sheet_boxes["C"]) > max(area(child.sheet_boxes["A"]), area(child.sheet_boxes["B"]))
+    finally:
+        await harness.stop()
 
 
 async def test_a_non_image_and_a_corrupt_file_are_skipped_and_named(bot: Harness, slack: SlackDouble) -> None:
@@ -262,3 +298,25 @@ async def test_a_button_of_a_merge_no_longer_stored_answers_privately(bot: Harne
     assert answer["user"] == BOB and "no longer stored" in answer["text"]
     await bot.idle()
     assert len(bot.openai.requests) == 1
+
+
+async def test_an_unexpected_core_failure_still_answers(
+    bot: Harness, slack: SlackDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    thread = three_images(slack)
+    await slack.mention(CHANNEL, ANN, "merge", thread_ts=thread)
+    [result] = await bot.results(thread)
+
+    async def broken(*_: object, **__: object) -> Outcome:
+        raise RuntimeError("database is locked")
+
+    assert bot.service is not None
+    monkeypatch.setattr(bot.service, "merge", broken)
+    monkeypatch.setattr(bot.service, "act", broken)
+    await slack.mention(CHANNEL, ANN, "again", thread_ts=thread)
+    assert await bot.status_text(thread, MERGE_CRASHED) == f"⚠️ {MERGE_CRASHED}"
+
+    await slack.press(CHANNEL, result["ts"], BOB, control_id(result, "mb:retry:"))
+    [answer] = await slack.wait_for(lambda: slack.ephemeral, what="the private answer")
+    assert (answer["user"], answer["text"]) == (BOB, ACTION_CRASHED)
+    assert not [m for m in slack.bot_messages(CHANNEL, thread) if "database" in m.get("text", "")]

@@ -4,7 +4,7 @@ the "More of…" select)."""
 
 from __future__ import annotations
 
-from adapters.slack.commands import MERGE_MODAL_ID, SHORTCUT_ID, USAGE
+from adapters.slack.commands import CANNOT_POST, CANNOT_READ, MERGE_MODAL_ID, SHORTCUT_ID, USAGE
 from adapters.slack.gather import AUTH_HINT
 from tests.doubles.slack_double import SlackDouble
 from tests.imagegen import png
@@ -50,6 +50,7 @@ async def test_slash_merge_takes_recent_channel_images_into_a_new_thread(bot: Ha
     assert root["blocks"][0]["text"]["text"] == (
         f"<@{ANN}> asked me to merge the 2 most recent images here: “the cat in the room &lt;b&gt;”"
     )
+    assert "mention @mergebot there" in root["blocks"][1]["elements"][0]["text"], "says how to target a thread"
     [result] = await bot.results(str(root["ts"]))
     job = await bot.job_of(result)
     assert [(r.source, r.caption) for r in job.references] == [("cat.png", "a cat"), ("room.png", "a room")]
@@ -62,12 +63,35 @@ async def test_slash_merge_takes_recent_channel_images_into_a_new_thread(bot: Ha
 async def test_slash_merge_without_images_explains_threads(bot: Harness, slack: SlackDouble) -> None:
     slack.post(CHANNEL, ANN, "no pictures here")
     await slack.slash_command(CHANNEL, ANN, "/merge", "something")
-    [reply] = await slack.wait_for(lambda: slack.ephemeral, what="the reply")
+    [reply] = await slack.wait_for(lambda: slack.responses, what="the reply")
+    assert reply["response_type"] == "ephemeral"
     assert "no images" in reply["text"] and "mention @mergebot" in reply["text"]
     assert "slash commands inside threads" in reply["text"]
 
     help_ack = await slack.slash_command(CHANNEL, ANN, "/merge", "")
     assert help_ack.payload == {"text": USAGE, "response_type": "ephemeral"}
+    await bot.idle()
+    assert bot.openai.requests == []
+
+
+async def test_slash_merge_where_the_bot_is_not_invited_says_so(bot: Harness, slack: SlackDouble) -> None:
+    slack.upload(CHANNEL, ANN, ("cat.png", png(seed=1)))
+    slack.outside.add(CHANNEL)
+    await slack.slash_command(CHANNEL, ANN, "/merge", "the cat")
+    [reply] = await slack.wait_for(lambda: slack.responses, what="the reply")
+    assert (reply["response_type"], reply["text"]) == ("ephemeral", CANNOT_READ)
+    await bot.idle()
+    assert bot.openai.requests == [] and slack.ephemeral == []
+
+
+async def test_the_shortcut_where_the_bot_is_not_invited_says_so(bot: Harness, slack: SlackDouble) -> None:
+    root = slack.upload(CHANNEL, ANN, ("cat.png", png(seed=1)))
+    slack.outside.add(CHANNEL)
+    await slack.shortcut(CHANNEL, str(root["ts"]), ANN, SHORTCUT_ID)
+    view_id = await slack.wait_for(lambda: next(iter(slack.views), None), what="the merge modal")
+    await slack.submit(view_id, ANN, {"prompt": "the cat"})
+    [reply] = await slack.wait_for(lambda: slack.responses, what="the reply")
+    assert (reply["response_type"], reply["text"]) == ("ephemeral", CANNOT_POST)
     await bot.idle()
     assert bot.openai.requests == []
 
