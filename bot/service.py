@@ -44,13 +44,14 @@ from .model import (
     ignore_progress,
 )
 from .plan import Prepared, extension, prepare
+from .pricing import estimate_cost
 from .settings import Settings
 from .store import JobStore, open_store
 from .views import details_view, failure_view, notice, result_view
 
 if TYPE_CHECKING:
     from .blobs import BlobStore
-    from .generate import Generator
+    from .generate import Generated, Generator
 
 log = logging.getLogger(__name__)
 
@@ -268,6 +269,7 @@ class MergeService:
     # -- the pipeline -----------------------------------------------------------------------
 
     async def _run(self, job: Job, sink: ProgressSink, request: MergeRequest | None) -> Outcome:
+        """Queue, gather (for new merges), compose, generate and store one job."""
         report = _Reporter(sink, job.id)
         timings: dict[str, float] = {}
         started = time.perf_counter()
@@ -284,50 +286,13 @@ class MergeService:
                     await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
                     job = await self._gather_into(job, request)
                     timings["gather"] = time.perf_counter() - started
-                await report(Stage.COMPOSING, "Building the reference sheet…")
                 mark = time.perf_counter()
-                prepared = await self._prepare(job)
+                job, prepared = await self._compose_stage(job, report)
                 timings["compose"] = time.perf_counter() - mark
-                sheet_digest = await self._blobs.put(prepared.sheet.data)
-                boxes = {label: (b.x0, b.y0, b.x1, b.y1) for label, b in prepared.sheet.boxes.items()}
-                job = replace(job, sheet_digest=sheet_digest, sheet_boxes=boxes)
-                await self._store.save(job)
-                await report(
-                    Stage.COMPOSING,
-                    f"Reference sheet ready ({', '.join(r.label for r in job.references)}). Generating…",
-                    image=prepared.sheet.data,
-                    image_name=f"sheet-{job.id}.{extension(prepared.sheet.format)}",
-                )
-
-                async def on_partial(index: int, image: bytes) -> None:
-                    await report(
-                        Stage.GENERATING,
-                        f"Generating… preview {index + 1}",
-                        image=image,
-                        image_name=f"preview-{job.id}-{index + 1}.{job.options.output_format}",
-                        partial_index=index,
-                    )
-
-                await report(Stage.GENERATING, "Generating…")
                 mark = time.perf_counter()
-                generated = await self.generator.generate(
-                    prepared.files, prepared.prompt, job.options, on_partial=on_partial
-                )
+                generated = await self._generate_stage(job, prepared, report)
                 timings["generate"] = time.perf_counter() - mark
-                digests = tuple([await self._blobs.put(image) for image in generated.images])
-                from .pricing import estimate_cost
-
-                timings["total"] = time.perf_counter() - started
-                job = replace(
-                    job,
-                    status=await self._final_status(job.id),
-                    result_digests=digests,
-                    usage=generated.usage,
-                    cost_usd=estimate_cost(generated.model, generated.usage, self.settings.prices),
-                    finished_at=time.time(),
-                    timings=timings,
-                )
-                await self._store.save(job)
+                job = await self._store_result(job, generated, timings, started)
         except MergebotError as exc:
             return await self._fail(job, exc, report, timings, started)
         except Exception:
@@ -342,6 +307,53 @@ class MergeService:
         await report(Stage.DONE, "Done.")
         await self._maybe_prune()
         return Outcome(result_view(job, generated.images[0], extension(generated.output_format)), job=job)
+
+    async def _compose_stage(self, job: Job, report: _Reporter) -> tuple[Job, Prepared]:
+        """Build and store the reference sheet, show it, and record its panel boxes on the job."""
+        await report(Stage.COMPOSING, "Building the reference sheet…")
+        prepared = await self._prepare(job)
+        sheet = prepared.sheet
+        boxes = {label: (b.x0, b.y0, b.x1, b.y1) for label, b in sheet.boxes.items()}
+        job = replace(job, sheet_digest=await self._blobs.put(sheet.data), sheet_boxes=boxes)
+        await self._store.save(job)
+        await report(
+            Stage.COMPOSING,
+            f"Reference sheet ready ({', '.join(r.label for r in job.references)}). Generating…",
+            image=sheet.data,
+            image_name=f"sheet-{job.id}.{extension(sheet.format)}",
+        )
+        return job, prepared
+
+    async def _generate_stage(self, job: Job, prepared: Prepared, report: _Reporter) -> Generated:
+        """Call the model, passing each partial preview on as progress."""
+
+        async def on_partial(index: int, image: bytes) -> None:
+            await report(
+                Stage.GENERATING,
+                f"Generating… preview {index + 1}",
+                image=image,
+                image_name=f"preview-{job.id}-{index + 1}.{job.options.output_format}",
+                partial_index=index,
+            )
+
+        await report(Stage.GENERATING, "Generating…")
+        return await self.generator.generate(prepared.files, prepared.prompt, job.options, on_partial=on_partial)
+
+    async def _store_result(self, job: Job, generated: Generated, timings: dict[str, float], started: float) -> Job:
+        """Keep the images, usage and estimated cost; the job succeeds unless it was deleted meanwhile."""
+        digests = tuple([await self._blobs.put(image) for image in generated.images])
+        timings["total"] = time.perf_counter() - started
+        job = replace(
+            job,
+            status=await self._final_status(job.id),
+            result_digests=digests,
+            usage=generated.usage,
+            cost_usd=estimate_cost(generated.model, generated.usage, self.settings.prices),
+            finished_at=time.time(),
+            timings=timings,
+        )
+        await self._store.save(job)
+        return job
 
     async def _final_status(self, job_id: str) -> JobStatus:
         """SUCCEEDED, unless someone deleted the job while it ran: a delete is never undone."""
