@@ -43,8 +43,8 @@ TEAM_ID = "T0MERGE"
 APP_ID = "A0MERGE"
 BOT_USER_ID = "U0MERGEBOT"
 BOT_ID = "B0MERGEBOT"
-BOT_TOKEN = "xoxb-test-double-bot-token"
-APP_TOKEN = "xapp-1-test-double-app-token"
+BOT_TOKEN = "xoxb-not-real"
+APP_TOKEN = "xapp-not-real"
 SIGNING_SECRET = "test-double-signing-secret"
 
 MAX_MESSAGE_BLOCKS = 50

@@ -19,7 +19,7 @@ from bot.settings import Limits, Settings
 from tests.imagegen import jpeg, png
 
 CAP = 256 * 1024
-TOKEN = "xoxb-super-secret-token"
+TOKEN = "xoxb-not-real"
 SIGNATURE = "ex=65f0&is=65de&hm=deadbeefsignature"
 SLACK_HINT = "Add the files:read scope to the Slack app and invite the bot to the channel."
 IMAGE = png(120, 90, seed=7)
