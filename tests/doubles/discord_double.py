@@ -54,6 +54,7 @@ from urllib.parse import quote, unquote
 
 from aiohttp import BodyPartReader, WSMsgType, web
 
+from tests.doubles.server import serve_locally
 from tests.doubles.specs import spec_path
 
 logger = logging.getLogger(__name__)
@@ -282,13 +283,7 @@ class DiscordDouble:
     async def __aenter__(self) -> DiscordDouble:
         app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[self._middleware])
         self._routes(app)
-        self._runner = web.AppRunner(app)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        assert isinstance(server, asyncio.Server)
-        self.port = int(server.sockets[0].getsockname()[1])
+        self._runner, self.port = await serve_locally(app)
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -86,6 +86,7 @@ import yaml
 from aiohttp import BodyPartReader, web
 from PIL import Image, ImageDraw
 
+from tests.doubles.server import serve_locally
 from tests.doubles.specs import spec_path
 
 SPEC_OVERLAY_NOTE = (
@@ -343,11 +344,7 @@ class OpenAIDouble:
         app = web.Application(client_max_size=64 * 1024 * 1024 * MAX_IMAGES)
         app.router.add_post("/v1/images/edits", self._edits)
         app.router.add_post("/v1/images/generations", self._generations)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
+        self._runner, self._port = await serve_locally(app, self.host)
         return self
 
     async def close(self) -> None:

@@ -39,6 +39,8 @@ from PIL import Image
 from slack_sdk.models.blocks import Block
 from slack_sdk.models.views import View
 
+from tests.doubles.server import serve_locally
+
 TEAM_ID = "T0MERGE"
 APP_ID = "A0MERGE"
 BOT_USER_ID = "U0MERGEBOT"
@@ -165,14 +167,7 @@ class SlackDouble:
         app.router.add_get("/files-tmb/{key}/{name}", self._thumb)
         app.router.add_post("/upload/v1/{ticket}", self._upload)
         app.router.add_post("/respond/{ticket}", self._respond)
-        self._runner = web.AppRunner(app, handle_signals=False)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        server = site._server
-        sockets = getattr(server, "sockets", None)
-        assert sockets, "the double's server did not bind"
-        self.port = int(sockets[0].getsockname()[1])
+        self._runner, self.port = await serve_locally(app)
         return self
 
     async def __aexit__(self, *_: object) -> None:
