@@ -11,9 +11,13 @@ import re
 from .model import Action, ActionKind
 
 PREFIX = "mb"
-CUSTOM_ID_PATTERN = re.compile(
-    r"^mb:(?P<action>retry|more|edit|use|details|delete):(?P<job>[A-Za-z0-9]{6,32})(?::(?P<arg>[A-Z]{1,2}))?$"
+JOB_ID_PATTERN = r"[A-Za-z0-9]{6,32}"
+# Unanchored, for platforms that match it themselves (discord.py's DynamicItem templates).
+CUSTOM_ID_TEMPLATE = (
+    rf"{PREFIX}:(?P<action>{'|'.join(kind.value for kind in ActionKind)}):(?P<job>{JOB_ID_PATTERN})"
+    r"(?::(?P<arg>[A-Z]{1,2}))?"
 )
+CUSTOM_ID_PATTERN = re.compile(rf"^{CUSTOM_ID_TEMPLATE}$")
 
 
 def encode(action: Action) -> str:

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from compose import ComposeError, Normalized, normalize
+from compose import ComposeError, Normalized, normalize, sheet_label
 
 from .errors import FetchError, NoImages, TooManyImages
 from .fetch import Fetcher
@@ -25,16 +25,6 @@ log = logging.getLogger(__name__)
 # scale (draft mode), four times less work than at 2048.
 REFERENCE_MAX_SIDE = 1536
 PARALLEL_DOWNLOADS = 4
-
-
-def label_for(index: int) -> str:
-    """A, B, … Z, AA, AB, … for 0, 1, …"""
-    label = ""
-    index += 1
-    while index:
-        index, rest = divmod(index - 1, 26)
-        label = chr(ord("A") + rest) + label
-    return label
 
 
 @dataclass(frozen=True)
@@ -99,7 +89,7 @@ async def gather(sources: Sequence[ImageSource], fetcher: Fetcher, limits: Limit
         if isinstance(result, str):
             warnings.append(result)
         else:
-            images.append(GatheredImage(label_for(len(images)), result, source))
+            images.append(GatheredImage(sheet_label(len(images)), result, source))
     if not images:
         raise NoImages("None of the files could be used as an image:\n" + "\n".join(f"• {w}" for w in warnings))
     return Gathered(tuple(images), tuple(warnings))

@@ -15,12 +15,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from compose import fit_to_bytes, normalize
+from compose import fit_to_bytes, normalize, sheet_label
 
 from .capabilities import check_request
 from .errors import InputError, JobNotFound, MergebotError, PermissionDenied, PromptTooLong
 from .fetch import Fetcher
-from .gather import REFERENCE_MAX_SIDE, check_count, gather, label_for
+from .gather import REFERENCE_MAX_SIDE, check_count, gather
 from .imagework import run_image_work
 from .limits import Limiter
 from .model import (
@@ -214,7 +214,7 @@ class MergeService:
         result = await self._blob(parent, parent.result_digests[0])
         image = await run_image_work(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
         digest = await self._blobs.put(image.data)
-        label = label_for(len(parent.references))
+        label = sheet_label(len(parent.references))
         reference = Reference(
             label=label,
             digest=digest,

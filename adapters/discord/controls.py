@@ -14,17 +14,15 @@ from typing import Any
 
 import discord
 
-from bot.controls import decode, encode
+from bot.controls import CUSTOM_ID_TEMPLATE, JOB_ID_PATTERN, decode, encode
 from bot.model import Action, ActionKind, Control
 
 from .context import context_of
 
 logger = logging.getLogger(__name__)
 
-JOB_PATTERN = r"[A-Za-z0-9]{6,32}"
-ACTIONS = "|".join(kind.value for kind in ActionKind)
-BUTTON_TEMPLATE = rf"mb:(?P<action>{ACTIONS}):(?P<job>{JOB_PATTERN})(?::(?P<arg>[A-Z]{{1,2}}))?"
-SELECT_TEMPLATE = rf"mbpick:(?P<job>{JOB_PATTERN})(?::(?P<part>[2-9]))?"
+BUTTON_TEMPLATE = CUSTOM_ID_TEMPLATE
+SELECT_TEMPLATE = rf"mbpick:(?P<job>{JOB_ID_PATTERN})(?::(?P<part>[2-9]))?"
 PROMPT_MODAL_PREFIX = "mbprompt:"
 PROMPT_INPUT_ID = "prompt"
 PROMPT_MAX = 4000  # Discord's text input limit

@@ -14,13 +14,14 @@ from typing import Any
 
 import discord
 
+from bot.controls import JOB_ID_PATTERN
 from bot.model import Action, ActionKind
 
 from .actions import handle_action
 from .commands import FROM_HERE_MODAL_PREFIX, merge_from_here
-from .controls import JOB_PATTERN, PROMPT_INPUT_ID, PROMPT_MODAL_PREFIX
+from .controls import PROMPT_INPUT_ID, PROMPT_MODAL_PREFIX
 
-EDIT_PROMPT_FORM = re.compile(rf"^{re.escape(PROMPT_MODAL_PREFIX)}(?P<job>{JOB_PATTERN})$")
+EDIT_PROMPT_FORM = re.compile(rf"^{re.escape(PROMPT_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
 FROM_HERE_FORM = re.compile(rf"^{re.escape(FROM_HERE_MODAL_PREFIX)}(?P<message>[0-9]{{1,20}})$")
 
 

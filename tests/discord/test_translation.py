@@ -13,8 +13,8 @@ from adapters.discord.gather import media_url
 from adapters.discord.reactions import reaction_action
 from adapters.discord.render import clip
 from bot.controls import decode
-from bot.gather import label_for
 from bot.model import Action, ActionKind, Control
+from compose import sheet_label
 from tests.discord.conftest import RunningBot, World
 from tests.discord.session import result_of, thread_with_images
 from tests.doubles.discord_double import DiscordDouble
@@ -37,7 +37,7 @@ def test_reactions_map_to_actions(emoji: str, expected: Action | None) -> None:
 
 
 def controls(references: int) -> tuple[Control, ...]:
-    labels = [label_for(i) for i in range(references)]
+    labels = [sheet_label(i) for i in range(references)]
     return (
         Control(ActionKind.RETRY, "job123", "Retry", emoji="🔁", style="primary"),
         *(Control(ActionKind.REBALANCE, "job123", f"More {label}", arg=label) for label in labels),

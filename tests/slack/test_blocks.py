@@ -9,13 +9,13 @@ from hypothesis import strategies as st
 from slack_sdk.models.blocks import Block
 
 from adapters.slack import blocks
-from bot.gather import label_for
 from bot.model import ActionKind, Job, MergeOptions, Origin, Reference, View
 from bot.views import result_controls
+from compose import sheet_label
 
 
 def job_with(references: int) -> Job:
-    refs = tuple(Reference(label_for(i), f"d{i}", 10, 10, 10) for i in range(references))
+    refs = tuple(Reference(sheet_label(i), f"d{i}", 10, 10, 10) for i in range(references))
     origin = Origin("slack", "T1", "C1", "U1")
     return Job(id="abc123def0", origin=origin, options=MergeOptions(prompt="p"), references=refs)
 
