@@ -6,6 +6,7 @@ import logging
 
 import discord
 
+from bot.errors import PermissionDenied
 from bot.model import Action, ActionKind, Actor
 from bot.views import label_for_emoji
 
@@ -69,8 +70,7 @@ async def _handle(client: discord.Client, context: AdapterContext, payload: disc
         outcome = await service.act(action, actor)
         if not outcome.deleted:
             await _remove_reaction(reply_to, payload)
-            # A refused delete of a stored job is about rights (an unknown job comes back without one).
-            why = DELETE_REFUSED if outcome.job is not None else outcome.view.text
+            why = DELETE_REFUSED if isinstance(outcome.error, PermissionDenied) else outcome.view.text
             await attempt("refusal", lambda: channel.send(clip(f"{mention} {why}")))
             return
         await delete_job_messages(client, outcome.job)
