@@ -22,11 +22,14 @@ import re
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import ConfigError, FetchError, InputError, LimitExceeded, MergebotError
 from .model import ImageSource, MergeOptions, MergeRequest, Mode, Origin, Progress, Stage
 from .settings import Settings
+
+if TYPE_CHECKING:
+    from .plan import Prepared
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 WEIGHT = re.compile(r"^(?P<label>[A-Z]{1,2})=(?P<weight>\d+(?:\.\d+)?)$")
@@ -188,7 +191,7 @@ async def _dry_run(request: MergeRequest, settings: Settings, out: Path) -> int:
     return EXIT_OK
 
 
-def _describe(options: MergeOptions, prepared: Any) -> dict[str, Any]:
+def _describe(options: MergeOptions, prepared: Prepared) -> dict[str, Any]:
     sheet = prepared.sheet
     return {
         "endpoint": "images.edit",

@@ -17,7 +17,6 @@ FORMATS = ("png", "jpeg", "webp")
 DEFAULT_QUALITY = 90
 QUALITY_STEPS = (90, 84, 78, 70, 62, 54, 46)
 MIN_SIDE = 16
-_PIL_NAMES = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 _OPAQUE_BACKGROUND = (255, 255, 255)
 
 
