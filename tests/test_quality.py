@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -27,3 +28,29 @@ def test_ruff_is_clean() -> None:
 def test_mypy_strict_is_clean_on_bot_and_compose() -> None:
     result = subprocess.run([tool("mypy"), "--strict", "bot", "compose"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+SELF_CONTAINED = ("tests", "bot", "compose", "adapters", "benchmarks", ".ci")
+
+
+def test_nothing_reaches_outside_the_checkout_for_files() -> None:
+    """A bare clone runs the suite: no code path reads ``../shared`` beside the checkout."""
+    offenders = [
+        f"{path.relative_to(ROOT)}:{number}"
+        for folder in SELF_CONTAINED
+        for path in sorted((ROOT / folder).rglob("*"))
+        if path.is_file() and path.suffix in {".py", ""} and "__pycache__" not in path.parts
+        and path != Path(__file__).resolve()
+        for number, line in enumerate(path.read_text(errors="replace").splitlines(), 1)
+        if "../shared" in line or '"shared"' in line
+    ]
+    assert offenders == []
+
+
+def test_the_pinned_specs_are_in_the_repository() -> None:
+    from tests.doubles.specs import SPECS_DIR
+
+    if "MERGEBOT_SPECS_DIR" not in os.environ:
+        assert SPECS_DIR == ROOT / "tests" / "specs"
+    for name in ("openai-openapi.yaml", "discord-openapi.json", "openai-openapi.LICENSE", "discord-openapi.LICENSE"):
+        assert (ROOT / "tests" / "specs" / name).is_file(), name

@@ -32,7 +32,7 @@ status, when=...)`` (an error for the next matching request; 429s carry ``retry_
 (the bot's managed role; removing someone else's reaction needs Manage Messages, else 403).
 
 Every JSON body the bot sends is validated against Discord's OpenAPI document
-(``../shared/specs/discord-openapi.json``, loaded once per process); violations land
+(``tests/specs/discord-openapi.json``, loaded once per process); violations land
 in ``spec_errors`` and are answered with Discord's 400 "Invalid Form Body".
 """
 

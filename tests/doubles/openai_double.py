@@ -32,7 +32,7 @@ What it checks, like the real API:
   SDK sends ``upload`` / ``application/octet-stream``) are refused with 400, like the real API.
   Each file is decoded with Pillow; one that is not an image is refused with 400.
 - The fields against ``CreateImageEditRequest`` (``CreateImageRequest`` for generations) from
-  ``../shared/specs/openai-openapi.yaml`` with jsonschema, after coercing form strings to the
+  ``tests/specs/openai-openapi.yaml`` with jsonschema, after coercing form strings to the
   schema's integer and boolean types. Unknown fields are refused with 400 ``unknown_parameter``.
   The spec predates the newest models, so a small overlay (``SPEC_OVERLAY_NOTE``) admits what the
   installed SDK documents: qualities ``xhigh``/``max`` and any ``WxH`` size in answers.
