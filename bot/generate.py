@@ -63,7 +63,7 @@ class Generated:
 
     images: tuple[bytes, ...]
     output_format: str
-    usage: Usage
+    usage: Usage | None  # None when the API reported none (the cost cap then charges the estimate)
     model: str
     elapsed_s: float
     partials: int  # partial previews received while streaming
@@ -158,11 +158,11 @@ class Generator:
             options.model,
             elapsed,
             attempt.partials,
-            usage.output_tokens,
+            -1 if usage is None else usage.output_tokens,
         )
         return Generated(images_out, output_format, usage, options.model, elapsed, attempt.partials)
 
-    async def _with_retries(self, attempt: _Attempt, deadline: float) -> tuple[tuple[bytes, ...], str, Usage]:
+    async def _with_retries(self, attempt: _Attempt, deadline: float) -> tuple[tuple[bytes, ...], str, Usage | None]:
         for number in range(self._max_retries + 1):
             try:
                 return await attempt.run(self._settings.limits.job_timeout_s)
@@ -223,7 +223,7 @@ class _Attempt:
             params["input_fidelity"] = options.input_fidelity
         return params
 
-    async def run(self, timeout_s: float) -> tuple[tuple[bytes, ...], str, Usage]:
+    async def run(self, timeout_s: float) -> tuple[tuple[bytes, ...], str, Usage | None]:
         import openai
 
         try:
@@ -238,7 +238,7 @@ class _Attempt:
         output_format = response.output_format or self.options.output_format
         return images, output_format, _usage(response.usage)
 
-    async def _streamed(self) -> tuple[tuple[bytes, ...], str, Usage]:
+    async def _streamed(self) -> tuple[tuple[bytes, ...], str, Usage | None]:
         stream = await self.client.images.edit(**self._params(), stream=True, partial_images=self.partial_images)
         async with stream:
             async for event in stream:
@@ -275,10 +275,10 @@ def _decoded(b64: str | None) -> bytes:
         raise GenerationError("The image model sent an image that could not be read. Try again.") from None
 
 
-def _usage(usage: Any) -> Usage:
-    """Our ``Usage`` from the SDK's (``ImagesResponse.usage`` or the completed event's)."""
+def _usage(usage: Any) -> Usage | None:
+    """Our ``Usage`` from the SDK's (``ImagesResponse.usage`` or the completed event's), None without one."""
     if usage is None:
-        return Usage()
+        return None
     details = getattr(usage, "input_tokens_details", None)
     return Usage(
         input_tokens=int(usage.input_tokens),

@@ -14,9 +14,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 
 from .errors import LimitExceeded
-from .model import Origin
+from .model import Job, Origin
 from .settings import Limits
-from .store import JobStore
+from .store import PER_USER_DAILY, WORKSPACE_DAILY_COST, JobStore, Quota
 
 log = logging.getLogger(__name__)
 
@@ -81,23 +81,24 @@ class Limiter:
         self._queue = FairQueue(limits.global_concurrency)
         self._running: dict[tuple[str, str, str], int] = {}
 
-    async def check_quotas(self, origin: Origin) -> None:
-        """Refuse when the person's daily merges or the workspace's daily cost are used up."""
+    async def admit(self, job: Job, reserve_usd: float) -> None:
+        """Store ``job`` with its place in the person's daily count and ``reserve_usd`` of the
+        workspace's daily budget, or refuse (nothing stored) when either is used up."""
         since, resets = day_window()
         at = f"{resets:%H:%M} UTC"
-        used = await self._store.count_user_jobs_since(origin.platform, origin.workspace_id, origin.user_id, since)
-        if used >= self._limits.per_user_daily:
+        quota = Quota(since, self._limits.per_user_daily, self._limits.workspace_daily_cost_usd)
+        refused = await self._store.admit(job, reserve_usd, quota)
+        if refused == PER_USER_DAILY:
             raise LimitExceeded(
                 f"You have used your {self._limits.per_user_daily} merges for today; the count resets at {at}.",
-                "per_user_daily",
+                PER_USER_DAILY,
                 resets,
             )
-        spent = await self._store.cost_since(origin.platform, origin.workspace_id, since)
-        if spent >= self._limits.workspace_daily_cost_usd:
+        if refused is not None:
             raise LimitExceeded(
                 f"This workspace has reached its daily image budget (${self._limits.workspace_daily_cost_usd:.2f}); "
                 f"it resets at {at}.",
-                "workspace_daily_cost",
+                WORKSPACE_DAILY_COST,
                 resets,
             )
 

@@ -75,3 +75,40 @@ def estimate_cost(
         + usage.output_tokens * prices["output_image"]
     ) / 1_000_000
     return round(dollars, 6)
+
+
+# Output tokens per image at 1024x1024 for each quality (OpenAI's published figures); other
+# sizes scale with their area. "auto" is priced as high, so a reservation errs high.
+OUTPUT_TOKENS_1024 = {"low": 272, "medium": 1056, "high": 4160, "xhigh": 6240, "max": 8320}
+_AUTO_SIZE_PIXELS = 1536 * 1024  # the largest size "auto" picks
+# An input image costs 65 tokens plus 129 per 512 px tile; references are at most 2048 px a side.
+_INPUT_IMAGE_TOKENS_MAX = 65 + 129 * 16
+_CHARS_PER_TEXT_TOKEN = 4
+
+
+def estimate_request_cost(
+    model: str,
+    *,
+    size: str,
+    quality: str,
+    n: int,
+    prompt_chars: int,
+    input_images: int,
+    overrides: Mapping[str, Mapping[str, float]] | None = None,
+) -> float | None:
+    """An upper estimate in dollars of one ``images.edit`` call before it is made, or None
+    when ``model`` has no price. What a merge reserves against the workspace's budget."""
+    match = re.fullmatch(r"(\d+)x(\d+)", size)
+    pixels = int(match[1]) * int(match[2]) if match else _AUTO_SIZE_PIXELS
+    per_image = OUTPUT_TOKENS_1024.get(quality, max(OUTPUT_TOKENS_1024.values()))
+    if quality == "auto":
+        per_image = OUTPUT_TOKENS_1024["high"]
+    output_tokens = -(-per_image * pixels // (1024 * 1024)) * max(1, n)
+    text_tokens = -(-prompt_chars // _CHARS_PER_TEXT_TOKEN) + 1
+    usage = Usage(
+        input_tokens=text_tokens + _INPUT_IMAGE_TOKENS_MAX * input_images,
+        input_text_tokens=text_tokens,
+        input_image_tokens=_INPUT_IMAGE_TOKENS_MAX * input_images,
+        output_tokens=output_tokens,
+    )
+    return estimate_cost(model, usage, overrides)

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 from compose import fit_to_bytes, normalize, sheet_label
 
 from .capabilities import check_request
-from .errors import InputError, JobNotFound, MergebotError, PermissionDenied, PromptTooLong
+from .errors import InputError, JobNotFound, LimitExceeded, MergebotError, PermissionDenied, PromptTooLong
 from .fetch import Fetcher
 from .gather import REFERENCE_MAX_SIDE, check_count, gather
 from .imagework import run_image_work
@@ -44,7 +44,7 @@ from .model import (
     ignore_progress,
 )
 from .plan import Prepared, extension, prepare
-from .pricing import estimate_cost
+from .pricing import estimate_cost, estimate_request_cost
 from .settings import Settings
 from .store import JobStore, open_store
 from .views import details_view, failure_view, notice, result_view
@@ -55,6 +55,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+UNPRICED_MODEL = "unpriced_model"  # the LimitExceeded.limit of a model the cost cap cannot count
 REBALANCE_FACTOR = 1.5
 PRUNE_EVERY = 20
 
@@ -133,12 +134,12 @@ class MergeService:
         try:
             self._check_prompt(request.options)
             check_count(len(request.sources), self.settings.limits.max_images)
-            check_request(request.options, self._image_count(request.options, len(request.sources)))
-            await self._limiter.check_quotas(request.origin)
+            inputs = self._image_count(request.options, len(request.sources))
+            check_request(request.options, inputs)
+            job = Job(id=new_job_id(), origin=request.origin, options=request.options, references=())
+            await self._limiter.admit(job, self._reservation(request.options, inputs))
         except MergebotError as exc:
             return Outcome(failure_view(exc, None), ok=False, error=exc)
-        job = Job(id=new_job_id(), origin=request.origin, options=request.options, references=())
-        await self._store.save(job)
         return await self._run(job, progress, request)
 
     # -- actions on stored jobs -------------------------------------------------------------
@@ -172,11 +173,11 @@ class MergeService:
         try:
             child = await self._child(job, action, child_origin, prompt)
             self._check_prompt(child.options)
-            check_request(child.options, self._image_count(child.options, len(child.references)))
-            await self._limiter.check_quotas(child_origin)
+            inputs = self._image_count(child.options, len(child.references))
+            check_request(child.options, inputs)
+            await self._limiter.admit(child, self._reservation(child.options, inputs))
         except MergebotError as exc:
             return Outcome(failure_view(exc, None), job=job, ok=False, error=exc)
-        await self._store.save(child)
         return await self._run(child, progress, None)
 
     async def _child(self, parent: Job, action: Action, origin: Origin, prompt: str | None) -> Job:
@@ -225,6 +226,29 @@ class MergeService:
             source=f"result of merge {parent.id}",
         )
         return (*parent.references, reference)
+
+    def _reservation(self, options: MergeOptions, input_images: int) -> float:
+        """What a merge reserves of its workspace's daily budget: its estimated cost, or 0 for a
+        model with no price when the operator allowed those (refused otherwise)."""
+        estimate = estimate_request_cost(
+            options.model,
+            size=options.size,
+            quality=options.quality,
+            n=options.n,
+            prompt_chars=len(options.prompt),
+            input_images=input_images,
+            overrides=self.settings.prices,
+        )
+        if estimate is not None:
+            return estimate
+        if self.settings.limits.allow_unpriced_models:
+            return 0.0
+        raise LimitExceeded(
+            f"I have no price for the model {options.model}, so this workspace's daily budget could not count "
+            "this merge. An operator can set its price in MERGEBOT_PRICES, or allow unpriced models with "
+            "MERGEBOT_ALLOW_UNPRICED_MODELS=true.",
+            UNPRICED_MODEL,
+        )
 
     def _authorize(self, job: Job, actor: Actor, kind: ActionKind) -> None:
         is_requester = actor.user_id == job.origin.user_id
@@ -278,6 +302,7 @@ class MergeService:
             text = "Queued: you are next" if position == 1 else f"Queued: number {position} in line"
             await report(Stage.QUEUED, text, queue_position=position)
 
+        api_called = False
         try:
             async with self._limiter.slot(job.origin, on_position):
                 job = replace(job, status=JobStatus.RUNNING)
@@ -290,15 +315,16 @@ class MergeService:
                 job, prepared = await self._compose_stage(job, report)
                 timings["compose"] = time.perf_counter() - mark
                 mark = time.perf_counter()
+                api_called = True
                 generated = await self._generate_stage(job, prepared, report)
                 timings["generate"] = time.perf_counter() - mark
                 job = await self._store_result(job, generated, timings, started)
         except MergebotError as exc:
-            return await self._fail(job, exc, report, timings, started)
+            return await self._fail(job, exc, report, timings, started, charged=api_called)
         except Exception:
             log.exception("merge %s failed unexpectedly", job.id)
             error = MergebotError(f"Something went wrong on my side (merge {job.id}). Please try again.")
-            return await self._fail(job, error, report, timings, started)
+            return await self._fail(job, error, report, timings, started, charged=api_called)
         if job.status is JobStatus.DELETED:
             await report(Stage.DONE, "Deleted while it ran.")
             return Outcome(
@@ -361,11 +387,22 @@ class MergeService:
         return JobStatus.DELETED if stored is not None and stored.status is JobStatus.DELETED else JobStatus.SUCCEEDED
 
     async def _fail(
-        self, job: Job, error: MergebotError, report: _Reporter, timings: dict[str, float], started: float
+        self,
+        job: Job,
+        error: MergebotError,
+        report: _Reporter,
+        timings: dict[str, float],
+        started: float,
+        *,
+        charged: bool,
     ) -> Outcome:
+        """Record the failure; a job that failed before its API call gives its reservation back
+        (one that failed after it stays charged at its estimate: the call may have been billed)."""
         timings["total"] = time.perf_counter() - started
         job = replace(job, status=JobStatus.FAILED, error=error.user_message, finished_at=time.time(), timings=timings)
         await self._store.save(job)
+        if not charged:
+            await self._store.release(job.id)
         await report(Stage.FAILED, error.user_message)
         return Outcome(failure_view(error, job), job=job, ok=False, error=error)
 

@@ -53,6 +53,7 @@ class Limits:
     per_user_concurrency: int = 2
     per_user_daily: int = 50
     workspace_daily_cost_usd: float = 25.0
+    allow_unpriced_models: bool = False  # run models with no price, which the cost cap then cannot count
     blob_cap_bytes: int = 2 * 1024 * 1024 * 1024
     job_timeout_s: float = 300.0
     fetch_timeout_s: float = 30.0
@@ -168,6 +169,15 @@ class _Reader:
             raise ConfigError(f"{name} must be at least {low}, got {value}")
         return value
 
+    def flag(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        value = raw.lower()
+        if value not in ("1", "true", "yes", "on", "0", "false", "no", "off"):
+            raise ConfigError(f"{name} must be true or false, got {raw!r}")
+        return value in ("1", "true", "yes", "on")
+
     def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
         value = (self.text(name) or default).lower()
         if value not in options:
@@ -207,6 +217,7 @@ def _parse(r: _Reader) -> Settings:
         per_user_concurrency=r.integer("MERGEBOT_USER_CONCURRENCY", Limits.per_user_concurrency, low=1),
         per_user_daily=r.integer("MERGEBOT_USER_DAILY_MERGES", Limits.per_user_daily, low=1),
         workspace_daily_cost_usd=r.number("MERGEBOT_WORKSPACE_DAILY_USD", Limits.workspace_daily_cost_usd),
+        allow_unpriced_models=r.flag("MERGEBOT_ALLOW_UNPRICED_MODELS", Limits.allow_unpriced_models),
         blob_cap_bytes=r.integer("MERGEBOT_BLOB_CAP_BYTES", Limits.blob_cap_bytes, low=1024 * 1024),
         job_timeout_s=r.number("MERGEBOT_JOB_TIMEOUT", Limits.job_timeout_s, low=1.0),
         fetch_timeout_s=r.number("MERGEBOT_FETCH_TIMEOUT", Limits.fetch_timeout_s, low=0.1),

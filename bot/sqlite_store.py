@@ -27,7 +27,14 @@ import aiosqlite
 from .errors import ConfigError, JobNotFound
 from .model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Usage
 from .settings import Settings
-from .store import INTERRUPTED_WHILE_QUEUED, INTERRUPTED_WHILE_RUNNING, register_driver
+from .store import (
+    INTERRUPTED_WHILE_QUEUED,
+    INTERRUPTED_WHILE_RUNNING,
+    PER_USER_DAILY,
+    WORKSPACE_DAILY_COST,
+    Quota,
+    register_driver,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX delivery_keys_by_expiry ON delivery_keys (expires_at)",
     ),
+    # 2: reservations against the daily limits; the durable queue's claim order and leases.
+    (
+        "ALTER TABLE jobs ADD COLUMN reserved_usd REAL",
+        "ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN queued_at REAL",
+        "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE jobs ADD COLUMN lease_expires REAL",
+        "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX jobs_queue ON jobs (status, queued_at)",
+    ),
 )
 
 _JOB_COLUMNS = (
@@ -138,6 +155,11 @@ _REFERENCE_COLUMNS = (
 _INSERT_REFERENCE = (
     f"INSERT INTO job_references ({', '.join(_REFERENCE_COLUMNS)}) "
     f"VALUES ({', '.join('?' for _ in _REFERENCE_COLUMNS)})"
+)
+# What the jobs matching a WHERE clause appended to this cost the budget: the settled cost,
+# else the reservation; nothing once released.
+_CHARGED = (
+    "COALESCE(SUM(CASE WHEN released = 0 THEN COALESCE(cost_usd, reserved_usd, 0.0) ELSE 0.0 END), 0.0) FROM jobs"
 )
 _SQL_VARIABLES_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
@@ -198,16 +220,35 @@ class SqliteJobStore:
         ``set_message`` while the pipeline keeps saving its own copy of the job.
         """
         async with self._lock, self._transaction() as db:
-            await db.execute(_UPSERT_JOB, _job_row(job))
-            await db.execute("DELETE FROM job_references WHERE job_id = ?", (job.id,))
-            await db.executemany(
-                _INSERT_REFERENCE, [_reference_row(job.id, i, r) for i, r in enumerate(job.references)]
+            await _write_job(db, job)
+
+    async def admit(self, job: Job, reserve_usd: float, quota: Quota) -> str | None:
+        origin = job.origin
+        async with self._lock, self._transaction() as db:
+            used = await _scalar(
+                db,
+                "SELECT COUNT(*) FROM jobs WHERE platform = ? AND workspace_id = ? AND user_id = ? "
+                "AND created_at >= ? AND released = 0",
+                (origin.platform, origin.workspace_id, origin.user_id, quota.since),
             )
-            await db.executemany(
-                "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
-                [(job.id, role, job.origin.platform, mid) for role, mid in job.messages.items()],
+            if int(used) >= quota.per_user_daily:
+                return PER_USER_DAILY
+            spent = float(
+                await _scalar(
+                    db,
+                    f"SELECT {_CHARGED} WHERE platform = ? AND workspace_id = ? AND created_at >= ?",
+                    (origin.platform, origin.workspace_id, quota.since),
+                )
             )
+            if spent >= quota.workspace_daily_usd or spent + reserve_usd > quota.workspace_daily_usd:
+                return WORKSPACE_DAILY_COST
+            await _write_job(db, job)
+            await db.execute("UPDATE jobs SET reserved_usd = ?, released = 0 WHERE id = ?", (reserve_usd, job.id))
+        return None
+
+    async def release(self, job_id: str) -> None:
+        async with self._lock, self._transaction() as db:
+            await db.execute("UPDATE jobs SET released = 1 WHERE id = ?", (job_id,))
 
     async def get(self, job_id: str) -> Job | None:
         jobs = await self._select("WHERE j.id = ?", (job_id,))
@@ -244,14 +285,15 @@ class SqliteJobStore:
 
     async def count_user_jobs_since(self, platform: str, workspace_id: str, user_id: str, since: float) -> int:
         row = await self._one(
-            "SELECT COUNT(*) FROM jobs WHERE platform = ? AND workspace_id = ? AND user_id = ? AND created_at >= ?",
+            "SELECT COUNT(*) FROM jobs WHERE platform = ? AND workspace_id = ? AND user_id = ? AND created_at >= ? "
+            "AND released = 0",
             (platform, workspace_id, user_id, since),
         )
         return int(row[0])
 
     async def cost_since(self, platform: str, workspace_id: str, since: float) -> float:
         row = await self._one(
-            "SELECT COALESCE(SUM(cost_usd), 0.0) FROM jobs WHERE platform = ? AND workspace_id = ? AND created_at >= ?",
+            f"SELECT {_CHARGED} WHERE platform = ? AND workspace_id = ? AND created_at >= ?",
             (platform, workspace_id, since),
         )
         return float(row[0])
@@ -374,6 +416,23 @@ class SqliteJobStore:
         await db.execute("COMMIT")
         if total:
             log.warning("marked %d unfinished job(s) from the previous run as interrupted", total)
+
+
+async def _write_job(db: aiosqlite.Connection, job: Job) -> None:
+    """Upsert the job and its references, merging its message ids (inside a transaction)."""
+    await db.execute(_UPSERT_JOB, _job_row(job))
+    await db.execute("DELETE FROM job_references WHERE job_id = ?", (job.id,))
+    await db.executemany(_INSERT_REFERENCE, [_reference_row(job.id, i, r) for i, r in enumerate(job.references)])
+    await db.executemany(
+        "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
+        [(job.id, role, job.origin.platform, mid) for role, mid in job.messages.items()],
+    )
+
+
+async def _scalar(db: aiosqlite.Connection, sql: str, params: Sequence[object]) -> Any:
+    rows = list(await db.execute_fetchall(sql, params))
+    return rows[0][0]
 
 
 async def _schema_version(db: aiosqlite.Connection) -> int:

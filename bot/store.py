@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Protocol, runtime_checkable
 
 from .errors import ConfigError
@@ -22,6 +23,21 @@ log = logging.getLogger(__name__)
 DEFAULT_DRIVER = "sqlite"
 INTERRUPTED_WHILE_RUNNING = "The bot restarted while this merge was running. Press Retry to run it again."
 INTERRUPTED_WHILE_QUEUED = "The bot restarted while this merge was waiting its turn. Press Retry to run it again."
+
+# The limits ``JobStore.admit`` can refuse with (``LimitExceeded.limit`` carries the same names).
+PER_USER_DAILY = "per_user_daily"
+WORKSPACE_DAILY_COST = "workspace_daily_cost"
+
+
+@dataclass(frozen=True)
+class Quota:
+    """What an admission is checked against: jobs created since ``since`` (epoch seconds)
+    count, a person may have ``per_user_daily`` of them, and a workspace's charges (settled
+    costs, and reservations of jobs not settled yet) may add up to ``workspace_daily_usd``."""
+
+    since: float
+    per_user_daily: int
+    workspace_daily_usd: float
 
 
 @runtime_checkable
@@ -68,12 +84,31 @@ class JobStore(Protocol):
         """The newest jobs of a workspace that are not deleted, newest first."""
         ...
 
+    async def admit(self, job: Job, reserve_usd: float, quota: Quota) -> str | None:
+        """Insert ``job`` holding a place in its person's daily count and ``reserve_usd`` of its
+        workspace's budget, if both fit ``quota``; else insert nothing.
+
+        None when admitted, else the limit that refused (``PER_USER_DAILY`` or
+        ``WORKSPACE_DAILY_COST``). The check and the insert are one transaction, so bursts,
+        and several processes sharing the store, never pass a limit. The reservation is
+        settled by saving the job with its ``cost_usd`` (its charge from then on) and
+        given back by ``release``.
+        """
+        ...
+
+    async def release(self, job_id: str) -> None:
+        """Give back a job's place in the daily count and its reservation (it failed before
+        costing anything). Saving the job later does not take them again."""
+        ...
+
     async def count_user_jobs_since(self, platform: str, workspace_id: str, user_id: str, since: float) -> int:
-        """How many jobs a person started since ``since`` (epoch seconds), whatever became of them."""
+        """How many jobs of a person created since ``since`` (epoch seconds) count against the
+        daily limit: every one but those released (failed before the API call)."""
         ...
 
     async def cost_since(self, platform: str, workspace_id: str, since: float) -> float:
-        """The estimated cost in USD of a workspace's jobs started since ``since``."""
+        """What a workspace's jobs created since ``since`` are charged in USD: the settled cost of
+        finished ones, the reservation of the others (running ones too); released ones are free."""
         ...
 
     async def last_result_in_channel(self, platform: str, channel_id: str) -> Job | None:
@@ -124,4 +159,3 @@ async def open_store(settings: Settings) -> JobStore:
     await store.open()
     log.info("job store opened (%s)", type(store).__name__)
     return store
-

@@ -6,6 +6,7 @@ import asyncio
 
 from bot.limits import FairQueue
 from bot.model import Stage
+from bot.pricing import estimate_request_cost
 from bot.service import MergeService
 from bot.settings import Settings
 from tests.core.chat import ChatSurface, eventually
@@ -36,7 +37,9 @@ async def test_daily_merges_per_person(settings: Settings, openai_double: OpenAI
 
 
 async def test_workspace_daily_cost_cap(settings: Settings, openai_double: OpenAIDouble) -> None:
-    chat = await open_chat(with_limits(settings, workspace_daily_cost_usd=0.0001))
+    one = estimate_request_cost("gpt-image-2", size="auto", quality="auto", n=1, prompt_chars=3, input_images=1)
+    assert one is not None
+    chat = await open_chat(with_limits(settings, workspace_daily_cost_usd=one * 1.2))  # room for one reservation
     try:
         assert (await chat.merge("one")).ok
         refused = await chat.merge("two", user="ben")

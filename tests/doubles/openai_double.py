@@ -56,7 +56,8 @@ Knobs (each failure is consumed by one request; ``times`` covers the client's re
     api.fail_next("stream_moderation")                             # stream: the partials, then an error event
     api.reset()                                                    # forget requests and pending failures
 
-``api.usage_for(request)`` gives the usage the double reports, for cost assertions;
+``api.usage_for(request)`` gives the usage the double reports, for cost assertions; ``api.omit_usage = True``
+leaves ``usage`` out of non-streamed answers (the spec makes it optional there, required in streamed ones);
 ``OpenAIDouble(chunk_delay=0.05)`` pauses between streamed events, to watch progress; ``api.pending_failures``
 counts failures not yet consumed. Error bodies follow the API's ``{"error": {message, type, param, code}}``;
 moderation messages end with ``safety_violations=[...]`` like the real ones.
@@ -331,6 +332,7 @@ class OpenAIDouble:
     def __init__(self, *, host: str = "127.0.0.1", chunk_delay: float = 0.0) -> None:
         self.host = host
         self.chunk_delay = chunk_delay  # pause between streamed events, to watch progress
+        self.omit_usage = False  # answer non-streamed requests without a usage block
         self.requests: list[RecordedRequest] = []
         self._failures: deque[_Failure] = deque()
         self._runner: web.AppRunner | None = None
@@ -389,6 +391,7 @@ class OpenAIDouble:
     def reset(self) -> None:
         self.requests.clear()
         self._failures.clear()
+        self.omit_usage = False
 
     @property
     def pending_failures(self) -> int:
@@ -582,6 +585,8 @@ class OpenAIDouble:
             "size": _resolved_size(params),
             "usage": usage_for_params(params, record.images),
         }
+        if self.omit_usage:
+            del payload["usage"]
         spec_validator("ImagesResponse").validate(payload)
         return payload
 
