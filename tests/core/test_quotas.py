@@ -18,7 +18,7 @@ from bot.model import Usage
 from bot.pricing import estimate_cost
 from bot.service import MergeService
 from bot.settings import Settings
-from tests.core.chat import ChatSurface
+from tests.core.chat import ChatSurface, eventually
 from tests.core.conftest import with_limits
 from tests.doubles.openai_double import OpenAIDouble
 from tests.imagegen import png
@@ -95,8 +95,7 @@ async def test_running_merges_count_against_the_budget(settings: Settings, opena
     try:
         openai_double.fail_next("slow", delay=1.0)
         first = asyncio.create_task(chat.merge("slow one", **HIGH_LANDSCAPE))
-        while not openai_double.requests:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: openai_double.requests)
         refused = await chat.merge("slow two", user="ben", **HIGH_LANDSCAPE)
         assert not refused.ok and "daily image budget" in refused.view.text
         assert (await first).ok
