@@ -7,6 +7,7 @@
     │   ├── NoImages              nothing to merge
     │   ├── TooManyImages         more references than the limit
     │   ├── PromptTooLong         prompt over the model's limit
+    │   ├── MissingReference      the prompt names a letter no reference carries
     │   └── UnsupportedOption     the model does not take this option combination
     ├── FetchError                a download failed (host, size, timeout, not an image)
     ├── LimitExceeded             a quota or concurrency limit; says which and when it resets
@@ -63,6 +64,14 @@ class TooManyImages(InputError):
 
 class PromptTooLong(InputError):
     """The prompt is longer than the model accepts."""
+
+
+class MissingReference(InputError):
+    """The prompt names letters with no usable reference; ``labels`` says which."""
+
+    def __init__(self, user_message: str, labels: tuple[str, ...]) -> None:
+        super().__init__(user_message)
+        self.labels = labels
 
 
 class UnsupportedOption(InputError):

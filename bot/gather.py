@@ -1,7 +1,8 @@
-"""Gathering: download every source, normalise it off the event loop, label A, B, C…
+"""Gathering: label every source A, B, C… as found, download and normalise them off the event loop.
 
-A bad file among good ones becomes a warning that names it; only when nothing
-usable is left is the merge refused.
+Letters are given before anything is downloaded (``bot.labels``), so a bad file among
+good ones keeps its letter unused and becomes a warning that names both; more sources
+than the limit keep the most recent. Only when nothing usable is left is the merge refused.
 """
 
 from __future__ import annotations
@@ -9,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from compose import ComposeError, Normalized, normalize, sheet_label
+from compose import ComposeError, Normalized, normalize
 
 from .errors import FetchError, NoImages, TooManyImages
 from .fetch import Fetcher
 from .imagework import run_image_work
+from .labels import Labeled, assign_labels, skipped_line, span, unusable_why
 from .model import ImageSource, Reference, clamp_weight
 from .settings import Limits
 
@@ -32,6 +34,7 @@ class GatheredImage:
     label: str
     image: Normalized
     source: ImageSource
+    caption: str
 
     def reference(self, digest: str, weights: Mapping[str, float]) -> Reference:
         """This image as a reference stored under ``digest``, weighted as ``weights`` asks."""
@@ -42,7 +45,7 @@ class GatheredImage:
             height=self.image.height,
             byte_size=len(self.image.data),
             weight=clamp_weight(weights.get(self.label, 1.0)),
-            caption=self.source.caption,
+            caption=self.caption,
             author=self.source.author,
             source=self.source.name,
         )
@@ -50,8 +53,11 @@ class GatheredImage:
 
 @dataclass(frozen=True)
 class Gathered:
+    """The usable images, the lines the reply adds about the rest, and why each unused letter is unused."""
+
     images: tuple[GatheredImage, ...]
     warnings: tuple[str, ...]
+    missing: Mapping[str, str] = field(default_factory=dict)  # label -> why it has no reference
 
 
 def check_count(count: int, limit: int) -> None:
@@ -62,16 +68,38 @@ def check_count(count: int, limit: int) -> None:
         )
 
 
-async def gather(sources: Sequence[ImageSource], fetcher: Fetcher, limits: Limits) -> Gathered:
-    """Download and normalise ``sources`` in order; label the usable ones."""
+def most_recent(labeled: Sequence[Labeled], limit: int, start_later_hint: str = "") -> tuple[list[Labeled], str]:
+    """The newest ``limit`` sources, and a line naming the ones left out ("" when all fit)."""
+    if len(labeled) <= limit:
+        return list(labeled), ""
+    left_out = labeled[: len(labeled) - limit]
+    line = (
+        f"Left out {span([item.label for item in left_out])}: I merge at most {limit} images at once, "
+        f"so I took the {limit} most recent."
+    )
+    hint = start_later_hint or "To choose which ones, start from a later message."
+    return list(labeled[len(left_out) :]), f"{line} {hint}"
+
+
+async def gather(
+    sources: Sequence[ImageSource], fetcher: Fetcher, limits: Limits, *, start_later_hint: str = ""
+) -> Gathered:
+    """Label ``sources`` in the order found, keep the newest that fit, download and normalise them.
+
+    A letter stays with its source: an unusable file keeps its letter unused, and the
+    warnings say which letter was skipped and why.
+    """
     if not sources:
         raise NoImages(
             "I found no images to merge. Attach images to messages in the thread, then ask again."
         )
-    check_count(len(sources), limits.max_images)
+    labeled, notes = assign_labels(sources)
+    kept, left_out_line = most_recent(labeled, limits.max_images, start_later_hint)
+    missing = {item.label: f"{item.label} was left out (at most {limits.max_images} images per merge)"
+               for item in labeled[: len(labeled) - len(kept)]}
     gate = asyncio.Semaphore(PARALLEL_DOWNLOADS)
 
-    async def load(source: ImageSource) -> Normalized | str:
+    async def load(source: ImageSource) -> Normalized | FetchError | ComposeError:
         try:
             async with gate:
                 data = await fetcher.fetch(source)
@@ -80,16 +108,18 @@ async def gather(sources: Sequence[ImageSource], fetcher: Fetcher, limits: Limit
             )
         except (FetchError, ComposeError) as exc:
             log.info("skipping a reference: %s", exc)
-            return str(exc)
+            return exc
 
-    loaded = await asyncio.gather(*(load(source) for source in sources))
+    loaded = await asyncio.gather(*(load(item.source) for item in kept))
     images: list[GatheredImage] = []
-    warnings: list[str] = []
-    for source, result in zip(sources, loaded, strict=True):
-        if isinstance(result, str):
-            warnings.append(result)
+    warnings: list[str] = [left_out_line] if left_out_line else []
+    for item, result in zip(kept, loaded, strict=True):
+        if isinstance(result, FetchError | ComposeError):
+            warnings.append(skipped_line(item.label, result.name, result.reason))
+            missing[item.label] = unusable_why(item.label, result.name, result.reason)
         else:
-            images.append(GatheredImage(sheet_label(len(images)), result, source))
+            images.append(GatheredImage(item.label, result, item.source, item.caption))
+    warnings.extend(notes)
     if not images:
         raise NoImages("None of the files could be used as an image:\n" + "\n".join(f"• {w}" for w in warnings))
-    return Gathered(tuple(images), tuple(warnings))
+    return Gathered(tuple(images), tuple(warnings), missing)

@@ -43,6 +43,7 @@ class ActionKind(StrEnum):
     USE_AS_REFERENCE = "use"
     DETAILS = "details"
     DELETE = "delete"
+    MERGE_ANYWAY = "anyway"  # run a merge the prompt-letter check stopped
 
 
 class Stage(StrEnum):
@@ -95,6 +96,13 @@ class ImageSource:
     author: str = ""
     size_hint: int | None = None
     auth_hint: str = ""  # said when an HTML page comes back instead of an image
+    message_id: str = ""  # the chat message that carried it: one caption (and label pin) per message
+    content_type: str = ""  # as the platform declared it; a declared non-image file gets no letter
+
+    @property
+    def declared_not_image(self) -> bool:
+        """Whether the platform says this file is not a picture (a PDF, a text file): no letter, no download."""
+        return bool(self.content_type) and not self.content_type.lower().startswith("image/")
 
     def __post_init__(self) -> None:
         if (self.url is None) == (self.data is None):
@@ -132,6 +140,7 @@ class MergeOptions:
     output_format: str = "png"
     n: int = 1
     input_fidelity: str | None = None
+    check_letters: bool = True  # stop before any call when the prompt names a letter with no reference
 
 
 @dataclass(frozen=True)
@@ -142,6 +151,7 @@ class MergeRequest:
     sources: tuple[ImageSource, ...]
     options: MergeOptions
     weights: Mapping[str, float] = field(default_factory=dict)  # label -> weight
+    start_later_hint: str = ""  # how to start from a later message here, said when images were left out
 
 
 @dataclass(frozen=True)

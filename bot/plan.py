@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from compose import Sheet, SheetInput, compose_sheet
 
+from .captions import sheet_caption
 from .fetch import Fetcher
 from .gather import gather
 from .generate import InputImage
@@ -58,7 +59,13 @@ async def prepare(
     ``images`` maps each reference's digest to its normalised bytes.
     """
     inputs = [
-        SheetInput(data=images[ref.digest], label=ref.label, weight=ref.weight, caption=ref.caption, name=ref.source)
+        SheetInput(
+            data=images[ref.digest],
+            label=ref.label,
+            weight=ref.weight,
+            caption=sheet_caption(ref.author, ref.caption),
+            name=ref.source,
+        )
         for ref in references
     ]
     size = sheet_size(options, sheet_side)

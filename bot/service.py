@@ -11,17 +11,26 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING
 
-from compose import fit_to_bytes, normalize, sheet_label
+from compose import fit_to_bytes, normalize
 
 from .capabilities import check_request
-from .errors import InputError, JobNotFound, LimitExceeded, MergebotError, PermissionDenied, PromptTooLong
+from .errors import (
+    InputError,
+    JobNotFound,
+    LimitExceeded,
+    MergebotError,
+    MissingReference,
+    PermissionDenied,
+    PromptTooLong,
+)
 from .fetch import Fetcher
 from .gather import REFERENCE_MAX_SIDE, check_count, gather
 from .imagework import run_image_work
+from .labels import missing_from, missing_message, next_label, unusable_named
 from .limits import Limiter
 from .model import (
     MAX_WEIGHT,
@@ -133,8 +142,8 @@ class MergeService:
         """Run a new merge; the outcome's view is the result or the reason it failed."""
         try:
             self._check_prompt(request.options)
-            check_count(len(request.sources), self.settings.limits.max_images)
-            inputs = self._image_count(request.options, len(request.sources))
+            kept = min(len(request.sources), self.settings.limits.max_images)  # gather keeps the newest
+            inputs = self._image_count(request.options, kept)
             check_request(request.options, inputs)
             job = Job(id=new_job_id(), origin=request.origin, options=request.options, references=())
             await self._limiter.admit(job, self._reservation(request.options, inputs))
@@ -193,7 +202,9 @@ class MergeService:
             references = rebalanced(references, label)
             tag = f"more:{label}"
         elif action.kind is ActionKind.EDIT_PROMPT and prompt is not None:
-            options = replace(options, prompt=prompt.strip())
+            options = replace(options, prompt=prompt.strip(), check_letters=True)
+        elif action.kind is ActionKind.MERGE_ANYWAY:
+            options = replace(options, check_letters=False)
         elif action.kind is ActionKind.USE_AS_REFERENCE:
             references = await self._with_result_as_reference(parent)
             tag = f"use:{references[-1].label}"
@@ -215,7 +226,7 @@ class MergeService:
         result = await self._blob(parent, parent.result_digests[0])
         image = await run_image_work(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
         digest = await self._blobs.put(image.data)
-        label = sheet_label(len(parent.references))
+        label = next_label(ref.label for ref in parent.references)
         reference = Reference(
             label=label,
             digest=digest,
@@ -307,10 +318,12 @@ class MergeService:
             async with self._limiter.slot(job.origin, on_position):
                 job = replace(job, status=JobStatus.RUNNING)
                 await self._store.save(job)
+                missing: Mapping[str, str] = missing_from(job.warnings)
                 if request is not None:
                     await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
-                    job = await self._gather_into(job, request)
+                    job, missing = await self._gather_into(job, request)
                     timings["gather"] = time.perf_counter() - started
+                self._check_letters(job, missing)
                 mark = time.perf_counter()
                 job, prepared = await self._compose_stage(job, report)
                 timings["compose"] = time.perf_counter() - mark
@@ -406,15 +419,28 @@ class MergeService:
         await report(Stage.FAILED, error.user_message)
         return Outcome(failure_view(error, job), job=job, ok=False, error=error)
 
-    async def _gather_into(self, job: Job, request: MergeRequest) -> Job:
-        gathered = await gather(request.sources, self._fetcher, self.settings.limits)
+    async def _gather_into(self, job: Job, request: MergeRequest) -> tuple[Job, Mapping[str, str]]:
+        """The job with its references gathered, and why each unused letter has no reference."""
+        gathered = await gather(
+            request.sources, self._fetcher, self.settings.limits, start_later_hint=request.start_later_hint
+        )
         references = [
             item.reference(await self._blobs.put(item.image.data), request.weights) for item in gathered.images
         ]
         job = replace(job, references=tuple(references), warnings=gathered.warnings)
         check_request(job.options, self._image_count(job.options, len(references)))
         await self._store.save(job)
-        return job
+        return job, gathered.missing
+
+    @staticmethod
+    def _check_letters(job: Job, missing: Mapping[str, str]) -> None:
+        """Refuse, before any call, a prompt naming letters that no reference carries."""
+        if not job.options.check_letters:
+            return
+        present = [ref.label for ref in job.references]
+        problems = unusable_named(job.options.prompt, present, missing)
+        if problems:
+            raise MissingReference(missing_message(problems, present), tuple(letter for letter, _ in problems))
 
     async def _blob(self, job: Job, digest: str) -> bytes:
         from .blobs import BlobMissing

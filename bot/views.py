@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from .errors import (
     GenerationTimeout,
     MergebotError,
+    MissingReference,
     RateLimited,
     ServiceUnavailable,
 )
@@ -54,13 +55,21 @@ def failure_controls(job: Job) -> tuple[Control, ...]:
     )
 
 
+def letter_check_controls(job: Job) -> tuple[Control, ...]:
+    """Merge anyway and Edit prompt, for a merge stopped because its prompt names a missing letter."""
+    return (
+        Control(ActionKind.MERGE_ANYWAY, job.id, "Merge anyway", emoji="▶️", style="primary"),
+        Control(ActionKind.EDIT_PROMPT, job.id, "Edit prompt", emoji="✏️"),
+    )
+
+
 def describe_weights(references: tuple[Reference, ...]) -> str:
     """ "A, B, C" or "A, B×2, C×0.5" when weights differ."""
     return ", ".join(ref.label if ref.weight == 1 else f"{ref.label}×{ref.weight:g}" for ref in references)
 
 
 def warnings_text(warnings: tuple[str, ...]) -> str:
-    return "".join(f"\nSkipped {warning}" for warning in warnings)
+    return "".join(f"\n{warning}" for warning in warnings)
 
 
 def result_view(job: Job, image: bytes, extension: str) -> View:
@@ -77,6 +86,8 @@ def failure_view(error: MergebotError, job: Job | None) -> View:
         text += warnings_text(job.warnings)
     retryable = job is not None and isinstance(error, RETRYABLE)
     controls = failure_controls(job) if retryable and job is not None else ()
+    if job is not None and isinstance(error, MissingReference):
+        controls = letter_check_controls(job)
     return View(text=text, controls=controls)
 
 
@@ -122,6 +133,7 @@ def _action_words(action: str) -> str:
         "more": f"more {arg}",
         "edit": "edited prompt",
         "use": f"previous result as {arg}",
+        "anyway": "merged anyway",
     }.get(kind, kind)
 
 

@@ -49,6 +49,7 @@ UNREAD = (
 )
 ONLY_ATTACHED = f"Only the images attached to /merge were used: {UNREAD}"
 ONLY_CHOSEN = f"Only the images of the chosen message were used: {UNREAD}"
+START_LATER = "To merge later ones, pick the first of them with Apps → Merge images from here."
 NEEDS_HISTORY = (
     "I can't read the messages here. Give me the View Channel and Read Message History permissions "
     "in this channel (or thread's parent), then try again."
@@ -197,7 +198,7 @@ async def _merge(
         size=choices.get("size", "auto"),
         quality=choices.get("quality", "auto"),
     )
-    request = MergeRequest(origin=origin, sources=sources, options=options)
+    request = MergeRequest(origin=origin, sources=sources, options=options, start_later_hint=START_LATER)
     status = StatusMessage(
         context, channel, interaction=interaction, mention=interaction.user.mention, loading_id=loading_id
     )

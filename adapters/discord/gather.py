@@ -35,7 +35,7 @@ def media_url(proxy_url: str, width: int, height: int, longest_side: int) -> str
 
 
 def attachment_source(
-    attachment: discord.Attachment, *, caption: str, author: str, longest_side: int
+    attachment: discord.Attachment, *, caption: str, author: str, longest_side: int, message_id: str = ""
 ) -> ImageSource:
     """An image source for one attachment (the core sniffs the bytes and names files it refuses)."""
     resized = media_url(attachment.proxy_url, attachment.width or 0, attachment.height or 0, longest_side)
@@ -46,10 +46,14 @@ def attachment_source(
         caption=caption,
         author=author,
         size_hint=attachment.size,
+        message_id=message_id,
+        content_type=attachment.content_type or "",
     )
 
 
-def embed_source(embed: discord.Embed, index: int, *, caption: str, author: str) -> ImageSource | None:
+def embed_source(
+    embed: discord.Embed, index: int, *, caption: str, author: str, message_id: str = ""
+) -> ImageSource | None:
     """An image source for an image embed (a linked picture or an embed with an image), if any."""
     picture: Any = embed.image if embed.image.url else None
     if picture is None and embed.type in ("image", "gifv") and embed.thumbnail.url:
@@ -59,7 +63,9 @@ def embed_source(embed: discord.Embed, index: int, *, caption: str, author: str)
     url = picture.proxy_url or picture.url
     fallback = picture.url if picture.proxy_url and picture.url != picture.proxy_url else None
     name = yarl.URL(str(picture.url)).name or f"embed-{index}"
-    return ImageSource(name=name, url=str(url), fallback_url=fallback, caption=caption, author=author)
+    return ImageSource(
+        name=name, url=str(url), fallback_url=fallback, caption=caption, author=author, message_id=message_id
+    )
 
 
 def sources_from(messages: Iterable[discord.Message], *, bot_id: int, longest_side: int) -> tuple[ImageSource, ...]:
@@ -70,10 +76,13 @@ def sources_from(messages: Iterable[discord.Message], *, bot_id: int, longest_si
             continue
         author = message.author.display_name
         caption = message.content
+        key = str(message.id)
         for attachment in message.attachments:
-            sources.append(attachment_source(attachment, caption=caption, author=author, longest_side=longest_side))
+            sources.append(
+                attachment_source(attachment, caption=caption, author=author, longest_side=longest_side, message_id=key)
+            )
         for index, embed in enumerate(message.embeds):
-            found = embed_source(embed, index, caption=caption, author=author)
+            found = embed_source(embed, index, caption=caption, author=author, message_id=key)
             if found is not None:
                 sources.append(found)
     return tuple(sources)

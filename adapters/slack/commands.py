@@ -34,6 +34,7 @@ THREAD_HINT = (
 CANNOT_POST = "I can't post in this channel. Invite me with /invite @mergebot, then try again."
 CANNOT_READ = "I can't read this channel. Invite me with /invite @mergebot, then try again."
 NO_CHANNEL_IMAGES = "I found no images in the recent messages here."
+START_LATER = "To merge other ones, post them in a new thread and mention me there."
 MENTION_USAGE = "Say what to make after the mention, e.g. @mergebot the cat from A in the room from B."
 USAGE = (
     "/merge <prompt> merges the most recent images in this channel, e.g. "
@@ -106,7 +107,8 @@ async def _merge(
         user_name=person.name,
     )
     try:
-        outcome = await ctx.service.merge(MergeRequest(origin, found.sources, options), status.sink)
+        request = MergeRequest(origin, found.sources, options, start_later_hint=START_LATER)
+        outcome = await ctx.service.merge(request, status.sink)
     except Exception:
         log.exception("merge in %s failed unexpectedly", status.channel)
         await status.finish(f"⚠️ {MERGE_CRASHED}")

@@ -127,7 +127,7 @@ async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]]) -> 
                 continue
             name = str(file.get("name") or file.get("id"))
             urls = best_url(file)
-            if not is_image(file) or urls is None:
+            if urls is None:
                 skipped.append(name)
                 continue
             size = file.get("size")
@@ -141,6 +141,8 @@ async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]]) -> 
                     author=author,
                     size_hint=int(size) if isinstance(size, int) else None,
                     auth_hint=AUTH_HINT,
+                    message_id=str(message.get("ts") or ""),
+                    content_type=str(file.get("mimetype") or ""),
                 )
             )
     return Found(tuple(sources), tuple(skipped))

@@ -36,8 +36,9 @@ class ChatSurface:
     replies: list[Outcome] = field(default_factory=list)
     progress: list[Progress] = field(default_factory=list)
 
-    def post(self, name: str, data: bytes, author: str = "ana", text: str = "") -> None:
-        self.thread.append(ImageSource(name=name, data=data, author=author, caption=text))
+    def post(self, name: str, data: bytes, author: str = "ana", text: str = "", message: str = "") -> None:
+        """Post one image; images posted with the same ``message`` id arrive as one message."""
+        self.thread.append(ImageSource(name=name, data=data, author=author, caption=text, message_id=message))
 
     def origin(self, user: str) -> Origin:
         return Origin("chat", self.workspace, self.channel, user, thread_id="t1", user_name=user)

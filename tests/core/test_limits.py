@@ -105,12 +105,19 @@ async def test_fair_queue_passes_a_slot_on_when_a_waiter_is_cancelled() -> None:
     assert queue.waiting == 0
 
 
-async def test_too_many_images_is_refused_before_any_download(chat: ChatSurface, openai_double: OpenAIDouble) -> None:
-    for index in range(17):
-        chat.post(f"{index}.png", png(seed=index))
-    refused = await chat.merge("all of them")
-    assert not refused.ok and "found 17 images but can merge at most 16" in refused.view.text
-    assert openai_double.requests == []
+async def test_too_many_images_keeps_the_most_recent_and_names_the_rest(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    for index in range(18):
+        chat.post(f"{index}.png", png(32, 32, seed=index))
+    outcome = await chat.merge("all of them")
+    assert outcome.ok, outcome.view.text
+    assert outcome.job is not None
+    assert [r.source for r in outcome.job.references] == [f"{index}.png" for index in range(2, 18)]
+    assert outcome.job.references[0].label == "C", "the kept ones keep the letters they were found with"
+    assert "Left out A and B: I merge at most 16 images at once" in outcome.view.text
+    assert "start from a later message" in outcome.view.text
+    assert len(openai_double.requests) == 1
 
 
 async def test_an_over_long_prompt_is_refused(chat: ChatSurface, openai_double: OpenAIDouble) -> None:

@@ -114,6 +114,7 @@ async def test_a_bad_file_among_good_ones_is_named_and_the_rest_merged(
     assert outcome.ok, outcome.view.text
     assert outcome.job is not None
     assert [r.source for r in outcome.job.references] == ["cat.png", "room.jpg"]
-    assert [r.label for r in outcome.job.references] == ["A", "B"]
-    assert "notes.txt" in outcome.view.text and "broken.png" in outcome.view.text
+    assert [r.label for r in outcome.job.references] == ["A", "D"], "letters stay with their sources"
+    assert "Skipped B (notes.txt): the file is not an image" in outcome.view.text
+    assert "Skipped C (broken.png)" in outcome.view.text
     assert len(openai_double.requests) == 1

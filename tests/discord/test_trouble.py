@@ -45,8 +45,9 @@ async def test_a_text_file_and_a_corrupt_image_are_named_and_the_rest_merged(
 
     assert result["content"].startswith("Merged A, B:")
     skipped = {line.split(":", 1)[0]: line for line in result["content"].splitlines()[1:]}
-    assert set(skipped) == {"Skipped notes.txt", "Skipped broken.png"}
+    assert set(skipped) == {"Skipped notes.txt", "Skipped C (broken.png)"}, "a text file takes no letter"
     assert "not an image" in skipped["Skipped notes.txt"], "the reason is the file, not a failed download"
+    assert "truncated" in skipped["Skipped C (broken.png)"], "a picture that fails keeps its letter, unused"
     assert "HTTP" not in result["content"]
 
 
@@ -62,16 +63,18 @@ async def test_no_images_gets_a_reply_that_says_how_to_attach_them(
     assert not answer["attachments"]
 
 
-async def test_more_images_than_the_limit_is_refused_with_the_limit(
+async def test_more_images_than_the_limit_merges_the_most_recent_and_offers_to_start_later(
     bot: RunningBot, discord_api: DiscordDouble, world: World
 ) -> None:
     thread = await thread_with_images(discord_api, world.channel, world.alice, 8)  # the limit here is 6
 
     interaction = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "all of them"})
-    answer = await settled(discord_api, interaction)
+    result = await result_of(discord_api, interaction)
 
-    assert "6" in answer["content"]
-    assert not answer["attachments"]
+    assert result["content"].startswith("Merged C, D, E, F, G, H:"), "the newest six, with the letters they had"
+    assert "Left out A and B: I merge at most 6 images at once" in result["content"]
+    assert "Apps → Merge images from here" in result["content"], "how to start from a later message"
+    assert "More A" not in button_labels(result)
 
 
 async def test_a_moderation_block_is_shown_and_the_next_merge_works(

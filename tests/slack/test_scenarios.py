@@ -208,8 +208,9 @@ async def test_a_non_image_and_a_corrupt_file_are_skipped_and_named(bot: Harness
 
     [result] = await bot.results(thread)
     job = await bot.job_of(result)
-    assert [(r.label, r.source) for r in job.references] == [("A", "cat.png"), ("B", "room.jpg")]
-    assert "broken.png" in result["text"] and "notes.txt" in result["text"]
+    assert [(r.label, r.source) for r in job.references] == [("A", "cat.png"), ("C", "room.jpg")]
+    assert "Skipped B (broken.png)" in result["text"], "the letter stays with the file, unused"
+    assert "Skipped notes.txt: not an image" in result["text"], "a file Slack calls text gets no letter"
     assert not any("notes.txt" in path for path, _ in slack.file_requests), "a non-image is never downloaded"
 
 
@@ -282,7 +283,7 @@ async def test_a_mention_outside_a_thread_merges_its_own_files(bot: Harness, sla
     job = await bot.job_of(result)
     assert [r.source for r in job.references] == ["cat.png", "dog.png"]
     assert job.options.prompt == "the cat and the dog together"
-    assert job.references[0].caption == "the cat and the dog together"
+    assert job.references[0].caption == "the cat and the dog together (1 of 2)", "one message, two images"
 
 
 async def test_a_button_of_a_merge_no_longer_stored_answers_privately(bot: Harness, slack: SlackDouble) -> None:
