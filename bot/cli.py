@@ -161,7 +161,7 @@ def _merge(args: argparse.Namespace, settings: Settings) -> int:
         _exit(EXIT_USAGE, str(exc))
     sources, warnings = read_sources(args.images)
     for warning in warnings:
-        print(f"mergebot: warning: skipped {warning}", file=sys.stderr)
+        print(f"mergebot: warning: {warning}", file=sys.stderr)
     if not sources:
         _exit(EXIT_USAGE, "none of the image files could be read")
     origin = Origin(platform="cli", workspace_id="local", channel_id="terminal", user_id=_user())
@@ -185,7 +185,7 @@ async def _dry_run(request: MergeRequest, settings: Settings, out: Path) -> int:
     finally:
         await fetcher.aclose()
     for warning in skipped:
-        print(f"mergebot: warning: skipped {warning}", file=sys.stderr)
+        print(f"mergebot: warning: {warning}", file=sys.stderr)
     await asyncio.to_thread(prepared.sheet.image.save, out)
     print(json.dumps(_describe(request.options, prepared), indent=2, ensure_ascii=False))
     return EXIT_OK
@@ -237,7 +237,7 @@ async def _generate(request: MergeRequest, settings: Settings, out: Path) -> int
         _exit(code, _one_line(outcome.view.text))
     job = outcome.job
     for warning in job.warnings if job else ():
-        print(f"mergebot: warning: skipped {warning}", file=sys.stderr)
+        print(f"mergebot: warning: {warning}", file=sys.stderr)
     data, ext = outcome.view.image, request.options.output_format
     await asyncio.to_thread(out.write_bytes, data)
     cost = f", about ${job.cost_usd:.3f}" if job and job.cost_usd is not None else ""

@@ -114,7 +114,7 @@ async def test_a_bad_file_is_named_and_the_rest_merged(tmp_path: Path, openai_do
         "merge", *images(tmp_path), "notes.txt", "missing.png", "-p", "merge", env=env, cwd=tmp_path
     )
     assert code == 0, err
-    assert "skipped notes.txt" in err and "skipped missing.png" in err
+    assert "Skipped C (notes.txt)" in err and "missing.png" in err
     assert (tmp_path / "merged.png").exists()
 
 
