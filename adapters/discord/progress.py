@@ -6,6 +6,10 @@ token is refused, the merge carries on in an ordinary channel message. Posts are
 retried on Discord server errors. A progress update that still fails is logged
 and skipped; a final outcome that still fails is posted as a fresh channel
 message, and if even that fails the person is told.
+
+Progress goes through a ``bot.progress.StatusFeed``: the merge hands each state over and
+never waits for Discord (discord.py waits out route buckets and 429s inside the feed's one
+call in flight), newer states replace older ones, and a message changes about once a second.
 """
 
 from __future__ import annotations
@@ -17,7 +21,8 @@ from typing import Any
 
 import discord
 
-from bot.model import Outcome, Progress, Stage, View
+from bot.model import Outcome, Progress, View
+from bot.progress import Pace, StatusFeed
 
 from .context import INTERACTION_TOKEN_WINDOW_S, AdapterContext, upload_limit
 from .render import Rendered, clip, fitted_image, render
@@ -30,6 +35,9 @@ RETRIES = 2
 LEFT_BEHIND_ROLE = "earlier-status"
 WEBHOOK_UNUSABLE = frozenset({50027, 10015, 10008})  # Invalid Webhook Token, Unknown Webhook, Unknown Message
 Messageable = discord.abc.Messageable
+# Discord's message and interaction-webhook routes allow about 5 edits per 5 s; one a second per
+# message leaves room for the other merges, and queue positions change at most every 30 s.
+PACE = Pace(min_interval_s=1.0, queue_interval_s=30.0)
 
 
 async def attempt(what: str, call: Callable[[], Awaitable[Any]]) -> Any:
@@ -88,15 +96,22 @@ class StatusMessage:
         self.job_id: str | None = None
         self._last_text: str | None = None
         self._max_bytes = upload_limit(interaction, channel)
+        self.feed = StatusFeed(self._publish, PACE)
 
     # -- the progress sink
 
     async def sink(self, progress: Progress) -> None:
-        """A ``ProgressSink``: shows each stage; the sheet and partial previews as the image."""
-        if progress.stage in (Stage.DONE, Stage.FAILED):
-            return
+        """A ``ProgressSink``: hands the state to the feed and returns at once."""
         if self.job_id is None:
             self.job_id = progress.job_id
+        self.feed.offer(progress)
+
+    async def settle(self) -> None:
+        """Stop showing progress (what waits is dropped; a call in flight may land first)."""
+        await self.feed.close()
+
+    async def _publish(self, progress: Progress) -> None:
+        """Show one state: the stage, and the sheet or a partial preview as the image."""
         text = progress.text
         if progress.image is None and text == self._last_text:
             return
@@ -117,6 +132,7 @@ class StatusMessage:
 
     async def finish(self, outcome: Outcome) -> None:
         """Show the outcome: the result with its controls, a failure in place, or a private refusal."""
+        await self.settle()
         view = outcome.view
         if view.ephemeral:
             await self.private(view)
@@ -143,6 +159,7 @@ class StatusMessage:
 
     async def private(self, view: View) -> None:
         """Only the person who asked sees ``view``; the public loading message goes away."""
+        await self.settle()
         text = clip(view.text)
         if self.interaction is not None and self._token_alive():
             interaction = self.interaction
@@ -214,4 +231,3 @@ class StatusMessage:
             return False
         age = discord.utils.utcnow() - self.interaction.created_at
         return age < timedelta(seconds=INTERACTION_TOKEN_WINDOW_S)
-

@@ -53,7 +53,8 @@ async def create_context(settings: Settings, service: MergeService) -> SlackCont
     """The adapter's shared state, after checking the bot token (``auth.test``)."""
     client = web_client(settings)
     identity = await identify(client)
-    return SlackContext(settings, service, client, identity, People(client))
+    paced = web_client(settings, retry_rate_limits=False)
+    return SlackContext(settings, service, client, identity, People(client), progress_client=paced)
 
 
 def build_app(ctx: SlackContext, *, http_mode: bool) -> AsyncApp:

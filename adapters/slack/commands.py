@@ -17,7 +17,7 @@ from .dedupe import first_delivery
 from .gather import Found, channel_images, clean_text, thread_images
 from .progress import StatusMessage
 from .render import MERGE_CRASHED, ephemeral, reply_privately, show_outcome
-from .webapi import call, message_key
+from .webapi import CANNOT_POST_ERRORS, call, message_key, must_land
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +32,7 @@ THREAD_HINT = (
     "shortcut “Merge images in this thread”. (Slack does not run slash commands inside threads.)"
 )
 CANNOT_POST = "I can't post in this channel. Invite me with /invite @mergebot, then try again."
+NOT_POSTED = "Slack did not take my message just now, so I did not start the merge. Try again in a moment."
 CANNOT_READ = "I can't read this channel. Invite me with /invite @mergebot, then try again."
 NO_CHANNEL_IMAGES = "I found no images in the recent messages here."
 START_LATER = "To merge other ones, post them in a new thread and mention me there."
@@ -59,11 +60,16 @@ async def merge_thread(
     """Gather a thread's images and merge them, showing progress and the result in that thread."""
     status = StatusMessage(ctx, channel, thread_ts)
     if not await status.show("📥 Looking for images in this thread…"):
-        log.warning("cannot post in channel %s; not merging what nobody would see", channel)
-        await reply_privately(ctx, channel, user_id, thread_ts, CANNOT_POST, response_url)
+        log.warning("cannot post in channel %s (%s); not merging what nobody would see", channel, status.post_error)
+        await reply_privately(ctx, channel, user_id, thread_ts, why_not_posted(status.post_error), response_url)
         return
     found = await thread_images(ctx, channel, thread_ts)
     await _merge(ctx, team_id, status, user_id, options, found)
+
+
+def why_not_posted(error: str | None) -> str:
+    """What to tell the person when the first post failed: an invitation only when one would help."""
+    return CANNOT_POST if error in CANNOT_POST_ERRORS else NOT_POSTED
 
 
 async def merge_channel(
@@ -78,16 +84,18 @@ async def merge_channel(
     count = len(found.sources)
     what = "the most recent image" if count == 1 else f"the {count} most recent images"
     intro = f"<@{user_id}> asked me to merge {what} here: “{blocks.escape(prompt)}”"
-    root = await call(
+    client = ctx.paced_client
+    posted = await must_land(
         "chat.postMessage",
-        ctx.client.chat_postMessage(
+        lambda: client.chat_postMessage(
             channel=channel,
             text=blocks.fallback_text(intro),
             blocks=[blocks.section(intro, markup=True), blocks.context(THREAD_HINT)],
         ),
     )
+    root = posted.response
     if root is None:
-        await reply_privately(ctx, channel, user_id, None, CANNOT_POST, response_url)
+        await reply_privately(ctx, channel, user_id, None, why_not_posted(posted.error), response_url)
         return
     status = StatusMessage(ctx, channel, str(root["ts"]))
     await status.record("request", message_key(channel, str(root["ts"])))

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.progress import RateBudget
 from bot.settings import Settings
 
 from .people import People
@@ -19,6 +20,9 @@ if TYPE_CHECKING:
     from bot.service import MergeService
 
 log = logging.getLogger(__name__)
+
+CHAT_UPDATE_PER_MINUTE = 40.0  # under Slack's Tier 3 (50 per minute), so results find room
+CHAT_UPDATE_BURST = 8.0
 
 
 @dataclass(frozen=True)
@@ -80,6 +84,16 @@ class SlackContext:
     identity: BotIdentity
     people: People
     background: Background = field(default_factory=Background)
+    # Answers 429 at once instead of waiting it out: for progress edits (a newer state replaces
+    # a throttled one) and for requests that back off on their own (``webapi.must_land``).
+    progress_client: AsyncWebClient | None = None
+    # chat.update is Tier 3 (50+ per minute per workspace); progress leaves room for results.
+    edit_budget: RateBudget = field(default_factory=lambda: RateBudget(CHAT_UPDATE_PER_MINUTE, CHAT_UPDATE_BURST))
+
+    @property
+    def paced_client(self) -> AsyncWebClient:
+        """The client for calls that handle 429 themselves."""
+        return self.progress_client or self.client
 
     @property
     def token(self) -> str:

@@ -52,6 +52,7 @@ async def run_action(
         outcome = await _act(ctx, action, actor, status, prompt, trigger_id)
     except Exception:
         log.exception("%s on %s failed unexpectedly", action.kind.value, action.job_id)
+        await status.settle()
         if status.ts is None:
             await ephemeral(ctx, status.channel, actor.user_id, status.thread_ts, ACTION_CRASHED)
         else:

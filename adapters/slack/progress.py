@@ -4,6 +4,11 @@ It shows the stage and a picture: the reference sheet (uploaded into the thread,
 see what was used) until the first partial preview (a privately uploaded file) replaces it.
 Previews are deleted when the merge ends; the sheet stays with the job (and goes with
 Delete).
+
+Progress goes through a ``bot.progress.StatusFeed``: the merge never waits for Slack, edits
+of all merges share the workspace's ``chat.update`` budget, and a 429 on an edit pauses that
+budget instead of the merge. The first post and the final state must land: they back off and
+try again on 429 (``webapi.must_land``).
 """
 
 from __future__ import annotations
@@ -12,11 +17,12 @@ import logging
 from typing import Any
 
 from bot.model import Progress, Stage
+from bot.progress import Pace, StatusFeed, Throttled
 
 from . import blocks
 from .context import SlackContext
 from .uploads import PREVIEW_MAX_BYTES, upload
-from .webapi import call, message_key
+from .webapi import Answer, call, message_key, must_land, request
 
 log = logging.getLogger(__name__)
 
@@ -26,6 +32,9 @@ STAGE_EMOJI = {
     Stage.COMPOSING: "🧩",
     Stage.GENERATING: "🎨",
 }
+# One message may change about once a second (Slack's posting guidance); a queue position at
+# most every 30 s, so a long queue costs a few edits per person, not one per freed slot.
+PACE = Pace(min_interval_s=1.0, queue_interval_s=30.0)
 
 
 class StatusMessage:
@@ -40,41 +49,70 @@ class StatusMessage:
         self._previews: list[str] = []
         self._picture: blocks.Block | None = None  # the sheet, then the latest preview
         self._unrecorded: dict[str, str] = {}  # posted before the job id was known
+        self.post_error: str | None = None  # why Slack refused the first post
+        self.feed = StatusFeed(self._publish, PACE, ctx.edit_budget)
 
     async def show(
-        self, text: str, extra: list[blocks.Block] | None = None, controls: list[blocks.Block] | None = None
+        self,
+        text: str,
+        extra: list[blocks.Block] | None = None,
+        controls: list[blocks.Block] | None = None,
+        *,
+        final: bool = True,
     ) -> bool:
-        """Post or edit the status message; False when Slack refused both."""
+        """Post or edit the status message; False when Slack refused both.
+
+        A ``final`` edit (and any first post) keeps trying through rate limits; a progress edit
+        (``final=False``) raises ``Throttled`` instead, for the feed to show a newer state later.
+        """
         body = [blocks.section(text), *(extra or []), *(controls or [])]
-        if self.ts is not None:
-            edited = await call(
-                "chat.update",
-                self.ctx.client.chat_update(
-                    channel=self.channel, ts=self.ts, text=blocks.fallback_text(text), blocks=body
-                ),
-            )
-            if edited is not None:
-                return True
-            if extra:  # e.g. a preview Slack has not finished processing: keep the text at least
-                return await self.show(text, controls=controls)
-            return False
+        if self.ts is None:
+            return await self._post(text, body)
+        ts = self.ts
+        client = self.ctx.paced_client
+
+        def edit() -> Any:
+            return client.chat_update(channel=self.channel, ts=ts, text=blocks.fallback_text(text), blocks=body)
+
+        if final:
+            self.ctx.edit_budget.spend()
+            answer = await must_land("chat.update", edit)
+        else:
+            answer = await request("chat.update", edit())
+            if answer.rate_limited:
+                raise Throttled(answer.retry_after_s or 1.0)
+        if answer.response is not None:
+            return True
+        if extra:  # e.g. a preview Slack has not finished processing: keep the text at least
+            return await self.show(text, controls=controls, final=final)
+        return False
+
+    async def _post(self, text: str, body: list[blocks.Block]) -> bool:
         kwargs: dict[str, Any] = {"channel": self.channel, "text": blocks.fallback_text(text), "blocks": body}
         if self.thread_ts is not None:
             kwargs["thread_ts"] = self.thread_ts
-        posted = await call("chat.postMessage", self.ctx.client.chat_postMessage(**kwargs))
-        if posted is None:
+        client = self.ctx.paced_client
+        posted: Answer = await must_land("chat.postMessage", lambda: client.chat_postMessage(**kwargs))
+        if posted.response is None:
+            self.post_error = posted.error
             return False
-        self.ts = str(posted["ts"])
+        self.ts = str(posted.response["ts"])
         await self.record("status", message_key(self.channel, self.ts))
         return True
 
     async def sink(self, progress: Progress) -> None:
-        """The core's progress sink."""
+        """The core's progress sink: hands the state to the feed and returns at once."""
         if self.job_id is None:
             self.job_id = progress.job_id
             await self.flush()
-        if progress.stage in (Stage.DONE, Stage.FAILED):
-            return  # the outcome follows at once and replaces the status (``finish``): one edit, not two
+        self.feed.offer(progress)
+
+    async def settle(self) -> None:
+        """Stop showing progress (what waits is dropped; a call in flight may land first)."""
+        await self.feed.close()
+
+    async def _publish(self, progress: Progress) -> None:
+        """Show one state of the merge (called by the feed, one at a time)."""
         label = f"{STAGE_EMOJI.get(progress.stage, '')} {progress.text}".strip()
         new_preview = False
         if progress.image is not None and progress.stage is Stage.COMPOSING:
@@ -93,12 +131,13 @@ class StatusMessage:
                 self._previews.append(preview.file_id)
                 self._picture = blocks.image_block(preview.file_id, "A preview of the merge in progress")
                 new_preview = True
-        await self.show(label, [self._picture] if self._picture is not None else None)
+        await self.show(label, [self._picture] if self._picture is not None else None, final=False)
         if new_preview and len(self._previews) > 1:
             await self._delete_previews(keep_last=True)
 
     async def finish(self, text: str, controls: list[blocks.Block] | None = None) -> None:
         """The final state: text (and controls on a failure), no picture."""
+        await self.settle()
         self._picture = None
         await self.show(text, controls=controls)
         await self._delete_previews(keep_last=False)

@@ -16,7 +16,7 @@ from . import blocks
 from .context import SlackContext
 from .progress import StatusMessage
 from .uploads import upload
-from .webapi import call, message_key, split_message_key
+from .webapi import call, message_key, must_land, split_message_key
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +41,7 @@ async def show_outcome(
     told only to the person who pressed, instead of in the thread.
     """
     view = outcome.view
+    await status.settle()  # no progress edit may land after (or instead of) the outcome
     if outcome.job is not None and status.job_id is None and not outcome.deleted and not view.ephemeral:
         status.job_id = outcome.job.id
     try:
@@ -86,7 +87,8 @@ async def _show(
     }
     if status.thread_ts is not None:
         kwargs["thread_ts"] = status.thread_ts
-    posted = await call("chat.postMessage", ctx.client.chat_postMessage(**kwargs))
+    client = ctx.paced_client
+    posted = (await must_land("chat.postMessage", lambda: client.chat_postMessage(**kwargs))).response
     if posted is not None:
         await status.record("result", message_key(status.channel, str(posted["ts"])))
 

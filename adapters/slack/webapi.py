@@ -8,8 +8,13 @@ redacts the Authorization header and these messages name only the method.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import logging
-from collections.abc import Awaitable
+import random
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 
 import aiohttp
 from slack_sdk.errors import SlackApiError, SlackClientError
@@ -31,32 +36,92 @@ CONNECTION_RETRIES = 2
 TIMEOUT_S = 30
 
 
-def web_client(settings: Settings) -> AsyncWebClient:
-    """A Web API client on ``SLACK_API_URL`` that retries 429s, 5xx and dropped connections."""
+# Errors that mean the bot may not post in a channel; anything else is worth another try later.
+CANNOT_POST_ERRORS = frozenset(
+    {"not_in_channel", "channel_not_found", "missing_scope", "restricted_action", "is_archived", "no_permission"}
+)
+# How long a message that must land (a first status post, a final result) keeps trying on 429s:
+# Slack posts about one message per second per channel, so a burst of 40 needs about 40 s.
+MUST_LAND_WITHIN_S = 180.0
+MUST_LAND_JITTER_S = 0.5  # per attempt so far (at most 4), so a burst does not retry in lockstep
+
+
+def web_client(settings: Settings, *, retry_rate_limits: bool = True) -> AsyncWebClient:
+    """A Web API client on ``SLACK_API_URL`` that retries 5xx and dropped connections, and 429s
+    unless ``retry_rate_limits`` is False (progress edits: a newer state replaces a throttled one)."""
     if settings.slack_bot_token is None:
         raise ValueError("the Slack adapter needs SLACK_BOT_TOKEN")
     base_url = settings.slack_api_url if settings.slack_api_url.endswith("/") else settings.slack_api_url + "/"
+    handlers = [
+        AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
+        AsyncConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
+    ]
+    if retry_rate_limits:
+        handlers.insert(0, AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES))
     return AsyncWebClient(
-        token=settings.slack_bot_token.reveal(),
-        base_url=base_url,
-        timeout=TIMEOUT_S,
-        retry_handlers=[
-            AsyncRateLimitErrorRetryHandler(max_retry_count=RATE_LIMIT_RETRIES),
-            AsyncServerErrorRetryHandler(max_retry_count=SERVER_ERROR_RETRIES),
-            AsyncConnectionErrorRetryHandler(max_retry_count=CONNECTION_RETRIES),
-        ],
+        token=settings.slack_bot_token.reveal(), base_url=base_url, timeout=TIMEOUT_S, retry_handlers=handlers
     )
 
 
-async def call(method: str, request: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse | None:
-    """Await one Web API request; on any Slack or network failure log it and return None."""
+@dataclass(frozen=True)
+class Answer:
+    """What one Web API request came back with: the response, or Slack's error code."""
+
+    response: AsyncSlackResponse | None
+    error: str | None = None
+    retry_after_s: float | None = None  # set when Slack answered 429
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.retry_after_s is not None
+
+
+async def request(method: str, pending: Awaitable[AsyncSlackResponse]) -> Answer:
+    """Await one Web API request; a Slack or network failure is logged and answered, never raised."""
     try:
-        return await request
+        return Answer(await pending)
     except SlackApiError as exc:
-        log.warning("Slack %s failed: %s", method, error_code(exc))
+        code = error_code(exc)
+        log.warning("Slack %s failed: %s", method, code)
+        return Answer(None, code, retry_after(exc))
     except (SlackClientError, aiohttp.ClientError, TimeoutError) as exc:
         log.warning("Slack %s failed: %s", method, type(exc).__name__)
-    return None
+        return Answer(None, type(exc).__name__)
+
+
+async def call(method: str, pending: Awaitable[AsyncSlackResponse]) -> AsyncSlackResponse | None:
+    """Await one Web API request; on any Slack or network failure log it and return None."""
+    return (await request(method, pending)).response
+
+
+async def must_land(method: str, make: Callable[[], Awaitable[AsyncSlackResponse]]) -> Answer:
+    """A request that matters (a first post, a final result): on 429 wait as long as Slack says
+    (plus a little jitter) and try again, for up to ``MUST_LAND_WITHIN_S``; other errors answer at once."""
+    deadline = time.monotonic() + MUST_LAND_WITHIN_S
+    for attempt in itertools.count():
+        answer = await request(method, make())
+        if not answer.rate_limited:
+            return answer
+        pause = (answer.retry_after_s or 1.0) + random.uniform(0, MUST_LAND_JITTER_S * min(attempt, 4))
+        if time.monotonic() + pause > deadline:
+            return answer
+        await asyncio.sleep(pause)
+    raise AssertionError("unreachable")
+
+
+def retry_after(exc: SlackApiError) -> float | None:
+    """Slack's Retry-After (seconds) when it answered 429, else None."""
+    response = exc.response
+    if response.status_code != 429:
+        return None
+    for name, value in (response.headers or {}).items():
+        if name.lower() == "retry-after":
+            raw = value[0] if isinstance(value, list) else value
+            try:
+                return max(0.0, float(raw))
+            except (TypeError, ValueError):
+                break
+    return 1.0
 
 
 def error_code(exc: SlackApiError) -> str:
