@@ -16,7 +16,7 @@ from tests.imagegen import png
 async def test_three_images_in_a_thread_then_merge_shows_status_then_result_with_buttons(
     bot: RunningBot, discord_api: DiscordDouble, openai_api: OpenAIDouble, world: World
 ) -> None:
-    openai_api.chunk_delay = 1.1  # previews a second apart: each has its turn (one edit per second per message)
+    openai_api.chunk_delay = 2.0  # previews seconds apart: each has its turn (one edit per second per message)
     thread = await thread_with_images(discord_api, world.channel, world.alice, 3)
 
     interaction = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "one poster of all three"})

@@ -777,7 +777,10 @@ class DiscordDouble:
         for index, (method, path, status, payload, when) in enumerate(self.fail_queue):
             if method == request.method and path == spec_path and when(recorded):
                 del self.fail_queue[index]
-                headers = {"Retry-After": "0.05", "X-RateLimit-Scope": "user"} if status == 429 else {}
+                # Discord answers through Google's load balancer ("Via: 1.1 google"); discord.py takes
+                # a 429 without it for a Cloudflare ban and raises instead of waiting it out.
+                limited = {"Retry-After": "0.05", "X-RateLimit-Scope": "user", "Via": "1.1 google"}
+                headers = limited if status == 429 else {}
                 if status == 429:
                     payload = {"message": "You are being rate limited.", "retry_after": 0.05, "global": False}
                 await self._notify()

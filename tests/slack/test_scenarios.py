@@ -30,7 +30,7 @@ def area(box: tuple[int, int, int, int]) -> int:
 
 
 async def test_mention_in_a_thread_merges_its_images_oldest_first(bot: Harness, slack: SlackDouble) -> None:
-    bot.openai.chunk_delay = 1.1  # previews a second apart: each has its turn (one edit per second per message)
+    bot.openai.chunk_delay = 2.0  # previews seconds apart: each has its turn (one edit per second per message)
     thread = three_images(slack)
     ack = await slack.mention(CHANNEL, ANN, "the cat from A in the room from B, lit like C", thread_ts=thread)
     assert ack.payload is None
