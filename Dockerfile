@@ -15,7 +15,7 @@ COPY pyproject.toml README.md ./
 COPY bot ./bot
 COPY compose ./compose
 COPY adapters ./adapters
-RUN pip install . && rm -rf /root/.cache
+RUN pip install ".[servers]" && rm -rf /root/.cache
 
 USER mergebot
 VOLUME ["/data"]

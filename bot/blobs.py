@@ -1,4 +1,11 @@
-"""Content-addressed blobs on disk: references, reference sheets and results.
+"""Content-addressed blobs: references, reference sheets and results.
+
+``Blobs`` is what the pipeline needs; ``open_blobs`` picks the implementation
+from the settings: ``BlobStore`` here, on local disk (the default), or
+``bot.s3_blobs.S3BlobStore`` in S3-compatible object storage, for several
+replicas. Both keep their bytes under a size cap with the same ``prune``.
+
+On disk:
 
 A blob's name is the sha256 of its bytes, stored under two fan-out directories
 (``ab/cd/abcd…``) so no directory grows huge. Writes go to a temporary file in
@@ -22,6 +29,10 @@ import time
 from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +47,50 @@ class BlobMissing(KeyError):
 
 class InvalidDigest(ValueError):
     """The text is not a sha256 hex digest (64 lowercase hex characters)."""
+
+
+@runtime_checkable
+class Blobs(Protocol):
+    """Blobs named by the sha256 of their bytes, kept under a size cap."""
+
+    async def put(self, data: bytes) -> str:
+        """Store ``data`` and return its sha256 hex digest; storing the same bytes twice is cheap."""
+        ...
+
+    async def get(self, digest: str) -> bytes:
+        """The bytes of blob ``digest``; raises ``BlobMissing`` when it is not stored (or was damaged)."""
+        ...
+
+    async def has(self, digest: str) -> bool:
+        """Whether blob ``digest`` is stored."""
+        ...
+
+    async def size(self) -> int:
+        """Bytes used by all stored blobs."""
+        ...
+
+    async def prune(self, keep: Collection[str]) -> int:
+        """Evict the least recently used blobs not in ``keep`` until under the cap; the bytes freed."""
+        ...
+
+
+def blob_name(digest: str) -> str:
+    """Where blob ``digest`` lives below the root: two fan-out levels, so no folder grows huge.
+
+    Raises ``InvalidDigest`` for anything but a sha256 hex digest.
+    """
+    if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
+        raise InvalidDigest(f"not a blob digest: {digest!r:.80}")
+    return f"{digest[:2]}/{digest[2:4]}/{digest}"
+
+
+def open_blobs(settings: Settings) -> Blobs:
+    """The blob store the settings choose: object storage when ``MERGEBOT_BLOB_URL`` is set, else local disk."""
+    if settings.object_storage is not None:
+        from .s3_blobs import S3BlobStore
+
+        return S3BlobStore(settings.object_storage, settings.limits.blob_cap_bytes)
+    return BlobStore(settings.blob_dir, settings.limits.blob_cap_bytes)
 
 
 @dataclass(frozen=True)
@@ -66,9 +121,7 @@ class BlobStore:
 
     def path_for(self, digest: str) -> Path:
         """Where the blob ``digest`` lives. Raises ``InvalidDigest`` for anything but a sha256 hex digest."""
-        if not isinstance(digest, str) or _DIGEST.fullmatch(digest) is None:
-            raise InvalidDigest(f"not a blob digest: {digest!r:.80}")
-        return self.root / digest[:2] / digest[2:4] / digest
+        return self.root / blob_name(digest)
 
     async def put(self, data: bytes) -> str:
         """Store ``data`` and return its sha256 hex digest. Storing the same bytes twice is cheap."""

@@ -59,7 +59,7 @@ from .store import JobStore, open_store
 from .views import details_view, failure_view, notice, result_view
 
 if TYPE_CHECKING:
-    from .blobs import BlobStore
+    from .blobs import Blobs
     from .generate import Generated, Generator
 
 log = logging.getLogger(__name__)
@@ -104,7 +104,7 @@ class _Reporter:
 class MergeService:
     """Runs merges and actions on stored jobs. Create with ``await MergeService.open(settings)``."""
 
-    def __init__(self, settings: Settings, store: JobStore, blobs: BlobStore, fetcher: Fetcher) -> None:
+    def __init__(self, settings: Settings, store: JobStore, blobs: Blobs, fetcher: Fetcher) -> None:
         self.settings = settings
         self._store = store
         self._blobs = blobs
@@ -115,11 +115,11 @@ class MergeService:
 
     @classmethod
     async def open(cls, settings: Settings) -> MergeService:
-        from .blobs import BlobStore
+        from .blobs import open_blobs
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(settings)
-        blobs = BlobStore(settings.blob_dir, settings.limits.blob_cap_bytes)
+        blobs = open_blobs(settings)
         return cls(settings, store, blobs, Fetcher(settings))
 
     async def aclose(self) -> None:

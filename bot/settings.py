@@ -60,9 +60,27 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class ObjectStorage:
+    """Where blobs go when they live in S3-compatible object storage (``MERGEBOT_BLOB_URL=s3://…``).
+
+    Unset fields fall back to the client's own discovery (``AWS_*`` variables,
+    instance roles), so AWS, MinIO and R2 all work with their usual settings.
+    """
+
+    bucket: str
+    prefix: str = ""
+    endpoint: str | None = None
+    region: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: Secret | None = None
+
+
+@dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
     store_driver: str = "sqlite"
+    database_url: Secret | None = None  # postgresql://user:password@host/db; a secret, it may hold a password
+    object_storage: ObjectStorage | None = None  # None: blobs on local disk under data_dir
     openai_api_key: Secret | None = None
     openai_base_url: str | None = None
     model: str = "gpt-image-2"
@@ -236,9 +254,12 @@ def _parse(r: _Reader) -> Settings:
         if not isinstance(label, str) or not label.isalpha() or not label.isupper():
             raise ConfigError('SLACK_REBALANCE_REACTIONS must map emoji names to labels such as "A"')
         reactions[emoji] = label
+    database_url = r.secret("MERGEBOT_DATABASE_URL")
     return Settings(
         data_dir=Path(r.text("MERGEBOT_DATA_DIR") or str(base.data_dir)),
-        store_driver=r.text("MERGEBOT_STORE") or base.store_driver,
+        store_driver=r.text("MERGEBOT_STORE") or _driver_for(database_url) or base.store_driver,
+        database_url=database_url,
+        object_storage=_object_storage(r),
         openai_api_key=r.secret("OPENAI_API_KEY"),
         openai_base_url=r.url("OPENAI_BASE_URL", None),
         model=r.text("MERGEBOT_MODEL") or base.model,
@@ -260,4 +281,33 @@ def _parse(r: _Reader) -> Settings:
         slack_api_url=r.url("SLACK_API_URL", base.slack_api_url) or "",
         slack_port=r.integer("SLACK_PORT", base.slack_port, low=1),
         slack_rebalance_reactions=reactions,
+    )
+
+
+POSTGRES_SCHEMES = ("postgresql", "postgres")
+
+
+def _driver_for(database_url: Secret | None) -> str | None:
+    if database_url is None:
+        return None
+    scheme = urlsplit(database_url.reveal()).scheme
+    if scheme in POSTGRES_SCHEMES:
+        return "postgres"
+    raise ConfigError(f"MERGEBOT_DATABASE_URL must start with postgresql://, got a {scheme or 'schemeless'} URL")
+
+
+def _object_storage(r: _Reader) -> ObjectStorage | None:
+    url = r.text("MERGEBOT_BLOB_URL")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme != "s3" or not parts.netloc:
+        raise ConfigError(f"MERGEBOT_BLOB_URL must look like s3://bucket/prefix, got {url!r}")
+    return ObjectStorage(
+        bucket=parts.netloc,
+        prefix=parts.path.strip("/"),
+        endpoint=r.url("AWS_ENDPOINT_URL_S3", None) or r.url("AWS_ENDPOINT_URL", None),
+        region=r.text("AWS_REGION") or r.text("AWS_DEFAULT_REGION"),
+        access_key_id=r.text("AWS_ACCESS_KEY_ID"),
+        secret_access_key=r.secret("AWS_SECRET_ACCESS_KEY"),
     )

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import fcntl
-import json
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 import aiosqlite
 
 from .errors import ConfigError, JobNotFound
-from .model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Usage
+from .model import Job, JobStatus, Reference
 from .settings import Settings
 from .store import (
     INTERRUPTED_WHILE_QUEUED,
@@ -34,6 +32,17 @@ from .store import (
     WORKSPACE_DAILY_COST,
     Quota,
     register_driver,
+)
+from .store_rows import (
+    INSERT_REFERENCE,
+    REFERENCE_COLUMNS,
+    SELECT_JOBS,
+    UPSERT_JOB,
+    job_from_row,
+    job_row,
+    reference_from_row,
+    reference_row,
+    storable,
 )
 
 log = logging.getLogger(__name__)
@@ -111,51 +120,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-_JOB_COLUMNS = (
-    "id",
-    "platform",
-    "workspace_id",
-    "channel_id",
-    "user_id",
-    "thread_id",
-    "user_name",
-    "options",
-    "status",
-    "parent_id",
-    "action",
-    "sheet_digest",
-    "sheet_boxes",
-    "result_digests",
-    "usage",
-    "cost_usd",
-    "error",
-    "warnings",
-    "created_at",
-    "finished_at",
-    "timings",
-)
-_SELECT_JOBS = f"SELECT {', '.join('j.' + c for c in _JOB_COLUMNS)} FROM jobs AS j"
-_UPSERT_JOB = (
-    f"INSERT INTO jobs ({', '.join(_JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in _JOB_COLUMNS)}) "
-    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in _JOB_COLUMNS[1:])}"
-)
-_REFERENCE_COLUMNS = (
-    "job_id",
-    "position",
-    "label",
-    "digest",
-    "width",
-    "height",
-    "byte_size",
-    "weight",
-    "caption",
-    "author",
-    "source",
-)
-_INSERT_REFERENCE = (
-    f"INSERT INTO job_references ({', '.join(_REFERENCE_COLUMNS)}) "
-    f"VALUES ({', '.join('?' for _ in _REFERENCE_COLUMNS)})"
-)
 # What the jobs matching a WHERE clause appended to this cost the budget: the settled cost,
 # else the reservation; nothing once released.
 _CHARGED = (
@@ -351,7 +315,7 @@ class SqliteJobStore:
     async def _select(self, where: str, params: Sequence[object]) -> list[Job]:
         async with self._lock:
             db = self._conn()
-            rows = list(await db.execute_fetchall(f"{_SELECT_JOBS} {where}", params))
+            rows = list(await db.execute_fetchall(f"{SELECT_JOBS} {where}", params))
             if not rows:
                 return []
             ids = [str(row[0]) for row in rows]
@@ -360,17 +324,17 @@ class SqliteJobStore:
             for chunk in _chunks(ids, _SQL_VARIABLES_PER_QUERY):
                 marks = ", ".join("?" for _ in chunk)
                 for ref_row in await db.execute_fetchall(
-                    f"SELECT {', '.join(_REFERENCE_COLUMNS)} FROM job_references "
+                    f"SELECT {', '.join(REFERENCE_COLUMNS)} FROM job_references "
                     f"WHERE job_id IN ({marks}) ORDER BY job_id, position",
                     chunk,
                 ):
-                    references[str(ref_row[0])].append(_reference(ref_row))
+                    references[str(ref_row[0])].append(reference_from_row(ref_row))
                 for msg_row in await db.execute_fetchall(
                     f"SELECT job_id, role, message_id FROM job_messages WHERE job_id IN ({marks}) ORDER BY rowid",
                     chunk,
                 ):
                     messages[str(msg_row[0])][str(msg_row[1])] = str(msg_row[2])
-        return [_job(row, references[str(row[0])], messages[str(row[0])]) for row in rows]
+        return [job_from_row(row, references[str(row[0])], messages[str(row[0])]) for row in rows]
 
     async def _migrate(self, db: aiosqlite.Connection) -> None:
         await db.execute(
@@ -420,13 +384,13 @@ class SqliteJobStore:
 
 async def _write_job(db: aiosqlite.Connection, job: Job) -> None:
     """Upsert the job and its references, merging its message ids (inside a transaction)."""
-    await db.execute(_UPSERT_JOB, _job_row(job))
+    await db.execute(UPSERT_JOB, job_row(job))
     await db.execute("DELETE FROM job_references WHERE job_id = ?", (job.id,))
-    await db.executemany(_INSERT_REFERENCE, [_reference_row(job.id, i, r) for i, r in enumerate(job.references)])
+    await db.executemany(INSERT_REFERENCE, [reference_row(job.id, i, r) for i, r in enumerate(job.references)])
     await db.executemany(
         "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES (?, ?, ?, ?) "
         "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
-        [(job.id, role, job.origin.platform, mid) for role, mid in job.messages.items()],
+        [storable((job.id, role, job.origin.platform, mid)) for role, mid in job.messages.items()],
     )
 
 
@@ -481,126 +445,6 @@ class _ProcessLock:
 def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
-
-
-def _dumps(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
-def _options_json(options: MergeOptions) -> str:
-    fields = dataclasses.asdict(options)
-    fields["mode"] = options.mode.value
-    return _dumps(fields)
-
-
-def _options(text: str) -> MergeOptions:
-    raw: dict[str, Any] = json.loads(text)
-    known = {f.name for f in dataclasses.fields(MergeOptions)}
-    values = {k: v for k, v in raw.items() if k in known}
-    values["mode"] = Mode(values.get("mode", Mode.COLLAGE.value))
-    return MergeOptions(**values)
-
-
-def _job_row(job: Job) -> tuple[object, ...]:
-    origin = job.origin
-    return (
-        job.id,
-        origin.platform,
-        origin.workspace_id,
-        origin.channel_id,
-        origin.user_id,
-        origin.thread_id,
-        origin.user_name,
-        _options_json(job.options),
-        JobStatus(job.status).value,
-        job.parent_id,
-        job.action,
-        job.sheet_digest,
-        _dumps({label: list(box) for label, box in job.sheet_boxes.items()}),
-        _dumps(list(job.result_digests)),
-        None if job.usage is None else _dumps(dataclasses.asdict(job.usage)),
-        job.cost_usd,
-        job.error,
-        _dumps(list(job.warnings)),
-        job.created_at,
-        job.finished_at,
-        _dumps(dict(job.timings)),
-    )
-
-
-def _reference_row(job_id: str, position: int, ref: Reference) -> tuple[object, ...]:
-    return (
-        job_id,
-        position,
-        ref.label,
-        ref.digest,
-        ref.width,
-        ref.height,
-        ref.byte_size,
-        ref.weight,
-        ref.caption,
-        ref.author,
-        ref.source,
-    )
-
-
-def _reference(row: Sequence[Any]) -> Reference:
-    return Reference(
-        label=row[2],
-        digest=row[3],
-        width=int(row[4]),
-        height=int(row[5]),
-        byte_size=int(row[6]),
-        weight=float(row[7]),
-        caption=row[8],
-        author=row[9],
-        source=row[10],
-    )
-
-
-def _usage(text: str | None) -> Usage | None:
-    if text is None:
-        return None
-    raw: dict[str, Any] = json.loads(text)
-    known = {f.name for f in dataclasses.fields(Usage)}
-    return Usage(**{k: int(v) for k, v in raw.items() if k in known})
-
-
-def _box(values: Sequence[int]) -> tuple[int, int, int, int]:
-    x0, y0, x1, y1 = values
-    return (x0, y0, x1, y1)
-
-
-def _job(row: Sequence[Any], references: list[Reference], messages: Mapping[str, str]) -> Job:
-    col = dict(zip(_JOB_COLUMNS, row, strict=True))
-    boxes: dict[str, list[int]] = json.loads(col["sheet_boxes"])
-    return Job(
-        id=col["id"],
-        origin=Origin(
-            platform=col["platform"],
-            workspace_id=col["workspace_id"],
-            channel_id=col["channel_id"],
-            user_id=col["user_id"],
-            thread_id=col["thread_id"],
-            user_name=col["user_name"],
-        ),
-        options=_options(col["options"]),
-        references=tuple(references),
-        status=JobStatus(col["status"]),
-        parent_id=col["parent_id"],
-        action=col["action"],
-        sheet_digest=col["sheet_digest"],
-        sheet_boxes={label: _box(box) for label, box in boxes.items()},
-        result_digests=tuple(json.loads(col["result_digests"])),
-        usage=_usage(col["usage"]),
-        cost_usd=col["cost_usd"],
-        error=col["error"],
-        warnings=tuple(json.loads(col["warnings"])),
-        created_at=col["created_at"],
-        finished_at=col["finished_at"],
-        timings=json.loads(col["timings"]),
-        messages=dict(messages),
-    )
 
 
 def _open_from_settings(settings: Settings) -> SqliteJobStore:

@@ -129,7 +129,7 @@ StoreFactory = Callable[[Settings], JobStore]
 _factories: dict[str, StoreFactory] = {}
 # Drivers that register themselves when their module is imported, so optional
 # dependencies are paid for only by the deployments that choose them.
-_lazy_modules: dict[str, str] = {"sqlite": "bot.sqlite_store"}
+_lazy_modules: dict[str, str] = {"sqlite": "bot.sqlite_store", "postgres": "bot.postgres_store"}
 
 
 def register_driver(name: str, factory: StoreFactory) -> None:

@@ -64,9 +64,9 @@ async def test_save_replaces_the_job_and_merges_its_messages(store: JobStore) ->
     assert (await store.job_for_message("slack", "999")) == merged
 
 
-def test_generated_jobs_round_trip(store_kind: str, tmp_path: Path) -> None:
+def test_generated_jobs_round_trip(store_kind: str, tmp_path: Path, database_url: str | None) -> None:
     loop = asyncio.new_event_loop()
-    opened = make_store(store_kind, tmp_path)
+    opened = make_store(store_kind, tmp_path, database_url)
     loop.run_until_complete(opened.open())
     checked: list[str] = []
     try:
@@ -247,3 +247,13 @@ async def test_saving_a_stale_copy_keeps_messages_recorded_meanwhile(store: JobS
     assert loaded is not None and loaded.status is JobStatus.SUCCEEDED
     assert dict(loaded.messages) == {"status": "m-status", "result": "m-result"}
     assert (await store.job_for_message(job.origin.platform, "m-status")) == loaded
+
+
+async def test_nul_in_text_is_stored_as_a_replacement_character(store: JobStore) -> None:
+    job = simple_job("nul00001", error="bad\x00byte")
+    job = replace(job, references=(replace(job.references[0], caption="cap\x00tion"),))
+    await store.save(job)
+    loaded = await store.get("nul00001")
+    assert loaded is not None
+    assert loaded.error == "bad\ufffdbyte"
+    assert loaded.references[0].caption == "cap\ufffdtion"

@@ -1,0 +1,328 @@
+"""The PostgreSQL job store, for several replicas sharing one database (asyncpg, pooled).
+
+Chosen by ``MERGEBOT_DATABASE_URL=postgresql://…``. Rows have the layout of
+``bot.store_rows``, the same as the SQLite driver's; the schema is built by
+``MIGRATIONS``, applied in order at ``open`` and recorded in ``schema_version``
+under a transaction-scoped advisory lock, so replicas starting together migrate
+once. Unlike the SQLite driver, ``open`` marks nothing interrupted: other
+replicas may be running those jobs.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+from urllib.parse import urlsplit
+
+import asyncpg
+
+from .errors import ConfigError, JobNotFound
+from .model import Job, JobStatus, Reference
+from .settings import Settings
+from .store import register_driver
+from .store_rows import (
+    INSERT_REFERENCE,
+    REFERENCE_COLUMNS,
+    SELECT_JOBS,
+    UPSERT_JOB,
+    job_from_row,
+    job_row,
+    reference_from_row,
+    reference_row,
+)
+
+log = logging.getLogger(__name__)
+
+MIGRATE_LOCK = 0x6D657267  # "merg": the advisory lock key replicas take while migrating
+POOL_MAX_SIZE = 10
+
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # 1: jobs, their references and messages, delivery de-duplication keys.
+    (
+        """CREATE TABLE jobs (
+            id TEXT PRIMARY KEY,
+            platform TEXT NOT NULL,
+            workspace_id TEXT NOT NULL,
+            channel_id TEXT NOT NULL,
+            user_id TEXT NOT NULL,
+            thread_id TEXT,
+            user_name TEXT NOT NULL,
+            options TEXT NOT NULL,
+            status TEXT NOT NULL,
+            parent_id TEXT,
+            action TEXT,
+            sheet_digest TEXT,
+            sheet_boxes TEXT NOT NULL,
+            result_digests TEXT NOT NULL,
+            usage TEXT,
+            cost_usd DOUBLE PRECISION,
+            error TEXT,
+            warnings TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            finished_at DOUBLE PRECISION,
+            timings TEXT NOT NULL
+        )""",
+        "CREATE INDEX jobs_by_parent ON jobs (parent_id, created_at)",
+        "CREATE INDEX jobs_by_workspace ON jobs (platform, workspace_id, created_at)",
+        "CREATE INDEX jobs_by_user ON jobs (platform, workspace_id, user_id, created_at)",
+        "CREATE INDEX jobs_by_channel ON jobs (platform, channel_id, status, created_at)",
+        "CREATE INDEX jobs_by_status ON jobs (status)",
+        """CREATE TABLE job_references (
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            position INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            digest TEXT NOT NULL,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            byte_size BIGINT NOT NULL,
+            weight DOUBLE PRECISION NOT NULL,
+            caption TEXT NOT NULL,
+            author TEXT NOT NULL,
+            source TEXT NOT NULL,
+            PRIMARY KEY (job_id, position)
+        )""",
+        """CREATE TABLE job_messages (
+            job_id TEXT NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+            role TEXT NOT NULL,
+            platform TEXT NOT NULL,
+            message_id TEXT NOT NULL,
+            recorded BIGINT GENERATED ALWAYS AS IDENTITY,
+            PRIMARY KEY (job_id, role)
+        )""",
+        "CREATE INDEX messages_by_id ON job_messages (platform, message_id)",
+        """CREATE TABLE delivery_keys (
+            key TEXT PRIMARY KEY,
+            expires_at DOUBLE PRECISION NOT NULL
+        )""",
+        "CREATE INDEX delivery_keys_by_expiry ON delivery_keys (expires_at)",
+    ),
+)
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def numbered(sql: str) -> str:
+    """The shared row statements use ``?``; PostgreSQL numbers its parameters (``$1``, ``$2``…)."""
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _: f"${next(counter)}", sql)
+
+
+_UPSERT_JOB = numbered(UPSERT_JOB)
+_INSERT_REFERENCE = numbered(INSERT_REFERENCE)
+
+
+def _rows_changed(status: str) -> int:
+    """asyncpg reports ``INSERT 0 1`` / ``UPDATE 3``: the last number is the row count."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
+def describe(url: str) -> str:
+    """Host, port and database of a URL, never its password: safe for messages and logs."""
+    parts = urlsplit(url)
+    return f"{parts.hostname or 'localhost'}:{parts.port or 5432}{parts.path or '/'}"
+
+
+class PostgresJobStore:
+    """``JobStore`` on PostgreSQL through an asyncpg pool."""
+
+    def __init__(self, url: str, *, pool_max_size: int = POOL_MAX_SIZE) -> None:
+        self._url = url
+        self._pool_max_size = pool_max_size
+        self._pool: asyncpg.Pool | None = None
+
+    def __repr__(self) -> str:
+        return f"PostgresJobStore({describe(self._url)!r})"
+
+    async def open(self) -> None:
+        """Connect and migrate the schema (once, even when several replicas start together)."""
+        if self._pool is not None:
+            return
+        try:
+            self._pool = await asyncpg.create_pool(
+                self._url, min_size=1, max_size=self._pool_max_size, command_timeout=60
+            )
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise ConfigError(
+                f"Cannot open the PostgreSQL database at {describe(self._url)}: {type(exc).__name__}. "
+                "Check MERGEBOT_DATABASE_URL and that the server is up."
+            ) from None
+        try:
+            await self._migrate()
+        except BaseException:
+            await self.close()
+            raise
+
+    async def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def schema_version(self) -> int:
+        """The number of migration steps applied to the database."""
+        async with self._conn() as conn:
+            return int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+
+    async def save(self, job: Job) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute(_UPSERT_JOB, *job_row(job))
+            await conn.execute("DELETE FROM job_references WHERE job_id = $1", job.id)
+            await conn.executemany(
+                _INSERT_REFERENCE, [reference_row(job.id, i, r) for i, r in enumerate(job.references)]
+            )
+            await conn.executemany(
+                "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES ($1, $2, $3, $4) "
+                "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
+                [(job.id, role, job.origin.platform, mid) for role, mid in job.messages.items()],
+            )
+
+    async def get(self, job_id: str) -> Job | None:
+        jobs = await self._select("WHERE j.id = $1", job_id)
+        return jobs[0] if jobs else None
+
+    async def set_message(self, job_id: str, role: str, message_id: str) -> None:
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "INSERT INTO job_messages (job_id, role, platform, message_id) "
+                "SELECT id, $1::text, platform, $2::text FROM jobs WHERE id = $3 "
+                "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
+                role,
+                message_id,
+                job_id,
+            )
+        if _rows_changed(status) == 0:
+            raise JobNotFound(job_id)
+
+    async def job_for_message(self, platform: str, message_id: str) -> Job | None:
+        jobs = await self._select(
+            "WHERE j.id = (SELECT m.job_id FROM job_messages AS m JOIN jobs AS o ON o.id = m.job_id "
+            "WHERE m.platform = $1 AND m.message_id = $2 ORDER BY o.created_at DESC LIMIT 1)",
+            platform,
+            message_id,
+        )
+        return jobs[0] if jobs else None
+
+    async def children(self, job_id: str) -> list[Job]:
+        return await self._select("WHERE j.parent_id = $1 ORDER BY j.created_at, j.id", job_id)
+
+    async def recent_jobs(self, platform: str, workspace_id: str, limit: int = 20) -> list[Job]:
+        return await self._select(
+            "WHERE j.platform = $1 AND j.workspace_id = $2 AND j.status != $3 "
+            "ORDER BY j.created_at DESC, j.id DESC LIMIT $4",
+            platform,
+            workspace_id,
+            JobStatus.DELETED.value,
+            max(0, limit),
+        )
+
+    async def count_user_jobs_since(self, platform: str, workspace_id: str, user_id: str, since: float) -> int:
+        async with self._conn() as conn:
+            count = await conn.fetchval(
+                "SELECT COUNT(*) FROM jobs WHERE platform = $1 AND workspace_id = $2 AND user_id = $3 "
+                "AND created_at >= $4",
+                platform,
+                workspace_id,
+                user_id,
+                since,
+            )
+        return int(count)
+
+    async def cost_since(self, platform: str, workspace_id: str, since: float) -> float:
+        async with self._conn() as conn:
+            total = await conn.fetchval(
+                "SELECT COALESCE(SUM(cost_usd), 0.0) FROM jobs WHERE platform = $1 AND workspace_id = $2 "
+                "AND created_at >= $3",
+                platform,
+                workspace_id,
+                since,
+            )
+        return float(total)
+
+    async def last_result_in_channel(self, platform: str, channel_id: str) -> Job | None:
+        jobs = await self._select(
+            "WHERE j.platform = $1 AND j.channel_id = $2 AND j.status = $3 "
+            "ORDER BY j.created_at DESC, j.id DESC LIMIT 1",
+            platform,
+            channel_id,
+            JobStatus.SUCCEEDED.value,
+        )
+        return jobs[0] if jobs else None
+
+    async def first_delivery(self, key: str, ttl_s: float = 3600) -> bool:
+        now = time.time()
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("DELETE FROM delivery_keys WHERE expires_at <= $1", now)
+            status = await conn.execute(
+                "INSERT INTO delivery_keys (key, expires_at) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING",
+                key,
+                now + ttl_s,
+            )
+        return _rows_changed(status) == 1
+
+    async def referenced_digests(self) -> set[str]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT r.digest FROM job_references AS r JOIN jobs AS j ON j.id = r.job_id WHERE j.status != $1 "
+                "UNION SELECT sheet_digest FROM jobs WHERE status != $1 AND sheet_digest IS NOT NULL "
+                "UNION SELECT jsonb_array_elements_text(result_digests::jsonb) FROM jobs WHERE status != $1",
+                JobStatus.DELETED.value,
+            )
+        return {str(row[0]) for row in rows}
+
+    def _conn(self) -> Any:
+        """A pooled connection, as an async context manager."""
+        if self._pool is None:
+            raise RuntimeError("the job store is not open")
+        return self._pool.acquire()
+
+    async def _select(self, where: str, *params: object) -> list[Job]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(f"{SELECT_JOBS} {where}", *params)
+            if not rows:
+                return []
+            ids = [str(row[0]) for row in rows]
+            references: dict[str, list[Reference]] = {job_id: [] for job_id in ids}
+            messages: dict[str, dict[str, str]] = {job_id: {} for job_id in ids}
+            for ref_row in await conn.fetch(
+                f"SELECT {', '.join(REFERENCE_COLUMNS)} FROM job_references "
+                "WHERE job_id = ANY($1::text[]) ORDER BY job_id, position",
+                ids,
+            ):
+                references[str(ref_row[0])].append(reference_from_row(tuple(ref_row)))
+            for msg_row in await conn.fetch(
+                "SELECT job_id, role, message_id FROM job_messages WHERE job_id = ANY($1::text[]) ORDER BY recorded",
+                ids,
+            ):
+                messages[str(msg_row[0])][str(msg_row[1])] = str(msg_row[2])
+        return [job_from_row(tuple(row), references[str(row[0])], messages[str(row[0])]) for row in rows]
+
+    async def _migrate(self) -> None:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATE_LOCK)
+            await conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_version "
+                "(version INTEGER PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)"
+            )
+            current = int(await conn.fetchval("SELECT COALESCE(MAX(version), 0) FROM schema_version"))
+            if current > len(MIGRATIONS):
+                raise ConfigError(
+                    f"The database {describe(self._url)} has schema version {current}, newer than this "
+                    f"mergebot understands ({len(MIGRATIONS)}). Upgrade every replica to the same release."
+                )
+            for version, steps in enumerate(MIGRATIONS[current:], start=current + 1):
+                for statement in steps:
+                    await conn.execute(statement)
+                await conn.execute(
+                    "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)", version, time.time()
+                )
+                log.info("job store schema migrated to version %d", version)
+
+
+def _open_from_settings(settings: Settings) -> PostgresJobStore:
+    if settings.database_url is None:
+        raise ConfigError("MERGEBOT_STORE=postgres needs MERGEBOT_DATABASE_URL=postgresql://user@host/database")
+    return PostgresJobStore(settings.database_url.reveal())
+
+
+register_driver("postgres", _open_from_settings)

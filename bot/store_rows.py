@@ -1,0 +1,195 @@
+"""How a job is laid out in rows: the column lists and conversions every SQL driver shares.
+
+A job is one ``jobs`` row (options, boxes, usage and the like as JSON text, so
+every engine stores them alike), one ``job_references`` row per reference and
+one ``job_messages`` row per platform message. The SQL drivers
+(``bot.sqlite_store``, ``bot.postgres_store``) differ in connections, locking
+and dialect; what a row holds is decided here once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from .model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Usage
+
+JOB_COLUMNS = (
+    "id",
+    "platform",
+    "workspace_id",
+    "channel_id",
+    "user_id",
+    "thread_id",
+    "user_name",
+    "options",
+    "status",
+    "parent_id",
+    "action",
+    "sheet_digest",
+    "sheet_boxes",
+    "result_digests",
+    "usage",
+    "cost_usd",
+    "error",
+    "warnings",
+    "created_at",
+    "finished_at",
+    "timings",
+)
+SELECT_JOBS = f"SELECT {', '.join('j.' + c for c in JOB_COLUMNS)} FROM jobs AS j"
+UPSERT_JOB = (
+    f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in JOB_COLUMNS)}) "
+    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in JOB_COLUMNS[1:])}"
+)
+REFERENCE_COLUMNS = (
+    "job_id",
+    "position",
+    "label",
+    "digest",
+    "width",
+    "height",
+    "byte_size",
+    "weight",
+    "caption",
+    "author",
+    "source",
+)
+INSERT_REFERENCE = (
+    f"INSERT INTO job_references ({', '.join(REFERENCE_COLUMNS)}) VALUES ({', '.join('?' for _ in REFERENCE_COLUMNS)})"
+)
+
+
+def _dumps(value: object) -> str:
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _options_json(options: MergeOptions) -> str:
+    fields = dataclasses.asdict(options)
+    fields["mode"] = options.mode.value
+    return _dumps(fields)
+
+
+def _options(text: str) -> MergeOptions:
+    raw: dict[str, Any] = json.loads(text)
+    known = {f.name for f in dataclasses.fields(MergeOptions)}
+    values = {k: v for k, v in raw.items() if k in known}
+    values["mode"] = Mode(values.get("mode", Mode.COLLAGE.value))
+    return MergeOptions(**values)
+
+
+def storable(row: tuple[object, ...]) -> tuple[object, ...]:
+    """``row`` with NUL in its text replaced by U+FFFD, the same on every engine.
+
+    PostgreSQL's text type cannot hold NUL; JSON columns are unaffected (``json``
+    escapes it). No chat platform sends NUL in names or messages, so nothing real is lost.
+    """
+    return tuple(value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in row)
+
+
+def job_row(job: Job) -> tuple[object, ...]:
+    origin = job.origin
+    return storable(
+        (
+            job.id,
+            origin.platform,
+            origin.workspace_id,
+            origin.channel_id,
+            origin.user_id,
+            origin.thread_id,
+            origin.user_name,
+            _options_json(job.options),
+            JobStatus(job.status).value,
+            job.parent_id,
+            job.action,
+            job.sheet_digest,
+            _dumps({label: list(box) for label, box in job.sheet_boxes.items()}),
+            _dumps(list(job.result_digests)),
+            None if job.usage is None else _dumps(dataclasses.asdict(job.usage)),
+            job.cost_usd,
+            job.error,
+            _dumps(list(job.warnings)),
+            job.created_at,
+            job.finished_at,
+            _dumps(dict(job.timings)),
+        )
+    )
+
+
+def reference_row(job_id: str, position: int, ref: Reference) -> tuple[object, ...]:
+    return storable(
+        (
+            job_id,
+            position,
+            ref.label,
+            ref.digest,
+            ref.width,
+            ref.height,
+            ref.byte_size,
+            ref.weight,
+            ref.caption,
+            ref.author,
+            ref.source,
+        )
+    )
+
+
+def reference_from_row(row: Sequence[Any]) -> Reference:
+    return Reference(
+        label=row[2],
+        digest=row[3],
+        width=int(row[4]),
+        height=int(row[5]),
+        byte_size=int(row[6]),
+        weight=float(row[7]),
+        caption=row[8],
+        author=row[9],
+        source=row[10],
+    )
+
+
+def _usage(text: str | None) -> Usage | None:
+    if text is None:
+        return None
+    raw: dict[str, Any] = json.loads(text)
+    known = {f.name for f in dataclasses.fields(Usage)}
+    return Usage(**{k: int(v) for k, v in raw.items() if k in known})
+
+
+def _box(values: Sequence[int]) -> tuple[int, int, int, int]:
+    x0, y0, x1, y1 = values
+    return (x0, y0, x1, y1)
+
+
+def job_from_row(row: Sequence[Any], references: list[Reference], messages: Mapping[str, str]) -> Job:
+    col = dict(zip(JOB_COLUMNS, row, strict=True))
+    boxes: dict[str, list[int]] = json.loads(col["sheet_boxes"])
+    return Job(
+        id=col["id"],
+        origin=Origin(
+            platform=col["platform"],
+            workspace_id=col["workspace_id"],
+            channel_id=col["channel_id"],
+            user_id=col["user_id"],
+            thread_id=col["thread_id"],
+            user_name=col["user_name"],
+        ),
+        options=_options(col["options"]),
+        references=tuple(references),
+        status=JobStatus(col["status"]),
+        parent_id=col["parent_id"],
+        action=col["action"],
+        sheet_digest=col["sheet_digest"],
+        sheet_boxes={label: _box(box) for label, box in boxes.items()},
+        result_digests=tuple(json.loads(col["result_digests"])),
+        usage=_usage(col["usage"]),
+        cost_usd=col["cost_usd"],
+        error=col["error"],
+        warnings=tuple(json.loads(col["warnings"])),
+        created_at=col["created_at"],
+        finished_at=col["finished_at"],
+        timings=json.loads(col["timings"]),
+        messages=dict(messages),
+    )
