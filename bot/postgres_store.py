@@ -31,6 +31,7 @@ from .store_rows import (
     job_row,
     reference_from_row,
     reference_row,
+    storable,
 )
 
 log = logging.getLogger(__name__)
@@ -174,7 +175,7 @@ class PostgresJobStore:
             await conn.executemany(
                 "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES ($1, $2, $3, $4) "
                 "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
-                [(job.id, role, job.origin.platform, mid) for role, mid in job.messages.items()],
+                [storable((job.id, role, job.origin.platform, mid)) for role, mid in job.messages.items()],
             )
 
     async def get(self, job_id: str) -> Job | None:

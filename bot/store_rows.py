@@ -81,12 +81,20 @@ def _options(text: str) -> MergeOptions:
 
 
 def storable(row: tuple[object, ...]) -> tuple[object, ...]:
-    """``row`` with NUL in its text replaced by U+FFFD, the same on every engine.
+    """``row`` with its text made valid UTF-8 without NUL, the same on every engine.
 
-    PostgreSQL's text type cannot hold NUL; JSON columns are unaffected (``json``
-    escapes it). No chat platform sends NUL in names or messages, so nothing real is lost.
+    PostgreSQL's text type holds neither NUL nor a lone surrogate (which a JSON
+    payload's ``\\ud800`` escape can put in a Python string); both become U+FFFD.
     """
-    return tuple(value.replace("\x00", "\ufffd") if isinstance(value, str) else value for value in row)
+    return tuple(_storable_text(value) if isinstance(value, str) else value for value in row)
+
+
+def _storable_text(text: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text.replace("\x00", "\ufffd")
 
 
 def job_row(job: Job) -> tuple[object, ...]:

@@ -249,11 +249,16 @@ async def test_saving_a_stale_copy_keeps_messages_recorded_meanwhile(store: JobS
     assert (await store.job_for_message(job.origin.platform, "m-status")) == loaded
 
 
-async def test_nul_in_text_is_stored_as_a_replacement_character(store: JobStore) -> None:
-    job = simple_job("nul00001", error="bad\x00byte")
-    job = replace(job, references=(replace(job.references[0], caption="cap\x00tion"),))
+async def test_text_postgres_cannot_hold_is_stored_as_a_replacement_character(store: JobStore) -> None:
+    job = simple_job("nul00001", error="bad\x00byte", messages={"status\ud800": "1"})
+    job = replace(
+        job,
+        options=replace(job.options, prompt="lone \udc00 surrogate, 🐈 kept"),
+        references=(replace(job.references[0], caption="cap\x00tion \ud83d"),),
+    )
     await store.save(job)
     loaded = await store.get("nul00001")
     assert loaded is not None
     assert loaded.error == "bad\ufffdbyte"
-    assert loaded.references[0].caption == "cap\ufffdtion"
+    assert loaded.references[0].caption == "cap\ufffdtion \ufffd"
+    assert loaded.options.prompt == "lone \ufffd surrogate, 🐈 kept"

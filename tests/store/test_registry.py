@@ -48,6 +48,7 @@ def test_register_driver_adds_a_factory(monkeypatch: pytest.MonkeyPatch, tmp_pat
 
 def test_an_unknown_driver_names_the_choices(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as caught:
-        create_store(_SettingsWithDriver(data_dir=tmp_path, store_driver="postgres"))
+        create_store(_SettingsWithDriver(data_dir=tmp_path, store_driver="mongodb"))
     assert "MERGEBOT_STORE" in caught.value.user_message
     assert "sqlite" in caught.value.user_message
+    assert "postgres" in caught.value.user_message
