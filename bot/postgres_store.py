@@ -21,8 +21,9 @@ import asyncpg
 from .errors import ConfigError, JobNotFound
 from .model import Job, JobStatus, Reference
 from .settings import Settings
-from .store import register_driver
+from .store import PER_USER_DAILY, WORKSPACE_DAILY_COST, Quota, register_driver
 from .store_rows import (
+    CHARGED_USD,
     INSERT_REFERENCE,
     REFERENCE_COLUMNS,
     SELECT_JOBS,
@@ -99,6 +100,16 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         )""",
         "CREATE INDEX delivery_keys_by_expiry ON delivery_keys (expires_at)",
     ),
+    # 2: reservations against the daily limits; the durable queue's claim order and leases.
+    (
+        "ALTER TABLE jobs ADD COLUMN reserved_usd DOUBLE PRECISION",
+        "ALTER TABLE jobs ADD COLUMN released INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE jobs ADD COLUMN queued_at DOUBLE PRECISION",
+        "ALTER TABLE jobs ADD COLUMN lease_owner TEXT",
+        "ALTER TABLE jobs ADD COLUMN lease_expires DOUBLE PRECISION",
+        "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
+        "CREATE INDEX jobs_queue ON jobs (status, queued_at)",
+    ),
 )
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -167,16 +178,42 @@ class PostgresJobStore:
 
     async def save(self, job: Job) -> None:
         async with self._conn() as conn, conn.transaction():
-            await conn.execute(_UPSERT_JOB, *job_row(job))
-            await conn.execute("DELETE FROM job_references WHERE job_id = $1", job.id)
-            await conn.executemany(
-                _INSERT_REFERENCE, [reference_row(job.id, i, r) for i, r in enumerate(job.references)]
+            await _write_job(conn, job)
+
+    async def admit(self, job: Job, reserve_usd: float, quota: Quota) -> str | None:
+        origin = job.origin
+        async with self._conn() as conn, conn.transaction():
+            # Admissions of one workspace queue behind this lock, so two replicas never both see room.
+            await conn.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{origin.platform}:{origin.workspace_id}"
             )
-            await conn.executemany(
-                "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES ($1, $2, $3, $4) "
-                "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
-                [storable((job.id, role, job.origin.platform, mid)) for role, mid in job.messages.items()],
+            used = await conn.fetchval(
+                "SELECT COUNT(*) FROM jobs WHERE platform = $1 AND workspace_id = $2 AND user_id = $3 "
+                "AND created_at >= $4 AND released = 0",
+                origin.platform,
+                origin.workspace_id,
+                origin.user_id,
+                quota.since,
             )
+            if int(used) >= quota.per_user_daily:
+                return PER_USER_DAILY
+            spent = float(
+                await conn.fetchval(
+                    f"SELECT {CHARGED_USD} WHERE platform = $1 AND workspace_id = $2 AND created_at >= $3",
+                    origin.platform,
+                    origin.workspace_id,
+                    quota.since,
+                )
+            )
+            if spent >= quota.workspace_daily_usd or spent + reserve_usd > quota.workspace_daily_usd:
+                return WORKSPACE_DAILY_COST
+            await _write_job(conn, job)
+            await conn.execute("UPDATE jobs SET reserved_usd = $1, released = 0 WHERE id = $2", reserve_usd, job.id)
+        return None
+
+    async def release(self, job_id: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute("UPDATE jobs SET released = 1 WHERE id = $1", job_id)
 
     async def get(self, job_id: str) -> Job | None:
         jobs = await self._select("WHERE j.id = $1", job_id)
@@ -221,7 +258,7 @@ class PostgresJobStore:
         async with self._conn() as conn:
             count = await conn.fetchval(
                 "SELECT COUNT(*) FROM jobs WHERE platform = $1 AND workspace_id = $2 AND user_id = $3 "
-                "AND created_at >= $4",
+                "AND created_at >= $4 AND released = 0",
                 platform,
                 workspace_id,
                 user_id,
@@ -232,8 +269,7 @@ class PostgresJobStore:
     async def cost_since(self, platform: str, workspace_id: str, since: float) -> float:
         async with self._conn() as conn:
             total = await conn.fetchval(
-                "SELECT COALESCE(SUM(cost_usd), 0.0) FROM jobs WHERE platform = $1 AND workspace_id = $2 "
-                "AND created_at >= $3",
+                f"SELECT {CHARGED_USD} WHERE platform = $1 AND workspace_id = $2 AND created_at >= $3",
                 platform,
                 workspace_id,
                 since,
@@ -318,6 +354,18 @@ class PostgresJobStore:
                     "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)", version, time.time()
                 )
                 log.info("job store schema migrated to version %d", version)
+
+
+async def _write_job(conn: Any, job: Job) -> None:
+    """Upsert the job and its references, merging its message ids (inside a transaction)."""
+    await conn.execute(_UPSERT_JOB, *job_row(job))
+    await conn.execute("DELETE FROM job_references WHERE job_id = $1", job.id)
+    await conn.executemany(_INSERT_REFERENCE, [reference_row(job.id, i, r) for i, r in enumerate(job.references)])
+    await conn.executemany(
+        "INSERT INTO job_messages (job_id, role, platform, message_id) VALUES ($1, $2, $3, $4) "
+        "ON CONFLICT (job_id, role) DO UPDATE SET message_id = excluded.message_id",
+        [storable((job.id, role, job.origin.platform, mid)) for role, mid in job.messages.items()],
+    )
 
 
 def _open_from_settings(settings: Settings) -> PostgresJobStore:

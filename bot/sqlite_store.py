@@ -34,6 +34,7 @@ from .store import (
     register_driver,
 )
 from .store_rows import (
+    CHARGED_USD,
     INSERT_REFERENCE,
     REFERENCE_COLUMNS,
     SELECT_JOBS,
@@ -120,11 +121,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
-# What the jobs matching a WHERE clause appended to this cost the budget: the settled cost,
-# else the reservation; nothing once released.
-_CHARGED = (
-    "COALESCE(SUM(CASE WHEN released = 0 THEN COALESCE(cost_usd, reserved_usd, 0.0) ELSE 0.0 END), 0.0) FROM jobs"
-)
 _SQL_VARIABLES_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
 
@@ -200,7 +196,7 @@ class SqliteJobStore:
             spent = float(
                 await _scalar(
                     db,
-                    f"SELECT {_CHARGED} WHERE platform = ? AND workspace_id = ? AND created_at >= ?",
+                    f"SELECT {CHARGED_USD} WHERE platform = ? AND workspace_id = ? AND created_at >= ?",
                     (origin.platform, origin.workspace_id, quota.since),
                 )
             )
@@ -257,7 +253,7 @@ class SqliteJobStore:
 
     async def cost_since(self, platform: str, workspace_id: str, since: float) -> float:
         row = await self._one(
-            f"SELECT {_CHARGED} WHERE platform = ? AND workspace_id = ? AND created_at >= ?",
+            f"SELECT {CHARGED_USD} WHERE platform = ? AND workspace_id = ? AND created_at >= ?",
             (platform, workspace_id, since),
         )
         return float(row[0])

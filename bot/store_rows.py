@@ -62,6 +62,13 @@ INSERT_REFERENCE = (
 )
 
 
+# What the jobs matching a WHERE clause appended to this cost the budget: the settled cost,
+# else the reservation; nothing once released.
+CHARGED_USD = (
+    "COALESCE(SUM(CASE WHEN released = 0 THEN COALESCE(cost_usd, reserved_usd, 0.0) ELSE 0.0 END), 0.0) FROM jobs"
+)
+
+
 def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 

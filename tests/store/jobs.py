@@ -83,6 +83,7 @@ def rich_job(job_id: str = "rich0001") -> Job:
 # stores those as U+FFFD (test_text_postgres_cannot_hold_is_stored_as_a_replacement_character).
 _any_text = st.text(st.characters(exclude_categories=["Cs"]), max_size=40)  # inside JSON, NUL is escaped
 _text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=40)
+_label_text = st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=2)
 _ids = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789", min_size=6, max_size=12)
 _hex = st.binary(min_size=1, max_size=8).map(lambda b: hashlib.sha256(b).hexdigest())
 _floats = st.floats(allow_nan=False, allow_infinity=False)
@@ -91,7 +92,7 @@ _box = st.tuples(_small_ints, _small_ints, _small_ints, _small_ints)
 
 references = st.builds(
     Reference,
-    label=st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), min_size=1, max_size=2),
+    label=_label_text,
     digest=_hex,
     width=st.integers(1, 100_000),
     height=st.integers(1, 100_000),
@@ -131,7 +132,7 @@ jobs = st.builds(
     parent_id=st.none() | _ids,
     action=st.none() | _text,
     sheet_digest=st.none() | _hex,
-    sheet_boxes=st.dictionaries(st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=2), _box, max_size=4),
+    sheet_boxes=st.dictionaries(_label_text, _box, max_size=4),
     result_digests=st.lists(_hex, max_size=3).map(tuple),
     usage=st.none() | st.builds(Usage, _small_ints, _small_ints, _small_ints, _small_ints, _small_ints),
     cost_usd=st.none() | _floats,

@@ -82,11 +82,13 @@ async def test_a_burst_of_admissions_never_passes_a_limit(store: JobStore) -> No
     assert await store.cost_since("discord", "guild-1", DAY.since) == pytest.approx(0.9)
 
 
-async def test_two_stores_on_one_database_share_the_limits(store_kind: str, tmp_path: Path) -> None:
+async def test_two_stores_on_one_database_share_the_limits(
+    store_kind: str, tmp_path: Path, database_url: str | None
+) -> None:
     """Two processes (replicas) on one database: each admission sees the other's."""
     if store_kind == "sqlite-memory":
         pytest.skip("an in-memory database is private to its connection")
-    first, second = make_store(store_kind, tmp_path), make_store(store_kind, tmp_path)
+    first, second = make_store(store_kind, tmp_path, database_url), make_store(store_kind, tmp_path, database_url)
     await first.open()
     await second.open()
     try:
