@@ -2,13 +2,17 @@
 
     mergebot merge IMAGE... --prompt TEXT [--mode collage|separate] [--weight A=2 ...]
                   [--size WxH|auto] [--quality low|medium|high|auto] [--model NAME]
-                  [--out PATH] [--dry-run]
+                  [--out PATH] [--dry-run] [--skip-bad] [--quiet | --json]
     mergebot run                 start every configured chat platform
-    mergebot health              exit 0 when a running bot's heartbeat is fresh
-    mergebot discord sync|invite (from the Discord adapter)
+    mergebot health              say whether a running bot's heartbeat is fresh (exit 0) or not (1)
+    mergebot --version
+    mergebot discord sync|invite (from the Discord platform's entry point)
 
-Exit codes: 0 success, 2 bad usage or input, 1 failure. The reason goes to
-stderr in one line, never a traceback.
+The contract scripts rely on: exit 0 success, 2 bad usage or input (a missing file, a
+directory, a URL, an unreadable or unusable file, a bad setting, an unwritable --out),
+1 a failure. The reason is one line on stderr, never a traceback. Progress is a live line
+on stderr only when stderr is a terminal. Every check runs before any API call: --out is
+tried first, and --dry-run runs the real service with a generator that calls nothing.
 """
 
 from __future__ import annotations
@@ -17,40 +21,63 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import io
 import json
+import os
 import re
 import sys
+import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from .errors import ConfigError, FetchError, InputError, LimitExceeded, MergebotError
-from .model import ImageSource, MergeOptions, MergeRequest, Mode, Origin, Progress, Stage
+from .errors import ConfigError, FetchError, InputError, LimitExceeded
+from .model import ImageSource, Job, MergeOptions, MergeRequest, Mode, Origin, Outcome, Progress, Stage
 from .settings import Settings
 
 if TYPE_CHECKING:
-    from .plan import Prepared
+    from .dryrun import PlannedCall
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 WEIGHT = re.compile(r"^(?P<label>[A-Z]{1,2})=(?P<weight>\d+(?:\.\d+)?)$")
 SIZE = re.compile(r"^(auto|\d{2,5}x\d{2,5})$")
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
+PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
 USAGE_ERRORS = (InputError, FetchError, ConfigError, LimitExceeded)
+URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+CLI_STORE = "cli"  # the CLI's own store under the data dir, so it runs beside a bot using the same dir
 
 
 class UsageError(Exception):
-    """Bad command-line usage; exits 2."""
+    """Bad command-line usage or input; exits 2."""
 
 
 def _exit(code: int, message: str) -> NoReturn:
-    print(f"mergebot: {message}", file=sys.stderr)
+    print(f"mergebot: {_one_line(message)}", file=sys.stderr)
     raise SystemExit(code)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (scripts read the last line of stderr)."""
+
+    def error(self, message: str) -> NoReturn:
+        _exit(EXIT_USAGE, f"{message} (see `{self.prog} --help`)")
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as installed_version
+
+    try:
+        return installed_version("mergebot")
+    except PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="mergebot", description="Merge reference images with OpenAI's GPT Image models."
-    )
+    parser = _Parser(prog="mergebot", description="Merge reference images with OpenAI's GPT Image models.")
+    parser.add_argument("--version", action="version", version=f"mergebot {version()}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     merge = commands.add_parser("merge", help="merge local images from the terminal")
@@ -62,21 +89,43 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     merge.add_argument("--quality", default="auto", choices=["low", "medium", "high", "auto"])
     merge.add_argument("--model", help="image model (default: MERGEBOT_MODEL or gpt-image-2)")
     merge.add_argument("--out", "-o", type=Path, default=Path("merged.png"), help="output file (.png .jpg .webp)")
-    merge.add_argument("--dry-run", action="store_true", help="build the sheet and print the request; call no API")
+    merge.add_argument("--dry-run", action="store_true", help="run every check, write the sheet; call no API")
+    merge.add_argument("--skip-bad", action="store_true", help="skip unusable files with a warning instead of exit 2")
+    output = merge.add_mutually_exclusive_group()
+    output.add_argument("--quiet", "-q", action="store_true", help="print nothing but a failure's one line")
+    output.add_argument("--json", action="store_true", help="print the outcome as one JSON object on stdout")
 
     commands.add_parser("run", help="start every chat platform whose credentials are set")
-    commands.add_parser("health", help="exit 0 when a running bot's heartbeat is fresh (Docker healthcheck)")
-    if argv[:1] == ["discord"]:  # import discord.py only when its commands are asked for
-        from adapters.discord import add_cli
-
-        add_cli(commands)
-    else:
-        commands.add_parser("discord", help="Discord setup: `mergebot discord sync|invite`", add_help=False)
+    commands.add_parser("health", help="say whether a running bot's heartbeat is fresh (the Docker healthcheck)")
+    _add_platform_commands(commands, argv)
     return parser
 
 
+def _add_platform_commands(commands: argparse._SubParsersAction[_Parser], argv: Sequence[str]) -> None:
+    """Each installed platform may add ``mergebot <name> ...``; it is imported only when asked for."""
+    from . import platforms
+
+    for name in platforms.installed():
+        if argv[:1] == [name]:
+            try:
+                if platforms.add_cli(name, commands):
+                    continue
+            except ConfigError as exc:
+                _exit(EXIT_USAGE, exc.user_message)
+        commands.add_parser(name, help=f"{name.title()} set-up: `mergebot {name} --help`", add_help=False)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    argv = list(sys.argv[1:] if argv is None else argv)
+    """The command line; never a traceback, whatever the input or settings."""
+    try:
+        return _main(list(sys.argv[1:] if argv is None else argv))
+    except KeyboardInterrupt:
+        _exit(EXIT_FAILURE, "interrupted")
+    except Exception as exc:  # the contract: one line, not a traceback
+        _exit(EXIT_FAILURE, f"unexpected {type(exc).__name__}; nothing was written. Please report it.")
+
+
+def _main(argv: list[str]) -> int:
     args = build_parser(argv).parse_args(argv)
     try:
         settings = Settings.from_env(dotenv=Path(".env"))
@@ -87,12 +136,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "run":
         return _run(settings)
     if args.command == "health":
-        from .runner import heartbeat_is_fresh
+        from .health import check_heartbeat
 
-        return EXIT_OK if heartbeat_is_fresh(settings.data_dir) else EXIT_FAILURE
-    handler = getattr(args, "func", None)  # set by an adapter's add_cli
+        healthy, report = check_heartbeat(settings.data_dir)
+        print(f"mergebot: {report}", file=sys.stdout if healthy else sys.stderr)
+        return EXIT_OK if healthy else EXIT_FAILURE
+    handler = getattr(args, "func", None)  # set by a platform's add_cli
     if handler is None:
-        _exit(EXIT_USAGE, "use `mergebot discord sync [--guild ID]` or `mergebot discord invite`")
+        _exit(EXIT_USAGE, f"`mergebot {args.command}` has no commands here; see `mergebot {args.command} --help`")
     return int(handler(args))
 
 
@@ -110,6 +161,9 @@ def _run(settings: Settings) -> int:
     return EXIT_OK
 
 
+# -- merge: input ------------------------------------------------------------------------------
+
+
 def parse_weights(pairs: Sequence[str]) -> dict[str, float]:
     weights = {}
     for pair in pairs:
@@ -123,17 +177,43 @@ def parse_weights(pairs: Sequence[str]) -> dict[str, float]:
     return weights
 
 
-def read_sources(paths: Sequence[str]) -> tuple[tuple[ImageSource, ...], list[str]]:
-    """The readable files as sources, and a warning for each that could not be read."""
+def _unreadable(raw: str, max_bytes: int) -> str | None:
+    """Why the argument ``raw`` is not a file the CLI can read, or None."""
+    if URL.match(raw):
+        return "is a URL; the CLI merges local files only (download it first)"
+    path = Path(raw)
+    try:
+        if path.is_dir():
+            return "is a directory, not an image file"
+        size = path.stat().st_size
+    except FileNotFoundError:
+        return "no such file"
+    except OSError as exc:
+        return f"cannot read it ({exc.strerror or exc})"
+    if size > max_bytes:
+        return f"is {size / 2**20:.1f} MB, over the {max_bytes / 2**20:.1f} MB limit (MERGEBOT_MAX_IMAGE_BYTES)"
+    if not os.access(path, os.R_OK):
+        return "cannot read it (permission denied)"
+    return None
+
+
+def read_sources(paths: Sequence[str], *, skip_bad: bool, max_bytes: int) -> tuple[tuple[ImageSource, ...], list[str]]:
+    """The files as sources, in order; with ``skip_bad`` a warning for each unusable one, else UsageError."""
     sources, warnings = [], []
     for raw in paths:
-        path = Path(raw)
-        try:
-            data = path.read_bytes()
-        except OSError as exc:
-            warnings.append(f"{path.name}: cannot read it ({exc.strerror or exc})")
+        problem = _unreadable(raw, max_bytes)
+        data = b""
+        if problem is None:
+            try:
+                data = Path(raw).read_bytes()
+            except OSError as exc:
+                problem = f"cannot read it ({exc.strerror or exc})"
+        if problem is not None:
+            if not skip_bad:
+                raise UsageError(f"{raw}: {problem}")
+            warnings.append(f"Skipped {raw}: {problem}")
             continue
-        sources.append(ImageSource(name=path.name, data=data, caption=path.stem))
+        sources.append(ImageSource(name=Path(raw).name, data=data))
     return tuple(sources), warnings
 
 
@@ -153,106 +233,243 @@ def _options(args: argparse.Namespace, settings: Settings) -> MergeOptions:
     )
 
 
+def check_out(out: Path) -> None:
+    """Refuse, before anything is spent, an --out that cannot be written."""
+    if out.is_dir():
+        raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'merged.png'}")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise UsageError(f"--out {out}: the folder {parent} does not exist")
+    try:
+        handle, probe = tempfile.mkstemp(prefix=".mergebot-", dir=parent)
+    except OSError as exc:
+        raise UsageError(f"--out {out}: cannot write in {parent} ({exc.strerror or exc})") from None
+    os.close(handle)
+    os.unlink(probe)
+    if out.exists() and not os.access(out, os.W_OK):
+        raise UsageError(f"--out {out}: the file exists and cannot be overwritten")
+
+
+def write_atomically(out: Path, data: bytes) -> None:
+    """Write ``data`` to ``out`` through a temporary file beside it, so a failure leaves no half file."""
+    handle, temporary = tempfile.mkstemp(prefix=".mergebot-", dir=out.parent if str(out.parent) else ".")
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+        os.replace(temporary, out)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(temporary)
+        raise
+
+
+# -- merge: output -----------------------------------------------------------------------------
+
+
+@dataclass
+class Reporter:
+    """What the CLI prints: a live progress line on a terminal, nothing of it when piped."""
+
+    stream: IO[str]
+    live: bool
+    quiet: bool = False
+    as_json: bool = False
+    _shown: bool = False
+
+    async def progress(self, update: Progress) -> None:
+        if not self.live:
+            return
+        if update.stage is Stage.GENERATING and update.partial_index is not None:
+            line = f"generating… preview {update.partial_index + 1} received"
+        elif update.stage is Stage.QUEUED and update.queue_position is not None:
+            line = f"queued, position {update.queue_position}"
+        else:
+            line = update.text
+        self.stream.write(f"\r\x1b[K{_one_line(line)[:200]}")
+        self.stream.flush()
+        self._shown = True
+
+    def clear(self) -> None:
+        if self._shown:
+            self.stream.write("\r\x1b[K")
+            self.stream.flush()
+            self._shown = False
+
+    def warn(self, lines: Sequence[str]) -> None:
+        if self.quiet or self.as_json:
+            return
+        for line in lines:
+            print(f"mergebot: warning: {_one_line(line)}", file=self.stream)
+
+    def done(self, human: str, record: dict[str, Any]) -> None:
+        self.clear()
+        if self.as_json:
+            print(json.dumps({"ok": True, **record}, ensure_ascii=False))
+        elif not self.quiet:
+            print(f"mergebot: {human}", file=self.stream)
+
+    def fail(self, code: int, message: str) -> NoReturn:
+        self.clear()
+        if self.as_json:
+            print(json.dumps({"ok": False, "exit": code, "error": _one_line(message)}, ensure_ascii=False))
+        _exit(code, message)
+
+
+def _reporter(args: argparse.Namespace) -> Reporter:
+    live = sys.stderr.isatty() and not args.quiet and not args.json
+    return Reporter(sys.stderr, live=live, quiet=args.quiet, as_json=args.json)
+
+
+def cli_data_dir(settings: Settings) -> Path:
+    """Where CLI merges keep their records: beside the bot's, in their own store."""
+    return settings.data_dir / CLI_STORE
+
+
 def _merge(args: argparse.Namespace, settings: Settings) -> int:
+    reporter = _reporter(args)
     try:
         options = _options(args, settings)
         weights = parse_weights(args.weight)
+        check_out(args.out)
+        sources, warnings = read_sources(
+            args.images, skip_bad=args.skip_bad, max_bytes=settings.limits.max_image_bytes
+        )
     except UsageError as exc:
-        _exit(EXIT_USAGE, str(exc))
-    sources, warnings = read_sources(args.images)
-    for warning in warnings:
-        print(f"mergebot: warning: {warning}", file=sys.stderr)
+        reporter.fail(EXIT_USAGE, str(exc))
     if not sources:
-        _exit(EXIT_USAGE, "none of the image files could be read")
+        reporter.fail(EXIT_USAGE, "none of the image files could be read")
+    reporter.warn(warnings)
     origin = Origin(platform="cli", workspace_id="local", channel_id="terminal", user_id=_user())
-    request = MergeRequest(origin=origin, sources=sources, options=options, weights=weights)
+    request = MergeRequest(origin, sources, options, weights, skip_bad=args.skip_bad)
     runner = _dry_run if args.dry_run else _generate
-    try:
-        return asyncio.run(runner(request, settings, args.out))
-    except KeyboardInterrupt:
-        _exit(EXIT_FAILURE, "interrupted")
+    return asyncio.run(runner(request, settings, args.out, reporter))
 
 
-async def _dry_run(request: MergeRequest, settings: Settings, out: Path) -> int:
-    from .fetch import Fetcher
-    from .plan import dry_run
+async def _outcome(
+    request: MergeRequest, settings: Settings, reporter: Reporter, *, dry: bool
+) -> tuple[Outcome, bytes | None, PlannedCall | None]:
+    """Run the request through the service; for a dry run, on a throwaway store with a generator
+    that calls nothing. Returns the outcome, the job's sheet and (dry run) the call it would make."""
+    from .dryrun import DryRunGenerator
+    from .service import MergeService
 
-    fetcher = Fetcher(settings)
-    try:
-        prepared, skipped = await dry_run(request, settings, fetcher)
-    except MergebotError as exc:
-        _exit(EXIT_USAGE if isinstance(exc, USAGE_ERRORS) else EXIT_FAILURE, _one_line(exc.user_message))
-    finally:
-        await fetcher.aclose()
-    for warning in skipped:
-        print(f"mergebot: warning: {warning}", file=sys.stderr)
-    await asyncio.to_thread(prepared.sheet.image.save, out)
-    print(json.dumps(_describe(request.options, prepared), indent=2, ensure_ascii=False))
+    recorder = DryRunGenerator() if dry else None
+    with contextlib.ExitStack() as stack:
+        data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mergebot-dry-run-"))) if dry else None
+        # Always a local SQLite store of its own: never the bot's database, queue or object storage.
+        run_settings = replace(
+            settings,
+            data_dir=data_dir or cli_data_dir(settings),
+            store_driver="sqlite",
+            database_url=None,
+            object_storage=None,
+        )
+        try:
+            service = await MergeService.open(run_settings, generator=recorder)
+        except ConfigError as exc:
+            reporter.fail(EXIT_USAGE, exc.user_message)
+        except OSError as exc:
+            reporter.fail(
+                EXIT_FAILURE,
+                f"cannot use the data directory {run_settings.data_dir} ({exc.strerror or exc}); set MERGEBOT_DATA_DIR",
+            )
+        try:
+            outcome = await service.merge(request, reporter.progress)
+            sheet = await service.sheet_image(outcome.job) if outcome.job is not None else None
+        finally:
+            await service.aclose()
+    if not outcome.ok or outcome.view.image is None:
+        code = EXIT_USAGE if isinstance(outcome.error, USAGE_ERRORS) else EXIT_FAILURE
+        reporter.fail(code, outcome.view.text)
+    planned = recorder.calls[-1] if recorder is not None and recorder.calls else None
+    return outcome, sheet, planned
+
+
+async def _dry_run(request: MergeRequest, settings: Settings, out: Path, reporter: Reporter) -> int:
+    outcome, sheet, planned = await _outcome(request, settings, reporter, dry=True)
+    job = outcome.job
+    if job is None or sheet is None or planned is None:
+        reporter.fail(EXIT_FAILURE, "the dry run produced no reference sheet")
+    reporter.warn(job.warnings)
+    width, height = await asyncio.to_thread(_write_image, out, sheet, request.options.output_format)
+    reporter.clear()
+    print(json.dumps(_describe(job, planned, sheet, (width, height)), indent=2, ensure_ascii=False))
     return EXIT_OK
 
 
-def _describe(options: MergeOptions, prepared: Prepared) -> dict[str, Any]:
-    sheet = prepared.sheet
+def _write_image(out: Path, data: bytes, fmt: str) -> tuple[int, int]:
+    """Write ``data`` (any picture) to ``out`` in ``fmt``; returns its size."""
+    from PIL import Image
+
+    with Image.open(io.BytesIO(data)) as image:
+        encoded = io.BytesIO()
+        image.save(encoded, PIL_FORMATS[fmt])
+        write_atomically(out, encoded.getvalue())
+        return image.size
+
+
+def _describe(job: Job, planned: PlannedCall, sheet: bytes, size: tuple[int, int]) -> dict[str, Any]:
+    options = planned.options
+    boxes = job.sheet_boxes
+    covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes.values())
     return {
         "endpoint": "images.edit",
         "model": options.model,
         "mode": options.mode.value,
-        "prompt": prepared.prompt,
+        "prompt": planned.prompt,
         "size": options.size,
         "quality": options.quality,
         "output_format": options.output_format,
-        "images": [{"name": f.name, "mime": f.mime, "bytes": len(f.data)} for f in prepared.files],
+        "images": [{"name": f.name, "mime": f.mime, "bytes": len(f.data)} for f in planned.images],
         "references": [
             {
                 "label": ref.label,
                 "weight": ref.weight,
                 "source": ref.source,
+                "caption": ref.caption,
                 "width": ref.width,
                 "height": ref.height,
                 "bytes": ref.byte_size,
             }
-            for ref in prepared.references
+            for ref in job.references
         ],
+        "warnings": list(job.warnings),
         "sheet": {
-            "width": sheet.size[0],
-            "height": sheet.size[1],
-            "bytes": len(sheet.data),
-            "fill_ratio": round(sheet.fill_ratio, 3),
-            "boxes": {label: [b.x0, b.y0, b.x1, b.y1] for label, b in sheet.boxes.items()},
+            "width": size[0],
+            "height": size[1],
+            "bytes": len(sheet),
+            "fill_ratio": round(covered / (size[0] * size[1]), 3),
+            "boxes": {label: list(box) for label, box in boxes.items()},
         },
     }
 
 
-async def _generate(request: MergeRequest, settings: Settings, out: Path) -> int:
-    from .service import MergeService
-
-    service = await MergeService.open(settings)
+async def _generate(request: MergeRequest, settings: Settings, out: Path, reporter: Reporter) -> int:
+    outcome, _, _ = await _outcome(request, settings, reporter, dry=False)
+    job, data = outcome.job, outcome.view.image
+    if job is None or data is None:
+        reporter.fail(EXIT_FAILURE, "the merge produced no image")
+    reporter.warn(job.warnings)
     try:
-        outcome = await service.merge(request, _print_progress)
-    finally:
-        await service.aclose()
-    if not outcome.ok or outcome.view.image is None:
-        error = outcome.error
-        code = EXIT_USAGE if isinstance(error, USAGE_ERRORS) else EXIT_FAILURE
-        _exit(code, _one_line(outcome.view.text))
-    job = outcome.job
-    for warning in job.warnings if job else ():
-        print(f"mergebot: warning: {warning}", file=sys.stderr)
-    data, ext = outcome.view.image, request.options.output_format
-    await asyncio.to_thread(out.write_bytes, data)
-    cost = f", about ${job.cost_usd:.3f}" if job and job.cost_usd is not None else ""
-    print(f"mergebot: wrote {out} ({len(data)} bytes, {ext}; merge {job.id if job else '?'}{cost})", file=sys.stderr)
+        await asyncio.to_thread(write_atomically, out, data)
+    except OSError as exc:  # checked before the call; the disk can still fill up meanwhile
+        reporter.fail(EXIT_FAILURE, f"cannot write {out} ({exc.strerror or exc}); the result is merge {job.id}")
+    where = cli_data_dir(settings)
+    cost = f", about ${job.cost_usd:.3f}" if job.cost_usd is not None else ""
+    fmt = request.options.output_format
+    reporter.done(
+        f"wrote {out} ({len(data)} bytes, {fmt}; merge {job.id}{cost}; its record is in {where})",
+        {
+            "out": str(out),
+            "bytes": len(data),
+            "format": fmt,
+            "merge": job.id,
+            "cost_usd": job.cost_usd,
+            "warnings": list(job.warnings),
+            "data_dir": str(where),
+        },
+    )
     return EXIT_OK
-
-
-async def _print_progress(progress: Progress) -> None:
-    if progress.stage is Stage.GENERATING and progress.partial_index is not None:
-        line = f"preview {progress.partial_index + 1} received"
-    elif progress.stage is Stage.QUEUED and progress.queue_position is not None:
-        line = f"queued, position {progress.queue_position}"
-    else:
-        line = progress.text
-    print(f"[{progress.stage.value}] {line}", file=sys.stderr, flush=True)
 
 
 def _one_line(text: str) -> str:

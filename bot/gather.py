@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from compose import ComposeError, Normalized, normalize
 
-from .errors import FetchError, NoImages, TooManyImages
+from .errors import FetchError, ImageRejected, NoImages, TooManyImages
 from .fetch import Fetcher
 from .imagework import run_image_work
 from .labels import Labeled, assign_labels, skipped_line, span, unusable_why
@@ -58,6 +58,8 @@ class Gathered:
     images: tuple[GatheredImage, ...]
     warnings: tuple[str, ...]
     missing: Mapping[str, str] = field(default_factory=dict)  # label -> why it has no reference
+    rejected: tuple[ImageRejected, ...] = ()  # the files that could not be used
+    labels: tuple[str, ...] = ()  # every letter given, used or not
 
 
 def check_count(count: int, limit: int) -> None:
@@ -112,9 +114,11 @@ async def gather(
 
     loaded = await asyncio.gather(*(load(item.source) for item in kept))
     images: list[GatheredImage] = []
+    rejected: list[ImageRejected] = []
     warnings: list[str] = [left_out_line] if left_out_line else []
     for item, result in zip(kept, loaded, strict=True):
         if isinstance(result, FetchError | ComposeError):
+            rejected.append(ImageRejected(result.name, result.reason))
             warnings.append(skipped_line(item.label, result.name, result.reason))
             missing[item.label] = unusable_why(item.label, result.name, result.reason)
         else:
@@ -122,4 +126,4 @@ async def gather(
     warnings.extend(notes)
     if not images:
         raise NoImages("None of the files could be used as an image:\n" + "\n".join(f"• {w}" for w in warnings))
-    return Gathered(tuple(images), tuple(warnings), missing)
+    return Gathered(tuple(images), tuple(warnings), missing, tuple(rejected), tuple(i.label for i in labeled))

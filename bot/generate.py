@@ -139,9 +139,7 @@ class Generator:
         Raises ``bot.errors.InputError`` subclasses before any call when the model would refuse
         the request, and ``GenerationError`` subclasses when the call fails.
         """
-        caps = caps_for(options.model)
-        check_request(replace(options, prompt=prompt), len(images))
-        files = [_as_file(image) for image in images]
+        caps, files = check_call(images, prompt, options)
         client = self._openai()
         timeout_s = self._settings.limits.job_timeout_s
         started = time.monotonic()
@@ -256,6 +254,18 @@ class _Attempt:
             await self.on_partial(index, data)
         except Exception:  # a failed preview must not cost the merge
             log.warning("partial preview %d could not be delivered", index, exc_info=True)
+
+
+def check_call(
+    images: Sequence[InputImage], prompt: str, options: MergeOptions
+) -> tuple[ModelCaps, list[tuple[str, bytes, str]]]:
+    """Everything the API would refuse, checked before any call; the files as the SDK takes them.
+
+    The CLI's ``--dry-run`` runs this same check, so a dry run that passes is a call that would go out.
+    """
+    caps = caps_for(options.model)
+    check_request(replace(options, prompt=prompt), len(images))
+    return caps, [_as_file(image) for image in images]
 
 
 def _as_file(image: InputImage) -> tuple[str, bytes, str]:

@@ -152,6 +152,7 @@ class MergeRequest:
     options: MergeOptions
     weights: Mapping[str, float] = field(default_factory=dict)  # label -> weight
     start_later_hint: str = ""  # how to start from a later message here, said when images were left out
+    skip_bad: bool = True  # False (the CLI without --skip-bad): an unusable file or too many stop the merge
 
 
 @dataclass(frozen=True)

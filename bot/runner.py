@@ -1,21 +1,20 @@
 """``mergebot run``: start every chat platform whose credentials are set.
 
-Adapters are imported by name only when enabled, so the core never depends on
-a platform SDK and a Slack-only deployment never imports discord.py.
+Adapters are found through the ``mergebot.platforms`` entry points (``bot/platforms.py``)
+and imported only when enabled, so the core never imports upward and a Slack-only
+deployment never imports discord.py.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 import signal
 import time
-from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any, cast
 
+from . import platforms
 from .service import MergeService
 from .settings import Settings
 
@@ -30,9 +29,6 @@ NOTHING_TO_RUN = """No chat platform is configured. Set one of:
   Slack:   SLACK_BOT_TOKEN and SLACK_APP_TOKEN (Socket Mode), or SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET (HTTP mode)
 and OPENAI_API_KEY for generation. See README.md, "Configuration"."""
 
-AdapterRun = Callable[[Settings, MergeService], Coroutine[Any, Any, None]]
-
-
 def enabled_platforms(settings: Settings) -> list[str]:
     platforms = []
     if settings.discord_enabled:
@@ -44,8 +40,12 @@ def enabled_platforms(settings: Settings) -> list[str]:
 
 def missing_settings(settings: Settings) -> str | None:
     """Why the bot cannot start, or None."""
-    if not enabled_platforms(settings):
+    enabled = enabled_platforms(settings)
+    if not enabled:
         return NOTHING_TO_RUN
+    missing = [name for name in enabled if name not in platforms.installed()]
+    if missing:
+        return platforms.NOT_INSTALLED.format(name=missing[0], group=platforms.GROUP)
     if settings.openai_api_key is None:
         return "OPENAI_API_KEY is not set: the bot cannot generate images without it."
     return None
@@ -80,9 +80,9 @@ async def run(settings: Settings) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(_beat(settings.data_dir))
             for platform in enabled_platforms(settings):
-                adapter = importlib.import_module(f"adapters.{platform}")
+                adapter = platforms.load(platform)
                 log.info("starting %s", platform)
-                group.create_task(cast(AdapterRun, adapter.run)(settings, service))
+                group.create_task(adapter.run(settings, service))
             await stop.wait()
             log.info("stopping")
             raise _Stop

@@ -13,7 +13,7 @@ import secrets
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from compose import fit_to_bytes, normalize
 
@@ -30,7 +30,7 @@ from .errors import (
 from .fetch import Fetcher
 from .gather import REFERENCE_MAX_SIDE, check_count, gather
 from .imagework import run_image_work
-from .labels import missing_from, missing_message, next_label, unusable_named
+from .labels import missing_from, missing_message, next_label, span, unusable_named
 from .limits import Limiter
 from .model import (
     MAX_WEIGHT,
@@ -60,7 +60,7 @@ from .views import details_view, failure_view, notice, result_view
 
 if TYPE_CHECKING:
     from .blobs import Blobs
-    from .generate import Generated, Generator
+    from .generate import Generated, InputImage, PartialSink
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +87,20 @@ def rebalanced(references: Sequence[Reference], label: str) -> tuple[Reference, 
     )
 
 
+class ImageGenerator(Protocol):
+    """What the service needs from an image model: ``bot.generate.Generator``, or the dry run's."""
+
+    async def generate(
+        self,
+        images: Sequence[InputImage],
+        prompt: str,
+        options: MergeOptions,
+        on_partial: PartialSink | None = None,
+    ) -> Generated: ...
+
+    async def aclose(self) -> None: ...
+
+
 class _Reporter:
     """Sends progress to the adapter's sink; a failing sink never fails the merge."""
 
@@ -104,23 +118,32 @@ class _Reporter:
 class MergeService:
     """Runs merges and actions on stored jobs. Create with ``await MergeService.open(settings)``."""
 
-    def __init__(self, settings: Settings, store: JobStore, blobs: Blobs, fetcher: Fetcher) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: JobStore,
+        blobs: Blobs,
+        fetcher: Fetcher,
+        generator: ImageGenerator | None = None,
+    ) -> None:
         self.settings = settings
         self._store = store
         self._blobs = blobs
         self._fetcher = fetcher
         self._limiter = Limiter(settings.limits, store)
-        self._generator: Generator | None = None
+        self._generator: ImageGenerator | None = generator
         self._finished_since_prune = 0
 
     @classmethod
-    async def open(cls, settings: Settings) -> MergeService:
+    async def open(cls, settings: Settings, *, generator: ImageGenerator | None = None) -> MergeService:
+        """The service on the settings' store; ``generator`` replaces the OpenAI one (the CLI's
+        ``--dry-run`` passes one that checks everything and calls nothing)."""
         from .blobs import open_blobs
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(settings)
         blobs = open_blobs(settings)
-        return cls(settings, store, blobs, Fetcher(settings))
+        return cls(settings, store, blobs, Fetcher(settings), generator)
 
     async def aclose(self) -> None:
         if self._generator is not None:
@@ -129,7 +152,7 @@ class MergeService:
         await self._store.close()
 
     @property
-    def generator(self) -> Generator:
+    def generator(self) -> ImageGenerator:
         if self._generator is None:
             from .generate import Generator  # imports the OpenAI SDK: only when a merge really runs
 
@@ -142,6 +165,8 @@ class MergeService:
         """Run a new merge; the outcome's view is the result or the reason it failed."""
         try:
             self._check_prompt(request.options)
+            if not request.skip_bad:
+                check_count(len(request.sources), self.settings.limits.max_images)
             kept = min(len(request.sources), self.settings.limits.max_images)  # gather keeps the newest
             inputs = self._image_count(request.options, kept)
             check_request(request.options, inputs)
@@ -424,6 +449,13 @@ class MergeService:
         gathered = await gather(
             request.sources, self._fetcher, self.settings.limits, start_later_hint=request.start_later_hint
         )
+        if not request.skip_bad and gathered.rejected:
+            raise gathered.rejected[0]
+        unknown = sorted(set(request.weights) - set(gathered.labels))
+        if unknown:
+            raise InputError(
+                f"There is no {span(unknown)} to weigh: the references are {span(gathered.labels)}."
+            )
         references = [
             item.reference(await self._blobs.put(item.image.data), request.weights) for item in gathered.images
         ]

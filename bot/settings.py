@@ -8,11 +8,14 @@ repr, a log line or an error message never shows them.
 from __future__ import annotations
 
 import json
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from compose.layout import MAX_ITEMS
 
 from .errors import ConfigError
 from .model import Mode
@@ -26,6 +29,20 @@ DEFAULT_MEDIA_HOSTS = (
     "slack-files.com",
 )
 LOOPBACK_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+MIB = 1024 * 1024
+MAX_SHEET_IMAGES = MAX_ITEMS  # the most pictures one reference sheet lays out
+MIN_SHEET_SIDE, MAX_SHEET_SIDE = 256, 4096  # the largest model output is 3840 px on its long edge
+MAX_PROMPT_CHARS = 32_000  # the GPT Image models' prompt limit
+
+
+def default_data_dir(env: Mapping[str, str]) -> Path:
+    """Where state lives without MERGEBOT_DATA_DIR: the per-user data directory
+    ($XDG_DATA_HOME/mergebot, else ~/.local/share/mergebot), never the working directory."""
+    xdg = env.get("XDG_DATA_HOME", "").strip()
+    if xdg and Path(xdg).is_absolute():
+        return Path(xdg) / "mergebot"
+    home = env.get("HOME", "").strip()
+    return (Path(home) if home else Path.home()) / ".local" / "share" / "mergebot"
 
 
 @dataclass(frozen=True)
@@ -163,19 +180,21 @@ class _Reader:
         value = self.text(name)
         return Secret(value) if value else None
 
-    def integer(self, name: str, default: int, low: int = 0) -> int:
+    def integer(self, name: str, default: int, low: int, high: int) -> int:
+        """A whole number in ``low..high`` (the bounds say what the bot can serve, so a typo
+        such as MERGEBOT_SHEET_SIDE=100000 is refused at start instead of hanging a merge)."""
         raw = self.text(name)
         if raw is None:
             return default
         try:
-            value = int(raw)
+            value = int(raw.replace("_", ""))
         except ValueError:
             raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
-        if value < low:
-            raise ConfigError(f"{name} must be at least {low}, got {value}")
+        if not low <= value <= high:
+            raise ConfigError(f"{name} must be from {low} to {high}, got {value}")
         return value
 
-    def number(self, name: str, default: float, low: float = 0.0) -> float:
+    def number(self, name: str, default: float, low: float, high: float) -> float:
         raw = self.text(name)
         if raw is None:
             return default
@@ -183,8 +202,8 @@ class _Reader:
             value = float(raw)
         except ValueError:
             raise ConfigError(f"{name} must be a number, got {raw!r}") from None
-        if value < low:
-            raise ConfigError(f"{name} must be at least {low}, got {value}")
+        if not math.isfinite(value) or not low <= value <= high:
+            raise ConfigError(f"{name} must be from {low:g} to {high:g}, got {raw!r}")
         return value
 
     def flag(self, name: str, default: bool) -> bool:
@@ -227,18 +246,20 @@ class _Reader:
 def _parse(r: _Reader) -> Settings:
     base = Settings()
     limits = Limits(
-        max_images=r.integer("MERGEBOT_MAX_IMAGES", Limits.max_images, low=1),
-        max_image_bytes=r.integer("MERGEBOT_MAX_IMAGE_BYTES", Limits.max_image_bytes, low=1024),
-        max_image_pixels=r.integer("MERGEBOT_MAX_IMAGE_PIXELS", Limits.max_image_pixels, low=1),
-        max_prompt_chars=r.integer("MERGEBOT_MAX_PROMPT_CHARS", Limits.max_prompt_chars, low=1),
-        global_concurrency=r.integer("MERGEBOT_CONCURRENCY", Limits.global_concurrency, low=1),
-        per_user_concurrency=r.integer("MERGEBOT_USER_CONCURRENCY", Limits.per_user_concurrency, low=1),
-        per_user_daily=r.integer("MERGEBOT_USER_DAILY_MERGES", Limits.per_user_daily, low=1),
-        workspace_daily_cost_usd=r.number("MERGEBOT_WORKSPACE_DAILY_USD", Limits.workspace_daily_cost_usd),
+        max_images=r.integer("MERGEBOT_MAX_IMAGES", Limits.max_images, 1, MAX_SHEET_IMAGES),
+        max_image_bytes=r.integer("MERGEBOT_MAX_IMAGE_BYTES", Limits.max_image_bytes, 1024, 256 * MIB),
+        max_image_pixels=r.integer("MERGEBOT_MAX_IMAGE_PIXELS", Limits.max_image_pixels, 1, 250_000_000),
+        max_prompt_chars=r.integer("MERGEBOT_MAX_PROMPT_CHARS", Limits.max_prompt_chars, 1, MAX_PROMPT_CHARS),
+        global_concurrency=r.integer("MERGEBOT_CONCURRENCY", Limits.global_concurrency, 1, 256),
+        per_user_concurrency=r.integer("MERGEBOT_USER_CONCURRENCY", Limits.per_user_concurrency, 1, 256),
+        per_user_daily=r.integer("MERGEBOT_USER_DAILY_MERGES", Limits.per_user_daily, 1, 1_000_000),
+        workspace_daily_cost_usd=r.number(
+            "MERGEBOT_WORKSPACE_DAILY_USD", Limits.workspace_daily_cost_usd, 0.0, 1_000_000.0
+        ),
         allow_unpriced_models=r.flag("MERGEBOT_ALLOW_UNPRICED_MODELS", Limits.allow_unpriced_models),
-        blob_cap_bytes=r.integer("MERGEBOT_BLOB_CAP_BYTES", Limits.blob_cap_bytes, low=1024 * 1024),
-        job_timeout_s=r.number("MERGEBOT_JOB_TIMEOUT", Limits.job_timeout_s, low=1.0),
-        fetch_timeout_s=r.number("MERGEBOT_FETCH_TIMEOUT", Limits.fetch_timeout_s, low=0.1),
+        blob_cap_bytes=r.integer("MERGEBOT_BLOB_CAP_BYTES", Limits.blob_cap_bytes, MIB, 2**50),
+        job_timeout_s=r.number("MERGEBOT_JOB_TIMEOUT", Limits.job_timeout_s, 1.0, 3600.0),
+        fetch_timeout_s=r.number("MERGEBOT_FETCH_TIMEOUT", Limits.fetch_timeout_s, 0.1, 600.0),
     )
     hosts_raw = r.text("MERGEBOT_MEDIA_HOSTS")
     media_hosts = (
@@ -256,7 +277,7 @@ def _parse(r: _Reader) -> Settings:
         reactions[emoji] = label
     database_url = r.secret("MERGEBOT_DATABASE_URL")
     return Settings(
-        data_dir=Path(r.text("MERGEBOT_DATA_DIR") or str(base.data_dir)),
+        data_dir=Path(r.text("MERGEBOT_DATA_DIR") or default_data_dir(r.env)).expanduser(),
         store_driver=r.text("MERGEBOT_STORE") or _driver_for(database_url) or base.store_driver,
         database_url=database_url,
         object_storage=_object_storage(r),
@@ -264,8 +285,8 @@ def _parse(r: _Reader) -> Settings:
         openai_base_url=r.url("OPENAI_BASE_URL", None),
         model=r.text("MERGEBOT_MODEL") or base.model,
         mode=Mode(r.choice("MERGEBOT_MODE", base.mode.value, tuple(m.value for m in Mode))),
-        sheet_side=r.integer("MERGEBOT_SHEET_SIDE", base.sheet_side, low=256),
-        partial_images=r.integer("MERGEBOT_PARTIAL_IMAGES", base.partial_images),
+        sheet_side=r.integer("MERGEBOT_SHEET_SIDE", base.sheet_side, MIN_SHEET_SIDE, MAX_SHEET_SIDE),
+        partial_images=r.integer("MERGEBOT_PARTIAL_IMAGES", base.partial_images, 0, 3),
         media_hosts=media_hosts,
         limits=limits,
         prices=prices,
@@ -279,7 +300,7 @@ def _parse(r: _Reader) -> Settings:
         slack_app_token=r.secret("SLACK_APP_TOKEN"),
         slack_signing_secret=r.secret("SLACK_SIGNING_SECRET"),
         slack_api_url=r.url("SLACK_API_URL", base.slack_api_url) or "",
-        slack_port=r.integer("SLACK_PORT", base.slack_port, low=1),
+        slack_port=r.integer("SLACK_PORT", base.slack_port, 1, 65535),
         slack_rebalance_reactions=reactions,
     )
 

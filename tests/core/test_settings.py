@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -12,9 +13,10 @@ from bot.settings import Settings
 
 
 def test_defaults_and_overrides() -> None:
-    settings = Settings.from_env({})
+    settings = Settings.from_env({"HOME": "/home/ana"})
     assert settings.model == "gpt-image-2" and settings.mode is Mode.COLLAGE
-    assert settings.data_dir == Path("data")
+    assert settings.data_dir == Path("/home/ana/.local/share/mergebot"), "per user, never ./data"
+    assert Settings.from_env({"XDG_DATA_HOME": "/xdg"}).data_dir == Path("/xdg/mergebot")
     settings = Settings.from_env(
         {
             "MERGEBOT_MODE": "separate",
@@ -90,3 +92,43 @@ def test_custom_ids_round_trip(action: Action) -> None:
 @pytest.mark.parametrize("custom_id", ["mb:more:abc123def0", "mb:nuke:abc123def0", "other:retry:abc", "mb:retry:../x"])
 def test_foreign_or_malformed_ids_are_not_ours(custom_id: str) -> None:
     assert decode(custom_id) is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("MERGEBOT_MAX_IMAGES", "25"),
+        ("MERGEBOT_MAX_IMAGES", "0"),
+        ("MERGEBOT_SHEET_SIDE", "100000"),
+        ("MERGEBOT_SHEET_SIDE", "100"),
+        ("MERGEBOT_PARTIAL_IMAGES", "4"),
+        ("MERGEBOT_MAX_PROMPT_CHARS", "32001"),
+        ("MERGEBOT_MAX_IMAGE_BYTES", "999999999999"),
+        ("MERGEBOT_CONCURRENCY", "100000"),
+        ("MERGEBOT_JOB_TIMEOUT", "inf"),
+        ("MERGEBOT_FETCH_TIMEOUT", "nan"),
+        ("MERGEBOT_WORKSPACE_DAILY_USD", "-1"),
+        ("SLACK_PORT", "65536"),
+    ],
+)
+def test_every_setting_is_bounded(variable: str, value: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{variable} must be from "):
+        Settings.from_env({variable: value})
+
+
+def test_the_bounds_themselves_are_accepted() -> None:
+    settings = Settings.from_env({"MERGEBOT_MAX_IMAGES": "24", "MERGEBOT_SHEET_SIDE": "4096", "SLACK_PORT": "65535"})
+    assert (settings.limits.max_images, settings.sheet_side, settings.slack_port) == (24, 4096, 65535)
+
+
+def test_env_example_documents_every_setting_with_the_minimal_set_first() -> None:
+    root = Path(__file__).resolve().parents[2]
+    example = (root / ".env.example").read_text()
+    read = set(re.findall(r'"((?:MERGEBOT|OPENAI|DISCORD|SLACK)_[A-Z_]+)"', (root / "bot" / "settings.py").read_text()))
+    assert read, "the settings module names its variables"
+    assert sorted(v for v in read if v not in example) == []
+    first = next(line for line in example.splitlines() if line and not line.startswith("#"))
+    assert first == "OPENAI_API_KEY="
+    assert example.index("DISCORD_TOKEN") < example.index("MERGEBOT_DATA_DIR")
+    assert example.index("SLACK_APP_TOKEN") < example.index("MERGEBOT_DATA_DIR")
+    assert Settings.from_env({}, dotenv=root / ".env.example").openai_api_key is None, "it parses as it ships"
