@@ -11,6 +11,8 @@ import re
 from .model import Action, ActionKind
 
 PREFIX = "mb"
+# The argument of a Delete that was confirmed (a Delete without it only asks).
+DELETE_CONFIRMED = "OK"
 JOB_ID_PATTERN = r"[A-Za-z0-9]{6,32}"
 # Unanchored, for platforms that match it themselves (discord.py's DynamicItem templates).
 CUSTOM_ID_TEMPLATE = (

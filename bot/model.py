@@ -75,6 +75,7 @@ class Actor:
     workspace_id: str
     user_id: str
     is_moderator: bool = False  # Discord Manage Messages, Slack workspace admin
+    user_name: str = ""  # how the chat shows them; names the requester of the jobs they start
 
 
 @dataclass(frozen=True)

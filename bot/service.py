@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from compose import fit_to_bytes, normalize
 
 from .capabilities import check_request
+from .controls import DELETE_CONFIRMED
 from .errors import (
     InputError,
     JobNotFound,
@@ -56,7 +57,8 @@ from .plan import Prepared, extension, prepare
 from .pricing import estimate_cost, estimate_request_cost
 from .settings import Settings
 from .store import JobStore, open_store
-from .views import details_view, failure_view, notice, result_view
+from .usage import usage_view
+from .views import delete_confirmation, details_view, failure_view, notice, reference_prompt, result_view
 
 if TYPE_CHECKING:
     from .blobs import Blobs
@@ -197,13 +199,21 @@ class MergeService:
             return Outcome(notice(exc.user_message), job=job, ok=False, error=exc)
         if action.kind is ActionKind.DETAILS:
             return Outcome(details_view(job), job=job)
+        if action.kind is ActionKind.DELETE and action.arg != DELETE_CONFIRMED:
+            return Outcome(delete_confirmation(job), job=job)
         if action.kind is ActionKind.DELETE:
             deleted = replace(job, status=JobStatus.DELETED)
             await self._store.save(deleted)
             return Outcome(notice("Deleted that merge."), job=deleted, deleted=True)
         if action.kind is ActionKind.EDIT_PROMPT and prompt is None:
             return Outcome(View(text=job.options.prompt, ephemeral=True), job=job, needs_prompt=True)
-        child_origin = origin or replace(job.origin, user_id=actor.user_id, user_name="")
+        if action.kind is ActionKind.USE_AS_REFERENCE and prompt is None:
+            try:
+                self._check_usable_as_reference(job)
+            except MergebotError as exc:
+                return Outcome(notice(exc.user_message), job=job, ok=False, error=exc)
+            return Outcome(reference_prompt(job), job=job, needs_prompt=True)
+        child_origin = origin or replace(job.origin, user_id=actor.user_id, user_name=actor.user_name)
         try:
             child = await self._child(job, action, child_origin, prompt)
             self._check_prompt(child.options)
@@ -244,10 +254,13 @@ class MergeService:
             action=tag,
         )
 
-    async def _with_result_as_reference(self, parent: Job) -> tuple[Reference, ...]:
+    def _check_usable_as_reference(self, parent: Job) -> None:
         if not parent.result_digests:
             raise InputError("That merge has no result yet to use as a reference.")
         check_count(len(parent.references) + 1, self.settings.limits.max_images)
+
+    async def _with_result_as_reference(self, parent: Job) -> tuple[Reference, ...]:
+        self._check_usable_as_reference(parent)
         result = await self._blob(parent, parent.result_digests[0])
         image = await run_image_work(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
         digest = await self._blobs.put(image.data)
@@ -294,6 +307,11 @@ class MergeService:
             raise PermissionDenied("Only the person who asked for this merge, or a moderator, can delete it.")
         if self.settings.control_policy == "requester":
             raise PermissionDenied("Only the person who asked for this merge can use its controls here.")
+
+    async def usage(self, actor: Actor) -> View:
+        """``/merge usage``: the person's merges and spend, what is left of their quotas, and
+        for moderators the workspace's."""
+        return await usage_view(self._store, self.settings.limits, actor)
 
     # -- lookups adapters need --------------------------------------------------------------
 

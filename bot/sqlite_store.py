@@ -31,6 +31,7 @@ from .store import (
     PER_USER_DAILY,
     WORKSPACE_DAILY_COST,
     Quota,
+    Totals,
     register_driver,
 )
 from .store_rows import (
@@ -257,6 +258,20 @@ class SqliteJobStore:
             (platform, workspace_id, since),
         )
         return float(row[0])
+
+    async def totals_since(
+        self, platform: str, workspace_id: str, since: float, user_id: str | None = None
+    ) -> Totals:
+        query = (
+            f"SELECT COUNT(CASE WHEN released = 0 THEN 1 END), {_CHARGED} "
+            "WHERE platform = ? AND workspace_id = ? AND created_at >= ?"
+        )
+        parameters: tuple[str | float, ...] = (platform, workspace_id, since)
+        if user_id is not None:
+            query += " AND user_id = ?"
+            parameters += (user_id,)
+        row = await self._one(query, parameters)
+        return Totals(int(row[0]), float(row[1]))
 
     async def last_result_in_channel(self, platform: str, channel_id: str) -> Job | None:
         jobs = await self._select(

@@ -12,7 +12,7 @@ import importlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from .errors import ConfigError
 from .model import Job
@@ -38,6 +38,13 @@ class Quota:
     since: float
     per_user_daily: int
     workspace_daily_usd: float
+
+
+class Totals(NamedTuple):
+    """How many jobs were started in a period and their estimated cost in USD."""
+
+    jobs: int
+    cost_usd: float
 
 
 @runtime_checkable
@@ -109,6 +116,14 @@ class JobStore(Protocol):
     async def cost_since(self, platform: str, workspace_id: str, since: float) -> float:
         """What a workspace's jobs created since ``since`` are charged in USD: the settled cost of
         finished ones, the reservation of the others (running ones too); released ones are free."""
+        ...
+
+    async def totals_since(
+        self, platform: str, workspace_id: str, since: float, user_id: str | None = None
+    ) -> Totals:
+        """What a workspace's jobs created since ``since`` (one person's, when ``user_id`` is given)
+        count against the quotas: how many (released ones are not counted) and their charge, as
+        ``count_user_jobs_since`` and ``cost_since`` count them."""
         ...
 
     async def last_result_in_channel(self, platform: str, channel_id: str) -> Job | None:

@@ -4,17 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from .errors import (
-    GenerationTimeout,
-    MergebotError,
-    MissingReference,
-    RateLimited,
-    ServiceUnavailable,
-)
+from .controls import DELETE_CONFIRMED
+from .errors import ContentBlocked, MergebotError, MissingReference
+from .labels import next_label
 from .model import ActionKind, Control, Job, JobStatus, Reference, View
 
-RETRYABLE = (RateLimited, GenerationTimeout, ServiceUnavailable)
 REGIONAL_INDICATOR_A = 0x1F1E6
+REWORD_HINT = "Press Edit prompt to reword it, or Retry to try the same again."
 
 
 def letter_emoji(label: str) -> str | None:
@@ -48,6 +44,7 @@ def result_controls(job: Job) -> tuple[Control, ...]:
 
 
 def failure_controls(job: Job) -> tuple[Control, ...]:
+    """Retry, Edit prompt and Details: what a person can do about any failed merge."""
     return (
         Control(ActionKind.RETRY, job.id, "Retry", emoji="🔁", style="primary"),
         Control(ActionKind.EDIT_PROMPT, job.id, "Edit prompt", emoji="✏️"),
@@ -72,23 +69,55 @@ def warnings_text(warnings: tuple[str, ...]) -> str:
     return "".join(f"\n{warning}" for warning in warnings)
 
 
+def requester(job: Job) -> str:
+    """Who asked for a job, as the chat shows them (their name, else their id)."""
+    return job.origin.user_name or job.origin.user_id
+
+
 def result_view(job: Job, image: bytes, extension: str) -> View:
     text = f"Merged {describe_weights(job.references)}: “{_clip(job.options.prompt, 300)}”"
     if job.parent_id and job.action:
         text += f" ({_action_words(job.action)})"
+    text += f" · asked by {requester(job)}"
     text += warnings_text(job.warnings)
     return View(text=text, image=image, image_name=f"mergebot-{job.id}.{extension}", controls=result_controls(job))
 
 
 def failure_view(error: MergebotError, job: Job | None) -> View:
+    """Why a merge failed. A job that gathered its references keeps Retry and Edit prompt
+    whatever the failure (a refusal before any job existed has nothing to retry)."""
     text = error.user_message
-    if job is not None:
-        text += warnings_text(job.warnings)
-    retryable = job is not None and isinstance(error, RETRYABLE)
-    controls = failure_controls(job) if retryable and job is not None else ()
-    if job is not None and isinstance(error, MissingReference):
-        controls = letter_check_controls(job)
-    return View(text=text, controls=controls)
+    if job is None:
+        return View(text=text)
+    text = f"{text}{warnings_text(job.warnings)}\nAsked by {requester(job)}."
+    if not job.references:
+        return View(text=text)
+    if isinstance(error, MissingReference):
+        return View(text=text, controls=letter_check_controls(job))
+    if isinstance(error, ContentBlocked):
+        text += f"\n{REWORD_HINT}"
+    return View(text=text, controls=failure_controls(job))
+
+
+def delete_confirmation(job: Job) -> View:
+    """A private question before a Delete button removes anything."""
+    return View(
+        text=f"Delete the merge “{_clip(job.options.prompt, 100)}” and the messages it posted? This cannot be undone.",
+        controls=(
+            Control(ActionKind.DELETE, job.id, "Yes, delete it", arg=DELETE_CONFIRMED, emoji="🗑️", style="danger"),
+        ),
+        ephemeral=True,
+    )
+
+
+def next_reference_label(job: Job) -> str:
+    """The label a job's result takes when it is used as a reference of the next merge."""
+    return next_label(ref.label for ref in job.references)
+
+
+def reference_prompt(job: Job) -> View:
+    """What Use as reference asks before it runs: the next prompt, pre-filled with this one."""
+    return View(text=job.options.prompt, ephemeral=True)
 
 
 def notice(text: str) -> View:

@@ -13,15 +13,20 @@ from typing import Any
 import discord
 
 from bot.model import Action, ActionKind, Actor, Job, Outcome
+from bot.views import next_reference_label
 
 from .context import AdapterContext, context_of
-from .controls import EditPromptModal
+from .controls import EditPromptModal, UseAsReferenceModal, controls_view
 from .progress import StatusMessage, acknowledge, attempt
 from .render import clip
 
 logger = logging.getLogger(__name__)
 
 PRIVATE_ACTIONS = frozenset({ActionKind.DETAILS, ActionKind.DELETE})
+PROMPTED_ACTIONS = frozenset({ActionKind.EDIT_PROMPT, ActionKind.USE_AS_REFERENCE})
+REACTIONS_HELP = (
+    "Reactions on a result: 🔁 retry · 🇦 🇧 🇨 … more of that reference · 🗑️ delete (the requester only)."
+)
 
 
 def actor_of(interaction: discord.Interaction[Any]) -> Actor:
@@ -31,6 +36,7 @@ def actor_of(interaction: discord.Interaction[Any]) -> Actor:
         workspace_id=str(interaction.guild_id or "dm"),
         user_id=str(interaction.user.id),
         is_moderator=bool(interaction.permissions.manage_messages),
+        user_name=interaction.user.display_name,
     )
 
 
@@ -49,10 +55,10 @@ async def _handle(
 ) -> None:
     service = context.service
     actor = actor_of(interaction)
-    if action.kind is ActionKind.EDIT_PROMPT and prompt is None:
+    if action.kind in PROMPTED_ACTIONS and prompt is None:
         outcome = await service.act(action, actor)
-        if outcome.needs_prompt:
-            await interaction.response.send_modal(EditPromptModal(action.job_id, outcome.view.text))
+        if outcome.needs_prompt and outcome.job is not None:
+            await interaction.response.send_modal(_prompt_form(action, outcome.job, outcome.view.text))
         else:
             await interaction.response.send_message(clip(outcome.view.text), ephemeral=True)
         return
@@ -76,9 +82,19 @@ async def _handle(
         await interaction.edit_original_response(content=clip(outcome.view.text))
         return
     if private and outcome.view.ephemeral:
-        await interaction.edit_original_response(content=clip(outcome.view.text))
+        text = outcome.view.text
+        if action.kind is ActionKind.DETAILS and outcome.ok:
+            text += f"\n{REACTIONS_HELP}"
+        await interaction.edit_original_response(content=clip(text), view=controls_view(outcome.view.controls))
         return
     await status.finish(outcome)
+
+
+def _prompt_form(action: Action, job: Job, current_prompt: str) -> discord.ui.Modal:
+    """The form that asks for the prompt of Edit prompt or Use as reference, pre-filled."""
+    if action.kind is ActionKind.USE_AS_REFERENCE:
+        return UseAsReferenceModal(action.job_id, current_prompt, next_reference_label(job))
+    return EditPromptModal(action.job_id, current_prompt)
 
 
 async def delete_job_messages(client: discord.Client, job: Job | None) -> int:

@@ -13,6 +13,7 @@ from bot.gather import REFERENCE_MAX_SIDE
 from bot.model import ImageSource, MergeOptions, MergeRequest, Mode, Origin
 
 from . import gather
+from .actions import REACTIONS_HELP, actor_of
 from .context import AdapterContext, context_of
 from .controls import MODAL_TIMEOUT_S, PROMPT_INPUT_ID, PROMPT_MAX
 from .progress import StatusMessage, acknowledge
@@ -50,6 +51,15 @@ UNREAD = (
 ONLY_ATTACHED = f"Only the images attached to /merge were used: {UNREAD}"
 ONLY_CHOSEN = f"Only the images of the chosen message were used: {UNREAD}"
 START_LATER = "To merge later ones, pick the first of them with Apps → Merge images from here."
+HELP = (
+    "**/merge** `prompt:` what to make, e.g. `the character from A in the room from B`. In a thread every image "
+    "is used, oldest first, labeled A, B, C…; in a channel the recent ones. Apps → Merge images from here "
+    "starts from any message. `/merge prompt:usage` shows your merges and spend.\n"
+    "Buttons on a result: Retry · More A, More B … · Edit prompt · Use as reference · Details · Delete.\n"
+    f"{REACTIONS_HELP}"
+)
+HELP_WORDS = frozenset({"help", "?"})
+USAGE_WORDS = frozenset({"usage"})
 NEEDS_HISTORY = (
     "I can't read the messages here. Give me the View Channel and Read Message History permissions "
     "in this channel (or thread's parent), then try again."
@@ -120,13 +130,27 @@ async def run_merge_command(
     attachments: list[discord.Attachment],
     choices: dict[str, str],
 ) -> None:
-    """Acknowledge, gather the conversation's images, merge with live progress; never raises."""
+    """Acknowledge, gather the conversation's images, merge with live progress; never raises.
+    ``/merge prompt:help`` and ``/merge prompt:usage`` answer privately instead."""
     context = context_of(interaction.client)
+    word = prompt.strip().lower()
+    if word in HELP_WORDS or word in USAGE_WORDS:
+        await _answer_privately(context, interaction, word)
+        return
     loading_id = await acknowledge(interaction)
     try:
         await _merge(context, interaction, prompt, attachments, choices, start=None, loading_id=loading_id)
     except Exception:
         logger.exception("/merge failed")
+        await _report_crash(interaction)
+
+
+async def _answer_privately(context: AdapterContext, interaction: discord.Interaction[Any], word: str) -> None:
+    try:
+        text = (await context.service.usage(actor_of(interaction))).text if word in USAGE_WORDS else HELP
+        await interaction.response.send_message(text, ephemeral=True)
+    except Exception:
+        logger.exception("/merge %s failed", word)
         await _report_crash(interaction)
 
 

@@ -24,6 +24,7 @@ logger = logging.getLogger(__name__)
 BUTTON_TEMPLATE = CUSTOM_ID_TEMPLATE
 SELECT_TEMPLATE = rf"mbpick:(?P<job>{JOB_ID_PATTERN})(?::(?P<part>[2-9]))?"
 PROMPT_MODAL_PREFIX = "mbprompt:"
+USE_MODAL_PREFIX = "mbuse:"
 PROMPT_INPUT_ID = "prompt"
 PROMPT_MAX = 4000  # Discord's text input limit
 MODAL_TIMEOUT_S = 15 * 60.0  # discord.py forgets its Modal object after this; the submit is still answered
@@ -126,6 +127,27 @@ class EditPromptModal(discord.ui.Modal):
         super().__init__(title="Edit prompt", custom_id=f"{PROMPT_MODAL_PREFIX}{job_id}", timeout=MODAL_TIMEOUT_S)
         self.prompt: discord.ui.TextInput[EditPromptModal] = discord.ui.TextInput(
             label="Prompt",
+            custom_id=PROMPT_INPUT_ID,
+            style=discord.TextStyle.paragraph,
+            default=current_prompt[:PROMPT_MAX],
+            max_length=PROMPT_MAX,
+            required=True,
+        )
+        self.add_item(self.prompt)
+
+
+class UseAsReferenceModal(discord.ui.Modal):
+    """Use as reference asks for the next merge's prompt (pre-filled with this one) before it runs.
+
+    Answered by ``forms.answer_form`` from its custom id (``mbuse:<job>``), like Edit prompt.
+    """
+
+    def __init__(self, job_id: str, current_prompt: str, label: str) -> None:
+        super().__init__(
+            title=f"Use this result as {label}", custom_id=f"{USE_MODAL_PREFIX}{job_id}", timeout=MODAL_TIMEOUT_S
+        )
+        self.prompt: discord.ui.TextInput[UseAsReferenceModal] = discord.ui.TextInput(
+            label=f"Prompt for the next merge (the result is {label})"[:45],
             custom_id=PROMPT_INPUT_ID,
             style=discord.TextStyle.paragraph,
             default=current_prompt[:PROMPT_MAX],

@@ -1,4 +1,5 @@
-"""Submitted forms: Edit prompt and "Merge images from here", answered from their custom ids.
+"""Submitted forms: Edit prompt, Use as reference and "Merge images from here", answered from
+their custom ids.
 
 discord.py hands a modal submission only to the Modal object that opened it, and a
 restart forgets that object. The client answers every submission of ours here
@@ -19,9 +20,10 @@ from bot.model import Action, ActionKind
 
 from .actions import handle_action
 from .commands import FROM_HERE_MODAL_PREFIX, merge_from_here
-from .controls import PROMPT_INPUT_ID, PROMPT_MODAL_PREFIX
+from .controls import PROMPT_INPUT_ID, PROMPT_MODAL_PREFIX, USE_MODAL_PREFIX
 
 EDIT_PROMPT_FORM = re.compile(rf"^{re.escape(PROMPT_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
+USE_AS_REFERENCE_FORM = re.compile(rf"^{re.escape(USE_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
 FROM_HERE_FORM = re.compile(rf"^{re.escape(FROM_HERE_MODAL_PREFIX)}(?P<message>[0-9]{{1,20}})$")
 
 
@@ -47,6 +49,10 @@ async def answer_form(interaction: discord.Interaction[Any]) -> None:
     edit = EDIT_PROMPT_FORM.match(custom_id)
     if edit is not None:
         await handle_action(interaction, Action(kind=ActionKind.EDIT_PROMPT, job_id=edit["job"]), prompt)
+        return
+    use = USE_AS_REFERENCE_FORM.match(custom_id)
+    if use is not None:
+        await handle_action(interaction, Action(kind=ActionKind.USE_AS_REFERENCE, job_id=use["job"]), prompt)
         return
     here = FROM_HERE_FORM.match(custom_id)
     if here is not None:

@@ -25,7 +25,7 @@ from bot.model import Outcome, Progress, View
 from bot.progress import Pace, StatusFeed
 
 from .context import INTERACTION_TOKEN_WINDOW_S, AdapterContext, upload_limit
-from .render import Rendered, clip, fitted_image, render
+from .render import Rendered, clip, fitted_image, render_outcome
 
 logger = logging.getLogger(__name__)
 
@@ -137,7 +137,7 @@ class StatusMessage:
         if view.ephemeral:
             await self.private(view)
             return
-        rendered = await render(self.context.service, view, self._max_bytes)
+        rendered = await render_outcome(self.context.service, outcome, self._max_bytes)
         try:
             await self.show(rendered)
         except discord.HTTPException as exc:

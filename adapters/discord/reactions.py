@@ -6,6 +6,7 @@ import logging
 
 import discord
 
+from bot.controls import DELETE_CONFIRMED
 from bot.errors import PermissionDenied
 from bot.model import Action, ActionKind, Actor
 from bot.views import label_for_emoji
@@ -32,8 +33,8 @@ def reaction_action(emoji: str, job_id: str) -> Action | None:
     """The action an emoji asks for on ``job_id``, or None when it means nothing to the bot."""
     if emoji in RETRY_EMOJI:
         return Action(kind=ActionKind.RETRY, job_id=job_id)
-    if emoji in DELETE_EMOJI:
-        return Action(kind=ActionKind.DELETE, job_id=job_id)
+    if emoji in DELETE_EMOJI:  # a deliberate reaction needs no second question
+        return Action(kind=ActionKind.DELETE, job_id=job_id, arg=DELETE_CONFIRMED)
     label = label_for_emoji(emoji)
     if label is not None:
         return Action(kind=ActionKind.REBALANCE, job_id=job_id, arg=label)
@@ -62,7 +63,10 @@ async def _handle(client: discord.Client, context: AdapterContext, payload: disc
         return
     channel = client.get_partial_messageable(payload.channel_id, guild_id=payload.guild_id)
     # Reaction deletes are for the requester only; moderators use the Delete button.
-    actor = Actor(platform="discord", workspace_id=str(payload.guild_id or "dm"), user_id=str(payload.user_id))
+    name = payload.member.display_name if payload.member is not None else ""
+    actor = Actor(
+        platform="discord", workspace_id=str(payload.guild_id or "dm"), user_id=str(payload.user_id), user_name=name
+    )
     reply_to = channel.get_partial_message(payload.message_id)
     mention = f"<@{payload.user_id}>"
     logger.info("reaction %s on job %s", action.kind.value, job.id)

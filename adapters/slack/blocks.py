@@ -1,7 +1,8 @@
 """Block Kit for the core's views: text sections and the control row.
 
 Custom ids ``mb:<action>:<job>[:<arg>]`` (``bot.controls``) are the ``action_id`` of each
-button. "More A", "More B" … stay buttons while they fit (``REBALANCE_BUTTONS_MAX``);
+button. Delete asks with Slack's own confirmation dialog, so its button carries the
+confirmed id. "More A", "More B" … stay buttons while they fit (``REBALANCE_BUTTONS_MAX``);
 beyond that they collapse into one static select whose option values are the custom ids.
 """
 
@@ -10,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bot.controls import PREFIX, encode
+from bot.controls import DELETE_CONFIRMED, PREFIX, encode
 from bot.model import Action, ActionKind, Control, View
 
 SECTION_TEXT_MAX = 3000
@@ -22,6 +23,13 @@ REBALANCE_BUTTONS_MAX = 5
 SELECT_PREFIX = f"{PREFIX}:{ActionKind.REBALANCE.value}:"
 
 Block = dict[str, Any]
+DELETE_DIALOG: Block = {
+    "title": {"type": "plain_text", "text": "Delete this merge?"},
+    "text": {"type": "plain_text", "text": "Its result, reference sheet and messages go away. This cannot be undone."},
+    "confirm": {"type": "plain_text", "text": "Delete"},
+    "deny": {"type": "plain_text", "text": "Keep it"},
+    "style": "danger",
+}
 
 
 def escape(text: str) -> str:
@@ -57,8 +65,9 @@ def button_text(control: Control) -> str:
 
 
 def button(control: Control) -> Block:
-    """A button whose ``action_id`` is the control's custom id."""
-    custom_id = encode(Action(control.kind, control.job_id, control.arg))
+    """A button whose ``action_id`` is the control's custom id; Delete first asks for confirmation."""
+    arg = DELETE_CONFIRMED if control.kind is ActionKind.DELETE else control.arg
+    custom_id = encode(Action(control.kind, control.job_id, arg))
     element: Block = {
         "type": "button",
         "text": plain(button_text(control)),
@@ -67,6 +76,8 @@ def button(control: Control) -> Block:
     }
     if control.style in ("primary", "danger"):
         element["style"] = control.style
+    if control.kind is ActionKind.DELETE:
+        element["confirm"] = DELETE_DIALOG
     return element
 
 

@@ -1,10 +1,13 @@
-"""The three ways to start a merge: @mention in a thread, the message shortcut with its
-modal, and ``/merge`` in a channel (Slack does not run slash commands inside threads)."""
+"""The ways to start a merge: @mention in a thread, the message shortcuts "Merge images in
+this thread" and "Merge images from here" with their modal, and ``/merge`` in a channel
+(Slack does not run slash commands inside threads). ``/merge help`` and ``/merge usage``
+answer only the person who asked."""
 
 from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -14,7 +17,8 @@ from bot.model import MergeOptions, MergeRequest, Mode, Origin
 from . import blocks
 from .context import SlackContext
 from .dedupe import first_delivery
-from .gather import Found, channel_images, clean_text, thread_images
+from .emoji import reactions_help
+from .gather import Found, channel_images, clean_text, images_from, thread_images
 from .progress import StatusMessage
 from .render import MERGE_CRASHED, ephemeral, reply_privately, show_outcome
 from .webapi import CANNOT_POST_ERRORS, call, message_key, must_land
@@ -22,6 +26,7 @@ from .webapi import CANNOT_POST_ERRORS, call, message_key, must_land
 log = logging.getLogger(__name__)
 
 SHORTCUT_ID = "merge_thread"
+FROM_HERE_SHORTCUT_ID = "merge_from_here"
 MERGE_MODAL_ID = "mb_merge_modal"
 COMMAND = "/merge"
 PLAIN_INPUT_MAX = 3000  # Slack's plain_text_input limit
@@ -39,8 +44,20 @@ START_LATER = "To merge other ones, post them in a new thread and mention me the
 MENTION_USAGE = "Say what to make after the mention, e.g. @mergebot the cat from A in the room from B."
 USAGE = (
     "/merge <prompt> merges the most recent images in this channel, e.g. "
-    "/merge the cat from A sitting in the room from B.\n" + THREAD_HINT
+    "/merge the cat from A sitting in the room from B.\n" + THREAD_HINT + "\n"
+    "“Merge images from here” (the ⋮ menu of a message) merges that message and the ones after it.\n"
+    "/merge usage shows your merges and estimated spend.\n"
+    "Buttons on a result: Retry · More A, More B … · Edit prompt · Use as reference · Details · Delete."
 )
+HELP_WORDS = frozenset({"help", "?"})
+
+
+def help_text(extra_rebalance: Mapping[str, str]) -> str:
+    """``/merge help``: how to start a merge, the buttons, and every reaction that works."""
+    return f"{USAGE}\n{reactions_help(extra_rebalance)}"
+
+
+USAGE_WORD = "usage"
 
 
 def default_options(ctx: SlackContext, prompt: str) -> MergeOptions:
@@ -124,17 +141,61 @@ async def _merge(
     await show_outcome(ctx, outcome, status, user_id, found.note())
 
 
-def merge_modal(ctx: SlackContext, channel: str, thread_ts: str, response_url: str | None) -> dict[str, Any]:
-    """The shortcut's modal: prompt, mode, size and quality. It remembers the thread and the
+async def merge_from_here(
+    ctx: SlackContext,
+    team_id: str,
+    channel: str,
+    where: dict[str, Any],
+    user_id: str,
+    options: MergeOptions,
+) -> None:
+    """"Merge images from here": the chosen message (``where["f"]``) and the ones after it, in its
+    thread when it is in one (``where["h"]``), answered in that thread (``where["t"]``)."""
+    response_url = where.get("r")
+    status = StatusMessage(ctx, channel, str(where["t"]))
+    if not await status.show("📥 Looking for images from that message on…"):
+        await reply_privately(ctx, channel, user_id, status.thread_ts, CANNOT_POST, response_url)
+        return
+    thread_ts = str(where["t"]) if where.get("h") else None
+    found = await images_from(ctx, channel, str(where["f"]), thread_ts)
+    await _merge(ctx, team_id, status, user_id, options, found)
+
+
+async def answer_usage(ctx: SlackContext, team_id: str, channel: str, user_id: str, response_url: str | None) -> None:
+    """``/merge usage``: the person's merges and spend (and the workspace's for admins), privately."""
+    actor = await ctx.people.actor(team_id, user_id)
+    view = await ctx.service.usage(actor)
+    await reply_privately(ctx, channel, user_id, None, view.text, response_url)
+
+
+def merge_modal(
+    ctx: SlackContext,
+    channel: str,
+    thread_ts: str,
+    response_url: str | None,
+    *,
+    from_ts: str | None = None,
+    in_thread: bool = True,
+) -> dict[str, Any]:
+    """The shortcuts' modal: prompt, mode, size and quality. It remembers the thread (or, from
+    "Merge images from here", the chosen message and whether it is in a thread) and the
     shortcut's ``response_url`` (to answer privately where the bot cannot post)."""
     max_chars = min(PLAIN_INPUT_MAX, ctx.settings.limits.max_prompt_chars)
+    where: dict[str, Any] = {"c": channel, "t": thread_ts, "r": response_url}
+    if from_ts is not None:
+        where.update(f=from_ts, h=in_thread)
+    hint = (
+        "Images are labeled A, B, C… in the order they were posted."
+        if from_ts is None
+        else "This message and the ones after it are used, labeled A, B, C… in the order they were posted."
+    )
     return {
         "type": "modal",
         "callback_id": MERGE_MODAL_ID,
-        "title": blocks.plain("Merge images"),
+        "title": blocks.plain("Merge images" if from_ts is None else "Merge from here"),
         "submit": blocks.plain("Merge"),
         "close": blocks.plain("Cancel"),
-        "private_metadata": json.dumps({"c": channel, "t": thread_ts, "r": response_url}),
+        "private_metadata": json.dumps(where),
         "blocks": [
             {
                 "type": "input",
@@ -147,7 +208,7 @@ def merge_modal(ctx: SlackContext, channel: str, thread_ts: str, response_url: s
                     "max_length": max_chars,
                     "placeholder": blocks.plain("The cat from A sitting in the room from B, lit like C"),
                 },
-                "hint": blocks.plain("Images are labeled A, B, C… in the order they were posted.", 2000),
+                "hint": blocks.plain(hint, 2000),
             },
             _select("mode", "Mode", [m.value for m in Mode], ctx.settings.mode.value),
             _select("size", "Size", list(SIZES), "auto"),
@@ -221,6 +282,17 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         modal = merge_modal(ctx, channel, thread_ts, body.get("response_url"))
         await call("views.open", ctx.client.views_open(trigger_id=body["trigger_id"], view=modal))
 
+    @app.shortcut(FROM_HERE_SHORTCUT_ID)
+    async def on_from_here(ack: AsyncAck, body: dict[str, Any]) -> None:
+        await ack()
+        message = body.get("message") or {}
+        channel = str((body.get("channel") or {}).get("id") or "")
+        ts = str(message.get("ts") or body.get("message_ts") or "")
+        in_thread = bool(message.get("thread_ts") or message.get("reply_count"))
+        thread_ts = str(message.get("thread_ts") or ts)
+        modal = merge_modal(ctx, channel, thread_ts, body.get("response_url"), from_ts=ts, in_thread=in_thread)
+        await call("views.open", ctx.client.views_open(trigger_id=body["trigger_id"], view=modal))
+
     @app.view(MERGE_MODAL_ID)
     async def on_merge_modal(ack: AsyncAck, body: dict[str, Any]) -> None:
         view = body["view"]
@@ -232,18 +304,31 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         where = json.loads(view.get("private_metadata") or "{}")
         user = body["user"]
         team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
+        channel, person, response_url = str(where["c"]), str(user["id"]), where.get("r")
+        if where.get("f"):
+            ctx.background.spawn(merge_from_here(ctx, team, channel, where, person, options), "from here")
+            return
         ctx.background.spawn(
-            merge_thread(ctx, team, str(where["c"]), str(where["t"]), str(user["id"]), options, where.get("r")),
-            "shortcut",
+            merge_thread(ctx, team, channel, str(where["t"]), person, options, response_url), "shortcut"
         )
 
     @app.command(COMMAND)
     async def on_command(ack: AsyncAck, command: dict[str, Any]) -> None:
         prompt = str(command.get("text") or "").strip()
-        if not prompt or prompt.lower() in ("help", "?"):
-            await ack(text=USAGE, response_type="ephemeral")
+        if not prompt or prompt.lower() in HELP_WORDS:
+            await ack(text=help_text(ctx.settings.slack_rebalance_reactions), response_type="ephemeral")
             return
         await ack()
+        if prompt.lower() == USAGE_WORD:
+            work = answer_usage(
+                ctx,
+                str(command.get("team_id") or ""),
+                str(command["channel_id"]),
+                str(command["user_id"]),
+                command.get("response_url"),
+            )
+            ctx.background.spawn(work, "usage")
+            return
         ctx.background.spawn(
             merge_channel(
                 ctx,

@@ -1,6 +1,7 @@
 """Pressing a control: the ``mb:<action>:<job>[:<arg>]`` buttons and the "More of…" select,
-and the Edit prompt modal (``views.open`` pre-filled with the current prompt, then
-``view_submission``). Controls carry only the custom id, so they work after a restart."""
+and the prompt modal of Edit prompt and Use as reference (``views.open`` pre-filled with the
+current prompt, then ``view_submission``; nothing runs before it is submitted). Controls
+carry only the custom id, so they work after a restart."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 
 from bot.controls import decode, encode
 from bot.model import Action, ActionKind, Actor, Outcome
+from bot.views import next_reference_label
 
 from . import blocks
 from .context import SlackContext
+from .emoji import reactions_help
 from .progress import StatusMessage
 from .render import ACTION_CRASHED, MERGE_CRASHED, ephemeral, show_outcome
 from .webapi import call
@@ -26,6 +29,8 @@ log = logging.getLogger(__name__)
 EDIT_MODAL_ID = "mb_edit_prompt"
 CONTROL_PATTERN = re.compile(r"^mb:")
 PLAIN_INPUT_MAX = 3000
+MODAL_TITLE_MAX = 24  # Slack's limit for a modal's title
+PROMPTED_ACTIONS = frozenset({ActionKind.EDIT_PROMPT, ActionKind.USE_AS_REFERENCE})
 
 
 def action_of(pressed: dict[str, Any]) -> Action | None:
@@ -58,8 +63,12 @@ async def run_action(
         else:
             await status.finish(f"⚠️ {MERGE_CRASHED}")
         return
-    if outcome is not None:
-        await show_outcome(ctx, outcome, status, actor.user_id, private_refusal=True)
+    if outcome is None:
+        return
+    if action.kind is ActionKind.DETAILS and outcome.ok:
+        extra = reactions_help(ctx.settings.slack_rebalance_reactions)
+        outcome = replace(outcome, view=replace(outcome.view, text=f"{outcome.view.text}\n{extra}"))
+    await show_outcome(ctx, outcome, status, actor.user_id, private_refusal=True)
 
 
 async def _act(
@@ -78,11 +87,17 @@ async def _act(
         status.channel, status.thread_ts = parent.origin.channel_id, parent.origin.thread_id
         name = (await ctx.people.get(actor.user_id)).name
         origin = replace(parent.origin, user_id=actor.user_id, user_name=name)
-    if action.kind is ActionKind.EDIT_PROMPT and prompt is None:
+    if action.kind in PROMPTED_ACTIONS and prompt is None:
         outcome = await ctx.service.act(action, actor)
-        if outcome.needs_prompt and trigger_id is not None:
+        if outcome.needs_prompt and outcome.job is not None and trigger_id is not None:
             max_chars = ctx.settings.limits.max_prompt_chars
-            modal = edit_modal(action, outcome.view.text, max_chars, status.channel, status.thread_ts)
+            title, field = "Edit prompt", "Prompt"
+            if action.kind is ActionKind.USE_AS_REFERENCE:
+                label = next_reference_label(outcome.job)
+                title, field = f"Use this result as {label}", f"Prompt for the next merge (this result is {label})"
+            modal = edit_modal(
+                action, outcome.view.text, max_chars, status.channel, status.thread_ts, title=title, field=field
+            )
             await call("views.open", ctx.client.views_open(trigger_id=trigger_id, view=modal))
             return None
         return outcome
@@ -106,14 +121,22 @@ async def pressed_by(ctx: SlackContext, action: Action, body: dict[str, Any], *,
 
 
 def edit_modal(
-    action: Action, current_prompt: str, max_prompt_chars: int, channel: str, thread_ts: str | None
+    action: Action,
+    current_prompt: str,
+    max_prompt_chars: int,
+    channel: str,
+    thread_ts: str | None,
+    *,
+    title: str = "Edit prompt",
+    field: str = "Prompt",
 ) -> dict[str, Any]:
-    """The Edit prompt modal, pre-filled with the job's prompt; it remembers where to answer."""
+    """The prompt modal (Edit prompt, Use as reference), pre-filled with the job's prompt; it
+    remembers the action and where to answer."""
     max_chars = min(PLAIN_INPUT_MAX, max_prompt_chars)
     return {
         "type": "modal",
         "callback_id": EDIT_MODAL_ID,
-        "title": blocks.plain("Edit prompt"),
+        "title": blocks.plain(title, MODAL_TITLE_MAX),
         "submit": blocks.plain("Merge again"),
         "close": blocks.plain("Cancel"),
         "private_metadata": json.dumps({"a": encode(action), "c": channel, "t": thread_ts}),
@@ -121,7 +144,7 @@ def edit_modal(
             {
                 "type": "input",
                 "block_id": "prompt",
-                "label": blocks.plain("Prompt"),
+                "label": blocks.plain(field, 2000),
                 "element": {
                     "type": "plain_text_input",
                     "action_id": "prompt",

@@ -68,6 +68,11 @@ def best_url(file: Mapping[str, Any]) -> tuple[str, str | None] | None:
 
 async def thread_images(ctx: SlackContext, channel: str, thread_ts: str) -> Found:
     """Every image file in a thread, oldest first, from ``conversations.replies``."""
+    return await _sources(ctx, await thread_messages(ctx, channel, thread_ts))
+
+
+async def thread_messages(ctx: SlackContext, channel: str, thread_ts: str) -> list[dict[str, Any]]:
+    """Every message of a thread, oldest first (``conversations.replies``, all pages)."""
     messages: list[dict[str, Any]] = []
     cursor: str | None = None
     while True:
@@ -81,7 +86,21 @@ async def thread_images(ctx: SlackContext, channel: str, thread_ts: str) -> Foun
         cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
         if not cursor:
             break
-    return await _sources(ctx, messages)
+    return messages
+
+
+async def images_from(ctx: SlackContext, channel: str, ts: str, thread_ts: str | None) -> Found:
+    """"Merge images from here": the message ``ts`` and the ones after it, oldest first. In a
+    thread (``thread_ts``) that is the rest of the thread; else the channel from there on."""
+    if thread_ts is not None:
+        found = await thread_messages(ctx, channel, thread_ts)
+        return await _sources(ctx, [m for m in found if float(m.get("ts") or 0) >= float(ts)])
+    response = await call(
+        "conversations.history",
+        ctx.client.conversations_history(channel=channel, oldest=ts, inclusive=True, limit=CHANNEL_SCAN_MESSAGES),
+    )
+    newest_first = list(response.get("messages") or []) if response is not None else []
+    return await _sources(ctx, list(reversed(newest_first)))
 
 
 async def channel_images(ctx: SlackContext, channel: str, limit: int) -> Found | None:

@@ -1,9 +1,9 @@
 """The status message of a merge: posted once in the thread, then edited in place.
 
-It shows the stage and a picture: the reference sheet (uploaded into the thread, so people
-see what was used) until the first partial preview (a privately uploaded file) replaces it.
-Previews are deleted when the merge ends; the sheet stays with the job (and goes with
-Delete).
+It shows the stage and a picture: the reference sheet until the first partial preview
+replaces it. Both are privately uploaded files (no thread entry of their own) deleted when
+the merge ends; the result and its sheet are then shared in the thread as one file message
+(``render.show_outcome``), so a merge adds at most two entries to the thread.
 
 Progress goes through a ``bot.progress.StatusFeed``: the merge never waits for Slack, edits
 of all merges share the workspace's ``chat.update`` budget, and a 429 on an edit pauses that
@@ -116,9 +116,16 @@ class StatusMessage:
         label = f"{STAGE_EMOJI.get(progress.stage, '')} {progress.text}".strip()
         new_preview = False
         if progress.image is not None and progress.stage is Stage.COMPOSING:
-            sheet_id = await self._share_sheet(progress)
-            if sheet_id is not None:
-                self._picture = blocks.image_block(sheet_id, "The reference sheet")
+            sheet = await upload(
+                self.ctx,
+                progress.image,
+                progress.image_name or f"sheet-{progress.job_id}.png",
+                "Reference sheet",
+                max_bytes=PREVIEW_MAX_BYTES,
+            )
+            if sheet is not None:
+                self._previews.append(sheet.file_id)
+                self._picture = blocks.image_block(sheet.file_id, "The reference sheet")
         elif progress.image is not None and progress.stage is Stage.GENERATING:
             preview = await upload(
                 self.ctx,
@@ -135,12 +142,13 @@ class StatusMessage:
         if new_preview and len(self._previews) > 1:
             await self._delete_previews(keep_last=True)
 
-    async def finish(self, text: str, controls: list[blocks.Block] | None = None) -> None:
-        """The final state: text (and controls on a failure), no picture."""
+    async def finish(self, text: str, controls: list[blocks.Block] | None = None) -> bool:
+        """The final state: text and controls, no picture; False when Slack refused it."""
         await self.settle()
         self._picture = None
-        await self.show(text, controls=controls)
+        shown = await self.show(text, controls=controls)
         await self._delete_previews(keep_last=False)
+        return shown
 
     async def record(self, role: str, value: str) -> None:
         """Store a message (or file) of this job, so reactions find it and Delete removes it."""
@@ -155,24 +163,6 @@ class StatusMessage:
             unrecorded, self._unrecorded = self._unrecorded, {}
             for role, value in unrecorded.items():
                 await self.ctx.service.record_message(self.job_id, role, value)
-
-    async def _share_sheet(self, progress: Progress) -> str | None:
-        """Upload the reference sheet into the thread; its file id, or None when Slack refused."""
-        assert progress.image is not None
-        sheet = await upload(
-            self.ctx,
-            progress.image,
-            progress.image_name or f"sheet-{progress.job_id}.png",
-            "Reference sheet",
-            channel=self.channel,
-            thread_ts=self.thread_ts,
-        )
-        if sheet is None:
-            return None
-        await self.record("sheet-file", sheet.file_id)
-        if sheet.share_key is not None:
-            await self.record("sheet-share", sheet.share_key)
-        return sheet.file_id
 
     async def _delete_previews(self, *, keep_last: bool) -> None:
         doomed = self._previews[:-1] if keep_last else self._previews

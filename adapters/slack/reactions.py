@@ -5,7 +5,6 @@ working after a restart."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -15,25 +14,10 @@ from bot.model import Action, ActionKind
 from .context import SlackContext
 from .controls import run_action
 from .dedupe import first_delivery
+from .emoji import DEFAULT_REBALANCE, reaction_meaning
 from .webapi import message_key
 
 log = logging.getLogger(__name__)
-
-RETRY_REACTIONS = frozenset({"repeat"})
-DELETE_REACTIONS = frozenset({"wastebasket"})
-DEFAULT_REBALANCE = {"a": "A", "b": "B"}
-
-
-def reaction_meaning(reaction: str, rebalance: Mapping[str, str]) -> tuple[ActionKind, str | None] | None:
-    """What a reaction asks for (kind and label), or None for any other emoji."""
-    name = reaction.split("::", 1)[0]  # drop a skin tone such as "::skin-tone-2"
-    if name in RETRY_REACTIONS:
-        return ActionKind.RETRY, None
-    if name in DELETE_REACTIONS:
-        return ActionKind.DELETE, None
-    label = rebalance.get(name)
-    return (ActionKind.REBALANCE, label) if label else None
-
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
     """Listen for reaction_added on the bot's messages."""

@@ -1,6 +1,13 @@
-"""Core outcomes shown in Slack: the result uploaded into the thread with ``files_upload_v2``
-and a message with the controls, failures in the status message, private answers as
-ephemeral messages, and Delete removing what a job posted."""
+"""Core outcomes shown in Slack: at most two thread entries per merge.
+
+The status message becomes the result's message (its text, who asked, the controls) and
+the result with its reference sheet beside it is shared in the thread as one file message
+(``files_upload_v2`` with both files). Image blocks (``slack_file``) are not used for the
+result: Slack shows a file in a block only to people who can access that file, and a
+file the bot uploaded without sharing it is visible to the bot alone; a shared file is
+visible to everyone in the channel. Failures stay in the status message with Retry and
+Edit prompt, private answers are ephemeral messages, and Delete removes what a job posted.
+"""
 
 from __future__ import annotations
 
@@ -10,12 +17,12 @@ from typing import Any
 import aiohttp
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 
-from bot.model import Job, Outcome
+from bot.model import Control, Job, Outcome
 
 from . import blocks
 from .context import SlackContext
 from .progress import StatusMessage
-from .uploads import upload
+from .uploads import Upload, Uploaded, upload_together
 from .webapi import call, message_key, must_land, split_message_key
 
 log = logging.getLogger(__name__)
@@ -24,6 +31,8 @@ RESPONSE_URL_TIMEOUT_S = 10
 MERGE_CRASHED = "Something went wrong on my side and the merge did not finish. Try again in a moment."
 ACTION_CRASHED = "Something went wrong on my side; nothing was changed. Try again in a moment."
 UPLOAD_FAILED = "\n(I made the image but Slack refused the upload; press Retry to try again.)"
+RESULT_TITLE = "Merged image"
+SHEET_TITLE = "Reference sheet"
 
 
 async def show_outcome(
@@ -59,31 +68,22 @@ async def _show(
         await ephemeral(ctx, status.channel, user_id, status.thread_ts, view.text)
         return
     if view.ephemeral or (private_refusal and not outcome.ok and status.ts is None):
-        await ephemeral(ctx, status.channel, user_id, status.thread_ts, view.text)
+        await ephemeral(ctx, status.channel, user_id, status.thread_ts, view.text, view.controls)
         return
-    if not outcome.ok or view.image is None:
+    if not outcome.ok or view.image is None or outcome.job is None:
         await status.finish(f"⚠️ {view.text}{note}", blocks.control_blocks(view.controls))
         return
-    await status.finish("✅ Done. The result is below.")
-    text = view.text + note
-    uploaded = await upload(
-        ctx,
-        view.image,
-        view.image_name or "mergebot.png",
-        "Merged image",
-        channel=status.channel,
-        thread_ts=status.thread_ts,
-    )
-    if uploaded is None:
-        text += UPLOAD_FAILED
-    else:
-        await status.record("result-file", uploaded.file_id)
-        if uploaded.share_key is not None:
-            await status.record("result-share", uploaded.share_key)
+    files = await _share_result(ctx, outcome.job, view.image, view.image_name or "mergebot.png", status)
+    text = f"✅ {view.text}{note}" + ("" if files else UPLOAD_FAILED)
+    controls = blocks.control_blocks(view.controls)
+    if await status.finish(text, controls) and status.ts is not None:
+        await status.record("result", message_key(status.channel, status.ts))
+        return
+    # Slack would not edit the status message: the result's text and controls as a new one.
     kwargs: dict[str, Any] = {
         "channel": status.channel,
         "text": blocks.fallback_text(text),
-        "blocks": blocks.view_blocks(view, note if uploaded is not None else note + UPLOAD_FAILED),
+        "blocks": [blocks.section(text), *controls],
     }
     if status.thread_ts is not None:
         kwargs["thread_ts"] = status.thread_ts
@@ -93,13 +93,39 @@ async def _show(
         await status.record("result", message_key(status.channel, str(posted["ts"])))
 
 
-async def ephemeral(ctx: SlackContext, channel: str, user_id: str, thread_ts: str | None, text: str) -> None:
-    """A message only ``user_id`` sees."""
+async def _share_result(
+    ctx: SlackContext, job: Job, image: bytes, image_name: str, status: StatusMessage
+) -> list[Uploaded] | None:
+    """The result and its reference sheet as one file message in the job's thread."""
+    uploads = [Upload(image, image_name, RESULT_TITLE)]
+    sheet = await ctx.service.sheet_image(job)
+    if sheet is not None:
+        uploads.append(Upload(sheet, f"sheet-{job.id}.jpg", SHEET_TITLE))
+    shared = await upload_together(ctx, uploads, channel=status.channel, thread_ts=status.thread_ts)
+    if shared is None:
+        return None
+    for role, file in zip(("result", "sheet"), shared, strict=False):
+        await status.record(f"{role}-file", file.file_id)
+    share_key = next((f.share_key for f in shared if f.share_key is not None), None)
+    if share_key is not None:
+        await status.record("result-share", share_key)
+    return shared
+
+
+async def ephemeral(
+    ctx: SlackContext,
+    channel: str,
+    user_id: str,
+    thread_ts: str | None,
+    text: str,
+    controls: tuple[Control, ...] = (),
+) -> None:
+    """A message only ``user_id`` sees, with ``controls`` under it when given."""
     kwargs: dict[str, Any] = {
         "channel": channel,
         "user": user_id,
         "text": blocks.fallback_text(text),
-        "blocks": [blocks.section(text)],
+        "blocks": [blocks.section(text), *blocks.control_blocks(controls)],
     }
     if thread_ts is not None:
         kwargs["thread_ts"] = thread_ts
@@ -134,8 +160,12 @@ async def _respond_privately(response_url: str | None, text: str) -> bool:
 
 
 async def delete_job_messages(ctx: SlackContext, job: Job) -> None:
-    """Remove every message and file a job posted (status, sheet, result, controls)."""
+    """Remove every message and file a job posted (status and result message, its files)."""
+    seen: set[str] = set()
     for role, stored in job.messages.items():
+        if stored in seen:
+            continue  # the status message is also the result's
+        seen.add(stored)
         where = split_message_key(stored)
         if where is not None:
             if role.endswith("-share"):

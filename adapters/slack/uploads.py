@@ -24,6 +24,15 @@ class Uploaded:
     share_key: str | None  # channel:ts of the message that shows the file, when Slack said so
 
 
+@dataclass(frozen=True)
+class Upload:
+    """One image to put into Slack."""
+
+    data: bytes
+    filename: str
+    title: str
+
+
 async def upload(
     ctx: SlackContext,
     data: bytes,
@@ -35,13 +44,32 @@ async def upload(
     max_bytes: int = UPLOAD_MAX_BYTES,
 ) -> Uploaded | None:
     """Upload ``data`` (fitted to ``max_bytes``) into a thread, or privately when ``channel`` is None."""
-    try:
-        fitted, extension = await ctx.service.fit_for_upload(data, max_bytes)
-    except Exception:
-        log.exception("could not fit %s into %d bytes for Slack", filename, max_bytes)
-        return None
-    stem = filename.rsplit(".", 1)[0]
-    kwargs: dict[str, Any] = {"file": fitted, "filename": f"{stem}.{extension}", "title": title}
+    uploaded = await upload_together(
+        ctx, [Upload(data, filename, title)], channel=channel, thread_ts=thread_ts, max_bytes=max_bytes
+    )
+    return uploaded[0] if uploaded else None
+
+
+async def upload_together(
+    ctx: SlackContext,
+    uploads: list[Upload],
+    *,
+    channel: str | None = None,
+    thread_ts: str | None = None,
+    max_bytes: int = UPLOAD_MAX_BYTES,
+) -> list[Uploaded] | None:
+    """Upload several images (each fitted to ``max_bytes``) as one file message in a thread, or
+    privately when ``channel`` is None; None when Slack refused."""
+    items: list[dict[str, Any]] = []
+    for item in uploads:
+        try:
+            fitted, extension = await ctx.service.fit_for_upload(item.data, max_bytes)
+        except Exception:
+            log.exception("could not fit %s into %d bytes for Slack", item.filename, max_bytes)
+            return None
+        stem = item.filename.rsplit(".", 1)[0]
+        items.append({"file": fitted, "filename": f"{stem}.{extension}", "title": item.title})
+    kwargs: dict[str, Any] = {"file_uploads": items}
     if channel is not None:
         kwargs["channel"] = channel
         if thread_ts is not None:
@@ -49,11 +77,10 @@ async def upload(
     response = await call("files.upload_v2", ctx.client.files_upload_v2(**kwargs))
     if response is None:
         return None
-    file = response.get("file") or {}
-    file_id = file.get("id")
-    if not isinstance(file_id, str):
+    files = [f for f in response.get("files") or [] if isinstance(f, dict) and isinstance(f.get("id"), str)]
+    if len(files) != len(uploads):
         return None
-    return Uploaded(file_id, _share_key(file, channel))
+    return [Uploaded(str(f["id"]), _share_key(f, channel)) for f in files]
 
 
 def _share_key(file: dict[str, Any], channel: str | None) -> str | None:

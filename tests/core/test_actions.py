@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from bot.controls import DELETE_CONFIRMED
 from bot.model import ActionKind, Control, JobStatus, Outcome
 from bot.service import MergeService
 from bot.settings import Settings
@@ -71,10 +72,21 @@ async def test_edit_prompt_asks_for_text_then_runs_with_it(chat: ChatSurface, op
     assert openai_double.requests[-1].fields["prompt"].startswith("the cat on the sofa, at night")
 
 
+async def test_use_as_reference_asks_for_the_next_prompt_before_it_spends_anything(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    first = await merged(chat)
+    ask = await chat.press(control(first, ActionKind.USE_AS_REFERENCE))
+    assert ask.needs_prompt and ask.view.ephemeral and ask.view.text == "the cat in the room"
+    assert len(openai_double.requests) == 1, "nothing spent before the prompt is given"
+    assert ask.job is not None and first.job is not None and ask.job.id == first.job.id, "no child job yet"
+
+
 async def test_use_as_reference_adds_the_result_as_the_next_label(chat: ChatSurface) -> None:
     first = await merged(chat)
-    second = await chat.press(control(first, ActionKind.USE_AS_REFERENCE))
+    second = await chat.press(control(first, ActionKind.USE_AS_REFERENCE), prompt="the cat from D on a poster")
     assert second.ok, second.view.text
+    assert second.job is not None and second.job.options.prompt == "the cat from D on a poster"
     job = second.job
     assert job is not None
     assert [r.label for r in job.references] == ["A", "B", "C", "D"]
@@ -97,7 +109,12 @@ async def test_delete_by_someone_else_is_refused_then_the_requester_deletes(chat
     refused = await chat.press(control(first, ActionKind.DELETE), user="mallory")
     assert not refused.ok and refused.view.ephemeral and "Only the person" in refused.view.text
 
-    deleted = await chat.press(control(first, ActionKind.DELETE), user="ana")
+    asked = await chat.press(control(first, ActionKind.DELETE), user="ana")
+    assert asked.ok and not asked.deleted and asked.view.ephemeral and "cannot be undone" in asked.view.text
+    assert first.job is not None
+    still = await chat.service.job(first.job.id)
+    assert still is not None and still.status is JobStatus.SUCCEEDED, "nothing is deleted before the answer"
+    deleted = await chat.press(control(asked, ActionKind.DELETE), user="ana")
     assert deleted.deleted and deleted.job is not None and deleted.job.status is JobStatus.DELETED
 
     again = await chat.press(control(first, ActionKind.RETRY))
@@ -106,7 +123,8 @@ async def test_delete_by_someone_else_is_refused_then_the_requester_deletes(chat
 
 async def test_a_moderator_may_delete(chat: ChatSurface) -> None:
     first = await merged(chat)
-    deleted = await chat.press(control(first, ActionKind.DELETE), user="mod", moderator=True)
+    asked = await chat.press(control(first, ActionKind.DELETE), user="mod", moderator=True)
+    deleted = await chat.press(control(asked, ActionKind.DELETE), user="mod", moderator=True)
     assert deleted.deleted
 
 
@@ -144,7 +162,7 @@ async def test_a_merge_deleted_while_it_runs_stays_deleted(chat: ChatSurface, op
     running = asyncio.create_task(chat.press(control(first, ActionKind.RETRY)))
     await eventually(lambda: len(openai_double.requests) == 2)
     child_id = chat.progress[-1].job_id
-    deleted = await chat.press(Control(ActionKind.DELETE, child_id, "Delete"))
+    deleted = await chat.press(Control(ActionKind.DELETE, child_id, "Delete", arg=DELETE_CONFIRMED))
     assert deleted.deleted
 
     outcome = await running

@@ -114,3 +114,46 @@ async def test_missing_api_key_is_explained(settings: Settings) -> None:
         assert not failed.ok and "OPENAI_API_KEY" in failed.view.text
     finally:
         await service.aclose()
+
+
+@pytest.mark.parametrize(
+    ("failure", "knobs"),
+    [
+        ("moderation_blocked", {"categories": ("violence",)}),
+        ("insufficient_quota", {}),
+        ("invalid_api_key", {}),
+        ("rate_limit", {"retry_after": 0.01, "times": 5}),
+    ],
+)
+async def test_every_failed_merge_keeps_retry_and_edit_prompt(
+    chat: ChatSurface, openai_double: OpenAIDouble, failure: str, knobs: dict[str, object]
+) -> None:
+    chat.post("a.png", png(seed=1))
+    openai_double.fail_next(failure, **knobs)  # type: ignore[arg-type]
+    failed = await chat.merge("a knight fighting", user="ana")
+    kinds = [c.kind for c in failed.view.controls]
+    assert ActionKind.RETRY in kinds and ActionKind.EDIT_PROMPT in kinds
+    assert "ana" in failed.view.text, "the failure names who asked"
+
+    openai_double.reset()
+    ask = await chat.press(next(c for c in failed.view.controls if c.kind is ActionKind.EDIT_PROMPT))
+    assert ask.needs_prompt and ask.view.text == "a knight fighting"
+    edited = await chat.press(
+        next(c for c in failed.view.controls if c.kind is ActionKind.EDIT_PROMPT), prompt="a knight resting"
+    )
+    assert edited.ok and edited.job is not None and edited.job.parent_id == failed.job.id  # type: ignore[union-attr]
+
+
+async def test_a_moderation_refusal_says_what_was_flagged_and_suggests_rewording(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    chat.post("a.png", png(seed=1))
+    openai_double.fail_next("moderation_blocked", categories=("violence", "self-harm"))
+    failed = await chat.merge("a knight fighting")
+    assert "violence" in failed.view.text and "self-harm" in failed.view.text
+    assert "Edit prompt to reword" in failed.view.text
+
+
+async def test_a_refusal_before_any_job_offers_nothing_to_retry(chat: ChatSurface) -> None:
+    refused = await chat.merge("merge")  # no images at all
+    assert not refused.ok and refused.view.controls == ()

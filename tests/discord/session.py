@@ -89,3 +89,14 @@ async def eventually(check: Callable[[], Awaitable[T | None]], within: float = 1
             if value is not None:
                 return value
             await asyncio.sleep(0.02)
+
+
+async def delete_with_confirmation(
+    discord_api: DiscordDouble, message: dict[str, Any], person: dict[str, Any]
+) -> Interaction:
+    """``person`` presses Delete on ``message``, then "Yes, delete it" in the private question."""
+    asked = await discord_api.press(message, person, button_labels(message)["Delete"])
+    question: dict[str, Any] = await discord_api.wait_for(
+        lambda: (m := original(discord_api, asked)) is not None and "Yes, delete it" in button_labels(m) and m
+    )
+    return await discord_api.press(question, person, button_labels(question)["Yes, delete it"])

@@ -92,7 +92,9 @@ async def test_delete_is_refused_for_a_bystander_and_granted_to_a_moderator(
     assert "Only the person who asked" in answer["content"]
     assert discord_api.message(result["id"]) is not None
 
-    granted = await discord_api.press(result, world.mo, delete_id)
+    asked = await discord_api.press(result, world.mo, delete_id)
+    question = await settled(discord_api, asked)
+    granted = await discord_api.press(question, world.mo, button_labels(question)["Yes, delete it"])
     done = await settled(discord_api, granted)
     assert done["flags"] & 64
     await discord_api.wait_for(lambda: discord_api.message(result["id"]) is None)
@@ -104,7 +106,9 @@ async def test_the_requester_deletes_their_own_result(
 ) -> None:
     result, _ = await first_result(bot, discord_api, world)
 
-    await discord_api.press(result, world.alice, button_labels(result)["Delete"])
+    asked = await discord_api.press(result, world.alice, button_labels(result)["Delete"])
+    question = await settled(discord_api, asked)
+    await discord_api.press(question, world.alice, button_labels(question)["Yes, delete it"])
 
     await discord_api.wait_for(lambda: discord_api.message(result["id"]) is None)
 
@@ -115,7 +119,9 @@ async def test_use_as_reference_adds_the_result_as_the_next_label(
     result, _ = await first_result(bot, discord_api, world)
 
     press = await discord_api.press(result, world.alice, button_labels(result)["Use as reference"])
-    second = await result_of(discord_api, press)
+    await discord_api.wait_for(lambda: press.modal is not None)
+    submitted = await discord_api.submit_modal(press, world.alice, {"prompt": "a poster with D"})
+    second = await result_of(discord_api, submitted)
 
     assert "More D" in button_labels(second)
     assert "previous result as D" in second["content"]

@@ -28,7 +28,8 @@ async def test_three_images_in_a_thread_then_merge_shows_status_then_result_with
     names = uploaded_names(discord_api, interaction)
     assert names[0].startswith("sheet-"), "the reference sheet is shown first"
     assert any(name.startswith("preview-") for name in names), "then the partial preview"
-    assert names[-1].startswith("mergebot-"), "then the result, all in the same message"
+    assert names[-2].startswith("mergebot-"), "then the result, all in the same message"
+    assert names[-1].startswith("sheet-"), "with its reference sheet beside it"
     assert len(discord_api.bot_messages(thread)) == 1, "one status message, edited in place"
     edits = status_edits(discord_api, interaction)
     assert len(edits) >= 3

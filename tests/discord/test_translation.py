@@ -12,7 +12,7 @@ from adapters.discord.forms import EDIT_PROMPT_FORM, FROM_HERE_FORM, submitted_v
 from adapters.discord.gather import media_url
 from adapters.discord.reactions import reaction_action
 from adapters.discord.render import clip
-from bot.controls import decode
+from bot.controls import DELETE_CONFIRMED, decode
 from bot.model import Action, ActionKind, Control
 from compose import sheet_label
 from tests.discord.conftest import RunningBot, World
@@ -26,8 +26,8 @@ from tests.doubles.discord_double import DiscordDouble
         ("🔁", Action(ActionKind.RETRY, "job123")),
         ("🇦", Action(ActionKind.REBALANCE, "job123", "A")),
         ("🇿", Action(ActionKind.REBALANCE, "job123", "Z")),
-        ("🗑️", Action(ActionKind.DELETE, "job123")),
-        ("🗑", Action(ActionKind.DELETE, "job123")),
+        ("🗑️", Action(ActionKind.DELETE, "job123", DELETE_CONFIRMED)),
+        ("🗑", Action(ActionKind.DELETE, "job123", DELETE_CONFIRMED)),
         ("🎉", None),
         ("A", None),
     ],

@@ -8,7 +8,14 @@ import pytest
 
 from bot.settings import Limits
 from tests.discord.conftest import RunningBot, World
-from tests.discord.session import eventually, original, result_of, settled, thread_with_images
+from tests.discord.session import (
+    delete_with_confirmation,
+    eventually,
+    original,
+    result_of,
+    settled,
+    thread_with_images,
+)
 from tests.doubles.discord_double import DiscordDouble, Recorded, button_labels
 from tests.doubles.openai_double import OpenAIDouble
 from tests.imagegen import png
@@ -161,7 +168,7 @@ async def test_past_the_interaction_window_the_merge_continues_in_channel_messag
     assert job.status.value == "succeeded", "the channel message is recorded as the result"
     assert original(discord_api, interaction) is not None
 
-    await discord_api.press(result, world.alice, button_labels(result)["Delete"])
+    await delete_with_confirmation(discord_api, result, world.alice)
     await discord_api.wait_for(lambda: discord_api.bot_messages(thread) == [])  # the stale status message too
 
 
@@ -213,7 +220,7 @@ async def test_a_result_that_cannot_replace_the_status_message_is_posted_as_a_ne
     assert service is not None
     await eventually(lambda: service.job_for_message("discord", result["id"]))
 
-    await discord_api.press(result, world.alice, button_labels(result)["Delete"])
+    await delete_with_confirmation(discord_api, result, world.alice)
     await discord_api.wait_for(lambda: discord_api.bot_messages(thread) == [])
 
 

@@ -289,6 +289,11 @@ class SlackDouble:
         """Files the bot shared into a channel or thread, oldest first."""
         return [self.files[f] for m in self.bot_messages(channel, thread_ts) for f in m.get("files", [])]
 
+    def visible_to_members(self, channel: str, file_id: str) -> bool:
+        """Whether people in ``channel`` can see a file: Slack lets only the uploader see a
+        file that was never shared, so a ``slack_file`` block of it shows nothing to them."""
+        return any(file_id in m.get("files", []) for m in self.messages.get(channel, []))
+
     def calls_to(self, method: str) -> list[ApiCall]:
         return [c for c in self.calls if c.method == method]
 
@@ -758,8 +763,16 @@ class SlackDouble:
         return self._page(self.thread(channel, root_ts), args, 1000)
 
     def _m_conversations_history(self, args: dict[str, Any]) -> dict[str, Any]:
+        """Top-level messages newest first, between ``oldest`` and ``latest`` (exclusive unless
+        ``inclusive``), as Slack documents."""
         channel = self._channel(args)
         top = [m for m in self.messages.get(channel, []) if m.get("thread_ts", m["ts"]) == m["ts"]]
+        inclusive = str(args.get("inclusive") or "").lower() in ("1", "true")
+        oldest, latest = args.get("oldest"), args.get("latest")
+        if oldest:
+            top = [m for m in top if float(m["ts"]) > float(oldest) or (inclusive and m["ts"] == str(oldest))]
+        if latest:
+            top = [m for m in top if float(m["ts"]) < float(latest) or (inclusive and m["ts"] == str(latest))]
         return self._page(list(reversed(top)), args, 100)
 
     def _render_message(self, message: dict[str, Any]) -> dict[str, Any]:

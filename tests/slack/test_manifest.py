@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from adapters.slack.commands import COMMAND, SHORTCUT_ID
+from adapters.slack.commands import COMMAND, FROM_HERE_SHORTCUT_ID, SHORTCUT_ID
 
 MANIFEST = Path(__file__).parents[2] / "adapters" / "slack" / "manifest.yaml"
 
@@ -21,8 +21,11 @@ def manifest() -> dict[str, Any]:
 def test_events_shortcut_and_command_match_the_handlers() -> None:
     data = manifest()
     assert set(data["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "reaction_added"}
-    [shortcut] = data["features"]["shortcuts"]
-    assert (shortcut["type"], shortcut["callback_id"]) == ("message", SHORTCUT_ID)
+    shortcuts = [(s["type"], s["callback_id"], s["name"]) for s in data["features"]["shortcuts"]]
+    assert shortcuts == [
+        ("message", SHORTCUT_ID, "Merge images in this thread"),
+        ("message", FROM_HERE_SHORTCUT_ID, "Merge images from here"),
+    ]
     assert [c["command"] for c in data["features"]["slash_commands"]] == [COMMAND]
     assert data["settings"]["interactivity"]["is_enabled"] is True
     assert data["settings"]["socket_mode_enabled"] is True

@@ -9,6 +9,7 @@ from dataclasses import replace
 import pytest
 
 from adapters.slack.render import ACTION_CRASHED, MERGE_CRASHED
+from bot.controls import DELETE_CONFIRMED
 from bot.model import Action, ActionKind, Actor, Outcome
 from tests.doubles.slack_double import BOT_USER_ID, SlackDouble
 from tests.imagegen import jpeg, png
@@ -51,25 +52,23 @@ async def test_mention_in_a_thread_merges_its_images_oldest_first(bot: Harness, 
         f"mb:edit:{job.id}",
         f"mb:use:{job.id}",
         f"mb:details:{job.id}",
-        f"mb:delete:{job.id}",
+        f"mb:delete:{job.id}:OK",
     ]
     assert len(bot.openai.requests) == 1
     shared = [f.title for f in slack.files_in(CHANNEL, thread)]
-    assert shared == ["Reference sheet", "Merged image"]
+    assert shared == ["Merged image", "Reference sheet"]
     # downloads used thumbnails with the bot token; previews were shown and then cleaned up
     assert all(ok for path, ok in slack.file_requests)
     assert all("/files-tmb/" in path for path, _ in slack.file_requests)
     status = slack.message(*job.messages["status"].split(":"))
-    assert status is not None and status["text"] == "✅ Done. The result is below."
+    assert status is not None and status["ts"] == result["ts"], "the status message became the result"
     edits = [c.args for c in slack.calls_to("chat.update") if c.ok]
     assert {e["ts"] for e in edits} == {status["ts"]}, "one status message, edited in place"
     shown = [b["slack_file"]["id"] for e in edits for b in e.get("blocks", []) if b["type"] == "image"]
-    sheet = job.messages["sheet-file"]
-    assert shown[0] == sheet, "the status message shows the reference sheet first"
-    previews = [file_id for file_id in shown if file_id != sheet]
-    assert previews, "then the partial previews"
-    assert not set(previews) & set(slack.files), "which are deleted once the result is posted"
-    assert sheet in slack.files and "blocks" in status and all(b["type"] == "section" for b in status["blocks"])
+    assert len(shown) >= 2, "the status message showed the sheet, then the partial previews"
+    assert not set(shown) & set(slack.files), "which are deleted once the result is posted"
+    assert job.messages["sheet-file"] in slack.files and job.messages["result-file"] in slack.files
+    assert all(b["type"] in ("section", "actions") for b in status["blocks"])
     assert {"status", "result", "result-file", "sheet-file"} <= set(job.messages)
 
 
@@ -293,7 +292,8 @@ async def test_a_button_of_a_merge_no_longer_stored_answers_privately(bot: Harne
     [result] = await bot.results(thread)
     job = await bot.job_of(result)
     assert bot.service is not None
-    await bot.service.act(Action(ActionKind.DELETE, job.id), Actor("slack", "T0MERGE", ANN))  # gone from the store
+    gone = Action(ActionKind.DELETE, job.id, DELETE_CONFIRMED)
+    await bot.service.act(gone, Actor("slack", "T0MERGE", ANN))  # gone from the store
 
     await slack.press(CHANNEL, result["ts"], BOB, control_id(result, "mb:retry:"))
     [answer] = await slack.wait_for(lambda: slack.ephemeral, what="the private answer")

@@ -5,13 +5,14 @@ from __future__ import annotations
 from adapters.slack.gather import best_url, clean_text, is_image
 from adapters.slack.reactions import reaction_meaning
 from adapters.slack.webapi import message_key, split_message_key
+from bot.controls import DELETE_CONFIRMED
 from bot.model import ActionKind
 
 
 def test_reactions_map_to_actions() -> None:
     custom = {"a": "A", "b": "B", "cat": "C"}
     assert reaction_meaning("repeat", custom) == (ActionKind.RETRY, None)
-    assert reaction_meaning("wastebasket", custom) == (ActionKind.DELETE, None)
+    assert reaction_meaning("wastebasket", custom) == (ActionKind.DELETE, DELETE_CONFIRMED)
     assert reaction_meaning("b", custom) == (ActionKind.REBALANCE, "B")
     assert reaction_meaning("cat", custom) == (ActionKind.REBALANCE, "C")
     assert reaction_meaning("thumbsup::skin-tone-3", custom) is None

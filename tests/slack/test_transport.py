@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from adapters.slack import serve
-from adapters.slack.commands import USAGE
+from adapters.slack.commands import help_text
 from adapters.slack.render import UPLOAD_FAILED
 from bot.errors import ConfigError
 from bot.service import MergeService
@@ -175,4 +175,4 @@ async def test_http_mode_answers_slash_commands(http_bot: Harness, slack: SlackD
         ) as response,
     ):
         assert response.status == 200
-        assert (await response.json())["text"] == USAGE
+        assert (await response.json())["text"] == help_text({})

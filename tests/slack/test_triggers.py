@@ -4,7 +4,7 @@ the "More of…" select)."""
 
 from __future__ import annotations
 
-from adapters.slack.commands import CANNOT_POST, CANNOT_READ, MERGE_MODAL_ID, SHORTCUT_ID, USAGE
+from adapters.slack.commands import CANNOT_POST, CANNOT_READ, MERGE_MODAL_ID, SHORTCUT_ID, help_text
 from adapters.slack.gather import AUTH_HINT
 from tests.doubles.slack_double import SlackDouble
 from tests.imagegen import png
@@ -69,7 +69,7 @@ async def test_slash_merge_without_images_explains_threads(bot: Harness, slack: 
     assert "slash commands inside threads" in reply["text"]
 
     help_ack = await slack.slash_command(CHANNEL, ANN, "/merge", "")
-    assert help_ack.payload == {"text": USAGE, "response_type": "ephemeral"}
+    assert help_ack.payload == {"text": help_text({}), "response_type": "ephemeral"}
     await bot.idle()
     assert bot.openai.requests == []
 
@@ -140,6 +140,8 @@ async def test_details_is_private_and_use_as_reference_adds_the_result(bot: Harn
     assert details["user"] == BOB and f"Merge {parent.id}" in details["text"]
 
     await slack.press(CHANNEL, first["ts"], ANN, control_id(first, "mb:use:"))
+    view_id = await slack.wait_for(lambda: next(iter(slack.views), None), what="the prompt modal")
+    await slack.submit(view_id, ANN, {"prompt": "merge with C"})
     child = await bot.job_of((await bot.results(thread, 2))[-1])
     assert [r.label for r in child.references] == ["A", "B", "C"]
     assert child.action == "use:C"

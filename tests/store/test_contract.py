@@ -173,6 +173,23 @@ async def test_cost_since(store: JobStore) -> None:
     assert await store.cost_since("discord", "guild-2", 0.0) == pytest.approx(9.0)
 
 
+async def test_totals_since_per_workspace_and_per_person(store: JobStore) -> None:
+    assert await store.totals_since("discord", "guild-1", 0.0) == (0, 0.0)
+    me, you = origin(user="me"), origin(user="you")
+    await store.save(simple_job("tot00001", created_at=10.0, cost_usd=1.25, origin=me))
+    await store.save(simple_job("tot00002", created_at=20.0, cost_usd=0.5, origin=you))
+    await store.save(simple_job("tot00003", created_at=30.0, cost_usd=None, origin=me, status=JobStatus.FAILED))
+    await store.save(simple_job("tot00004", created_at=40.0, cost_usd=2.0, origin=me, status=JobStatus.DELETED))
+    await store.save(simple_job("tot00005", created_at=40.0, cost_usd=9.0, origin=origin(workspace="guild-2")))
+    await store.save(simple_job("tot00006", created_at=40.0, cost_usd=7.0, origin=origin(platform="slack")))
+    whole = await store.totals_since("discord", "guild-1", 0.0)
+    assert (whole.jobs, whole.cost_usd) == (4, pytest.approx(3.75))
+    mine = await store.totals_since("discord", "guild-1", 0.0, user_id="me")
+    assert (mine.jobs, mine.cost_usd) == (3, pytest.approx(3.25))
+    assert await store.totals_since("discord", "guild-1", 15.0, user_id="me") == (2, pytest.approx(2.0))
+    assert await store.totals_since("discord", "guild-1", 41.0) == (0, 0.0)
+
+
 async def test_last_result_in_channel(store: JobStore) -> None:
     assert await store.last_result_in_channel("discord", "chan-1") is None
     await store.save(simple_job("done0001", created_at=10.0, status=JobStatus.SUCCEEDED))
