@@ -9,6 +9,7 @@ from bot.controls import DELETE_CONFIRMED
 from bot.model import ActionKind, Control, JobStatus, Outcome
 from bot.service import MergeService
 from bot.settings import Settings
+from bot.views import next_reference_label
 from tests.core.chat import ChatSurface, area, control, eventually
 from tests.doubles.openai_double import OpenAIDouble
 from tests.imagegen import jpeg, png
@@ -169,3 +170,8 @@ async def test_a_merge_deleted_while_it_runs_stays_deleted(chat: ChatSurface, op
     assert not outcome.ok and "deleted while it ran" in outcome.view.text
     stored = await chat.service.job(child_id)
     assert stored is not None and stored.status is JobStatus.DELETED
+
+
+async def test_use_as_reference_names_the_next_free_letter(chat: ChatSurface) -> None:
+    first = await merged(chat)
+    assert first.job is not None and next_reference_label(first.job) == "D"

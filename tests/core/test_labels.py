@@ -177,7 +177,9 @@ async def test_use_as_reference_after_a_skip_takes_a_new_letter(chat: ChatSurfac
     first = await chat.merge("merge")
     assert first.job is not None and [r.label for r in first.job.references] == ["A", "C"]
 
-    used = await chat.press(control(first, ActionKind.USE_AS_REFERENCE))
+    asked = await chat.press(control(first, ActionKind.USE_AS_REFERENCE))
+    assert asked.needs_prompt and asked.view.text == "merge"
+    used = await chat.press(control(first, ActionKind.USE_AS_REFERENCE), prompt="merge with D")
 
     assert used.ok, used.view.text
     assert used.job is not None and [r.label for r in used.job.references] == ["A", "C", "D"]
