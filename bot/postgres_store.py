@@ -21,7 +21,7 @@ import asyncpg
 from .errors import ConfigError, JobNotFound
 from .model import Job, JobStatus, Reference
 from .settings import Settings
-from .store import PER_USER_DAILY, WORKSPACE_DAILY_COST, Quota, register_driver
+from .store import PER_USER_DAILY, WORKSPACE_DAILY_COST, Quota, Totals, register_driver
 from .store_rows import (
     CHARGED_USD,
     INSERT_REFERENCE,
@@ -275,6 +275,22 @@ class PostgresJobStore:
                 since,
             )
         return float(total)
+
+    async def totals_since(
+        self, platform: str, workspace_id: str, since: float, user_id: str | None = None
+    ) -> Totals:
+        query = (
+            f"SELECT COUNT(CASE WHEN released = 0 THEN 1 END), {CHARGED_USD} "
+            "WHERE platform = $1 AND workspace_id = $2 AND created_at >= $3"
+        )
+        parameters: list[str | float] = [platform, workspace_id, since]
+        if user_id is not None:
+            query += " AND user_id = $4"
+            parameters.append(user_id)
+        async with self._conn() as conn:
+            row = await conn.fetchrow(query, *parameters)
+        assert row is not None
+        return Totals(int(row[0]), float(row[1]))
 
     async def last_result_in_channel(self, platform: str, channel_id: str) -> Job | None:
         jobs = await self._select(

@@ -263,7 +263,7 @@ class SqliteJobStore:
         self, platform: str, workspace_id: str, since: float, user_id: str | None = None
     ) -> Totals:
         query = (
-            f"SELECT COUNT(CASE WHEN released = 0 THEN 1 END), {_CHARGED} "
+            f"SELECT COUNT(CASE WHEN released = 0 THEN 1 END), {CHARGED_USD} "
             "WHERE platform = ? AND workspace_id = ? AND created_at >= ?"
         )
         parameters: tuple[str | float, ...] = (platform, workspace_id, since)
