@@ -6,12 +6,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.slack.commands import FROM_HERE_SHORTCUT_ID
 from tests.doubles.slack_double import SlackDouble
 from tests.imagegen import jpeg, png
 
 from .conftest import ADA, ANN, BOB, CHANNEL, Harness, control_id, control_ids
 from .test_scenarios import three_images
+
+FROM_HERE = "merge_from_here"  # the manifest's callback id (tests/slack/test_manifest.py checks it)
 
 
 def image_blocks(message: dict[str, Any]) -> list[str]:
@@ -133,7 +134,7 @@ async def test_merge_images_from_here_in_a_thread_takes_that_message_onward(
 ) -> None:
     thread = three_images(slack)
     second = slack.thread(CHANNEL, thread)[1]
-    await slack.shortcut(CHANNEL, second["ts"], BOB, FROM_HERE_SHORTCUT_ID)
+    await slack.shortcut(CHANNEL, second["ts"], BOB, FROM_HERE)
     view_id = await slack.wait_for(lambda: next(iter(slack.views), None), what="the prompt modal")
     assert slack.views[view_id]["title"]["text"] == "Merge from here"
     await slack.submit(view_id, BOB, {"prompt": "the room from A lit like B"})
@@ -149,7 +150,7 @@ async def test_merge_images_from_here_on_a_channel_message_takes_the_channel_fro
     slack.upload(CHANNEL, ANN, ("old.png", png(40, 40, seed=1)), text="an old one")
     start = slack.upload(CHANNEL, ANN, ("cat.png", png(40, 40, seed=2)), text="the cat")
     slack.upload(CHANNEL, BOB, ("room.jpg", jpeg(60, 40, seed=3)), text="the room")
-    await slack.shortcut(CHANNEL, str(start["ts"]), ANN, FROM_HERE_SHORTCUT_ID)
+    await slack.shortcut(CHANNEL, str(start["ts"]), ANN, FROM_HERE)
     view_id = await slack.wait_for(lambda: next(iter(slack.views), None), what="the prompt modal")
     await slack.submit(view_id, ANN, {"prompt": "the cat from A in the room from B"})
     [result] = await bot.results(str(start["ts"]))
