@@ -57,24 +57,29 @@ def assign_labels(sources: Sequence[ImageSource]) -> tuple[tuple[Labeled, ...], 
 
     Files the platform declares are not pictures get no letter: people count the images they see.
 
-    Unpinned images take the next letter after the previous image's, skipping letters that
-    a caption pinned anywhere; a pinned message's images take its letter and the ones after.
-    When two messages pin the same letter the first keeps it.
+    A source that already has a letter (``ImageSource.label``: the adapter labeled the whole
+    conversation and sends a part of it) keeps it. Unpinned images take the next letter after
+    the previous image's, skipping letters that a caption pinned anywhere; a pinned message's
+    images take its letter and the ones after. When two messages pin the same letter the first
+    keeps it.
     """
     notes = [f"Skipped {source.name}: not an image." for source in sources if source.declared_not_image]
     groups = _messages([source for source in sources if not source.declared_not_image])
     prefixes = [parse_caption(group[0].caption) for group in groups]
+    given = {source.label for group in groups for source in group if source.label}
     pinned: dict[str, int] = {}
     for number, prefix in enumerate(prefixes):
-        if prefix.label is not None:
+        if prefix.label is not None and prefix.label not in given:
             pinned.setdefault(prefix.label, number)
-    taken: set[int] = {label_index(label) for label in pinned}
+    taken: set[int] = {label_index(label) for label in (*pinned, *given)}
     labeled: list[Labeled] = []
     cursor = 0
     for number, (group, prefix) in enumerate(zip(groups, prefixes, strict=True)):
-        own_pin = prefix.label is not None and pinned[prefix.label] == number
+        own_pin = prefix.label is not None and pinned.get(prefix.label) == number
         for position, source in enumerate(group):
-            if own_pin and position == 0 and prefix.label is not None:
+            if source.label:
+                index = label_index(source.label)
+            elif own_pin and position == 0 and prefix.label is not None:
                 index = label_index(prefix.label)
             else:
                 index = cursor
@@ -84,7 +89,7 @@ def assign_labels(sources: Sequence[ImageSource]) -> tuple[tuple[Labeled, ...], 
             cursor = index + 1
             caption = display_caption(prefix.text, source.name, position + 1, len(group))
             labeled.append(Labeled(sheet_label(index), source, caption))
-        if prefix.label is not None and not own_pin:
+        if prefix.label is not None and not own_pin and not group[0].label:
             first = labeled[-len(group)].label
             notes.append(f"Two messages claim {prefix.label}: it stays with the first; {group[0].name} is {first}.")
     return tuple(labeled), tuple(notes)

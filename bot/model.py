@@ -99,6 +99,7 @@ class ImageSource:
     auth_hint: str = ""  # said when an HTML page comes back instead of an image
     message_id: str = ""  # the chat message that carried it: one caption (and label pin) per message
     content_type: str = ""  # as the platform declared it; a declared non-image file gets no letter
+    label: str | None = None  # a letter the conversation already gave it (a part of a thread keeps its letters)
 
     @property
     def declared_not_image(self) -> bool:

@@ -211,6 +211,8 @@ async def _merge(
         messages = [start]  # an interaction carries its target message in full, even without the intent
     bot_id = interaction.client.user.id if interaction.client.user else 0
     sources: tuple[ImageSource, ...] = gather.sources_from(messages, bot_id=bot_id, longest_side=longest)
+    if start is not None and isinstance(channel, discord.Thread) and context.message_content:
+        sources = gather.from_message_on(sources, start.id)  # the thread's letters, from the chosen message
     sources += gather.option_sources(attachments, author=interaction.user.display_name, longest_side=longest)
     if not sources and not context.message_content:
         await interaction.edit_original_response(content=NEEDS_MESSAGE_CONTENT)
@@ -236,10 +238,10 @@ async def _merge(
 async def _conversation(
     context: AdapterContext, channel: discord.abc.Messageable, start: discord.Message | None, *, asked_at: int
 ) -> list[discord.Message]:
+    if isinstance(channel, discord.Thread):  # from a message on: the whole thread gives the letters
+        return [m for m in await gather.thread_messages(channel) if m.id < asked_at]
     if start is not None:
         return await gather.messages_from(start, before_id=asked_at)
-    if isinstance(channel, discord.Thread):
-        return await gather.thread_messages(channel)
     last = await context.service.last_result_in_channel("discord", str(getattr(channel, "id", "")))
     since = int(last.messages["result"]) if last is not None and "result" in last.messages else None
     return await gather.channel_messages(channel, since_message_id=since, before_id=asked_at)

@@ -183,3 +183,14 @@ async def test_use_as_reference_after_a_skip_takes_a_new_letter(chat: ChatSurfac
 
     assert used.ok, used.view.text
     assert used.job is not None and [r.label for r in used.job.references] == ["A", "C", "D"]
+
+
+def test_a_letter_the_conversation_already_gave_is_kept() -> None:
+    labeled, _ = assign_labels(
+        [
+            ImageSource(name="cliffs.jpg", data=b"x", label="B", caption="A: not this letter"),
+            ImageSource(name="sea.jpg", data=b"x", label="C"),
+            ImageSource(name="new.jpg", data=b"x"),
+        ]
+    )
+    assert [item.label for item in labeled] == ["B", "C", "D"]

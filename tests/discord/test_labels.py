@@ -91,3 +91,21 @@ async def test_one_message_with_three_images_is_captioned_1_of_3(
         ("C", "Bob", "three cats (3 of 3)"),
         ("D", "Alice", "IMG_0042.png"),
     ]
+
+
+async def test_merge_from_here_inside_a_thread_keeps_the_thread_s_letters(
+    bot: RunningBot, discord_api: DiscordDouble, world: World
+) -> None:
+    starter = await discord_api.post_message(world.channel, world.alice, "refs", files=[("a.png", png(60, 60, 1))])
+    thread = await discord_api.start_thread(starter, "poster refs")
+    cliffs = await discord_api.post_message(thread, world.bob, "the cliffs", files=[("cliffs.png", png(60, 60, 2))])
+    await discord_api.post_message(thread, world.bob, "the sea", files=[("sea.png", png(60, 60, 3))])
+    whole = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "all three"})
+    assert (await result_of(discord_api, whole))["content"].startswith("Merged A, B, C:"), "the cliffs are B here"
+
+    menu = await discord_api.message_command(thread, world.alice, "Merge images from here", cliffs)
+    await discord_api.wait_for(lambda: menu.modal is not None)
+    submitted = await discord_api.submit_modal(menu, world.alice, {"prompt": "the cliffs from B under C"})
+    result = await result_of(discord_api, submitted)
+
+    assert result["content"].startswith("Merged B, C:"), "the cliffs stay B when merging from their message"
