@@ -141,6 +141,10 @@ class BlobStore:
         """Bytes used by all stored blobs."""
         return await asyncio.to_thread(lambda: sum(entry.size for entry in self._entries()))
 
+    async def digests(self) -> list[str]:
+        """The digest of every stored blob (for copying a store)."""
+        return await asyncio.to_thread(lambda: [entry.digest for entry in self._entries()])
+
     async def prune(self, keep: Collection[str]) -> int:
         """Evict the least recently used blobs not in ``keep`` until under the cap; the bytes freed.
 

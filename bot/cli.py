@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from .errors import ConfigError, FetchError, InputError, LimitExceeded
+from .errors import ConfigError, FetchError, InputError, LimitExceeded, MergebotError
 from .model import ImageSource, Job, MergeOptions, MergeRequest, Mode, Origin, Outcome, Progress, Stage
 from .settings import Settings
 
@@ -98,6 +98,10 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     commands.add_parser("run", help="start every chat platform whose credentials are set")
     commands.add_parser("health", help="say whether a running bot's heartbeat is fresh (the Docker healthcheck)")
     _add_platform_commands(commands, argv)
+    migrate = commands.add_parser(
+        "migrate-store", help="copy a SQLite install's jobs and images to MERGEBOT_DATABASE_URL / MERGEBOT_BLOB_URL"
+    )
+    migrate.add_argument("--from", dest="source", type=Path, help="the old data directory (default MERGEBOT_DATA_DIR)")
     return parser
 
 
@@ -135,6 +139,8 @@ def _main(argv: list[str]) -> int:
         return _merge(args, settings)
     if args.command == "run":
         return _run(settings)
+    if args.command == "migrate-store":
+        return _migrate_store(settings, args.source or settings.data_dir)
     if args.command == "health":
         from .health import check_heartbeat
 
@@ -145,6 +151,20 @@ def _main(argv: list[str]) -> int:
     if handler is None:
         _exit(EXIT_USAGE, f"`mergebot {args.command}` has no commands here; see `mergebot {args.command} --help`")
     return int(handler(args))
+
+
+def _migrate_store(settings: Settings, source: Path) -> int:
+    from .migrate import migrate_store
+
+    try:
+        copied = asyncio.run(migrate_store(settings, source))
+    except MergebotError as exc:
+        _exit(EXIT_USAGE if isinstance(exc, ConfigError) else EXIT_FAILURE, exc.user_message)
+    print(
+        f"copied {copied.jobs} jobs and {copied.blobs} images ({copied.blob_bytes / 1e6:.1f} MB) from {source}"
+        + (f"; {copied.missing_blobs} damaged images were skipped" if copied.missing_blobs else "")
+    )
+    return EXIT_OK
 
 
 def _run(settings: Settings) -> int:

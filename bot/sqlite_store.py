@@ -211,6 +211,14 @@ class SqliteJobStore:
         async with self._lock, self._transaction() as db:
             await db.execute("UPDATE jobs SET released = 1 WHERE id = ?", (job_id,))
 
+    async def jobs_in_order(self, after: tuple[float, str] | None = None, limit: int = 500) -> list[Job]:
+        """Every job, oldest first, ``limit`` at a time after ``(created_at, id)``: for copying a store."""
+        if after is None:
+            return await self._select("ORDER BY j.created_at, j.id LIMIT ?", (limit,))
+        return await self._select(
+            "WHERE (j.created_at, j.id) > (?, ?) ORDER BY j.created_at, j.id LIMIT ?", (*after, limit)
+        )
+
     async def get(self, job_id: str) -> Job | None:
         jobs = await self._select("WHERE j.id = ?", (job_id,))
         return jobs[0] if jobs else None
