@@ -4,7 +4,8 @@
                   [--size WxH|auto] [--quality low|medium|high|auto] [--model NAME]
                   [--out PATH] [--dry-run] [--skip-bad] [--quiet | --json]
     mergebot run                 start every configured chat platform
-    mergebot health              say whether a running bot's heartbeat is fresh (exit 0) or not (1)
+    mergebot health              say whether a running bot is healthy (exit 0) or not (1), and what was checked
+    mergebot migrate-store       copy a SQLite install to MERGEBOT_DATABASE_URL / MERGEBOT_BLOB_URL
     mergebot --version
     mergebot discord sync|invite (from the Discord platform's entry point)
 
@@ -96,7 +97,10 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     output.add_argument("--json", action="store_true", help="print the outcome as one JSON object on stdout")
 
     commands.add_parser("run", help="start every chat platform whose credentials are set")
-    commands.add_parser("health", help="say whether a running bot's heartbeat is fresh (the Docker healthcheck)")
+    commands.add_parser(
+        "health",
+        help="check a running bot: its heartbeat, and its store, blobs and chat connections (Docker healthcheck)",
+    )
     _add_platform_commands(commands, argv)
     migrate = commands.add_parser(
         "migrate-store", help="copy a SQLite install's jobs and images to MERGEBOT_DATABASE_URL / MERGEBOT_BLOB_URL"
@@ -142,15 +146,29 @@ def _main(argv: list[str]) -> int:
     if args.command == "migrate-store":
         return _migrate_store(settings, args.source or settings.data_dir)
     if args.command == "health":
-        from .health import check_heartbeat
-
-        healthy, report = check_heartbeat(settings.data_dir)
-        print(f"mergebot: {report}", file=sys.stdout if healthy else sys.stderr)
-        return EXIT_OK if healthy else EXIT_FAILURE
+        return _health(settings)
     handler = getattr(args, "func", None)  # set by a platform's add_cli
     if handler is None:
         _exit(EXIT_USAGE, f"`mergebot {args.command}` has no commands here; see `mergebot {args.command} --help`")
     return int(handler(args))
+
+
+def _health(settings: Settings) -> int:
+    """The heartbeat of a bot running from this data directory, and its /readyz when it serves one.
+
+    Every line goes to stdout when all is healthy, to stderr when something is not.
+    """
+    from .health import check_heartbeat, fetch_readiness
+
+    healthy, report = check_heartbeat(settings.data_dir)
+    lines = [report]
+    if settings.health_port is not None:
+        for check in fetch_readiness(settings.health_port):
+            healthy = healthy and check.ok
+            lines.append(f"{'ok' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    for line in lines:
+        print(f"mergebot: {line}", file=sys.stdout if healthy else sys.stderr)
+    return EXIT_OK if healthy else EXIT_FAILURE
 
 
 def _migrate_store(settings: Settings, source: Path) -> int:

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from . import platforms
+from .health import serve_health
 from .service import MergeService
 from .settings import Settings
 
@@ -79,7 +80,10 @@ async def run(settings: Settings) -> None:
     try:
         async with asyncio.TaskGroup() as group:
             group.create_task(_beat(settings.data_dir))
+            if settings.health_port is not None:
+                group.create_task(serve_health(service.readiness, settings.health_port))
             for platform in enabled_platforms(settings):
+                service.health.expect(platform)
                 adapter = platforms.load(platform)
                 log.info("starting %s", platform)
                 group.create_task(adapter.run(settings, service))

@@ -30,6 +30,7 @@ from .errors import (
 )
 from .fetch import Fetcher
 from .gather import REFERENCE_MAX_SIDE, check_count, gather
+from .health import Check, Health, storage_checks
 from .imagework import run_image_work
 from .labels import missing_from, missing_message, next_label, span, unusable_named
 from .limits import Limiter
@@ -135,6 +136,7 @@ class MergeService:
         self._limiter = Limiter(settings.limits, store)
         self._generator: ImageGenerator | None = generator
         self._finished_since_prune = 0
+        self.health = Health()
 
     @classmethod
     async def open(cls, settings: Settings, *, generator: ImageGenerator | None = None) -> MergeService:
@@ -314,6 +316,10 @@ class MergeService:
         return await usage_view(self._store, self.settings.limits, actor)
 
     # -- lookups adapters need --------------------------------------------------------------
+
+    async def readiness(self) -> list[Check]:
+        """Live probes of the store and the blob store, then what each adapter reported."""
+        return [*await storage_checks(self._store, self._blobs), *self.health.parts()]
 
     async def job(self, job_id: str) -> Job | None:
         return await self._store.get(job_id)

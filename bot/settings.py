@@ -108,6 +108,7 @@ class Settings:
     limits: Limits = field(default_factory=Limits)
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # model -> per-1M-token prices
     control_policy: str = "anyone"  # "anyone" or "requester"
+    health_port: int | None = None  # /healthz and /readyz over HTTP, for load balancers and Kubernetes
     log_level: str = "INFO"
 
     discord_token: Secret | None = None
@@ -215,6 +216,10 @@ class _Reader:
             raise ConfigError(f"{name} must be true or false, got {raw!r}")
         return value in ("1", "true", "yes", "on")
 
+    def port(self, name: str) -> int | None:
+        """A TCP port, or None when unset."""
+        return None if self.text(name) is None else self.integer(name, 0, low=1, high=65535)
+
     def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
         value = (self.text(name) or default).lower()
         if value not in options:
@@ -290,6 +295,7 @@ def _parse(r: _Reader) -> Settings:
         media_hosts=media_hosts,
         limits=limits,
         prices=prices,
+        health_port=r.port("MERGEBOT_HEALTH_PORT"),
         control_policy=r.choice("MERGEBOT_CONTROL_POLICY", base.control_policy, ("anyone", "requester")),
         log_level=r.choice("MERGEBOT_LOG_LEVEL", base.log_level, ("debug", "info", "warning", "error")).upper(),
         discord_token=r.secret("DISCORD_TOKEN"),

@@ -77,6 +77,13 @@ class MergeClient(discord.Client):
     async def on_ready(self) -> None:
         user = self.user
         logger.info("connected to Discord as %s in %d servers", user.name if user else "?", len(self.guilds))
+        self.context.service.health.report("discord", True, f"gateway connected, {len(self.guilds)} servers")
+
+    async def on_resumed(self) -> None:
+        self.context.service.health.report("discord", True, "gateway connected (resumed)")
+
+    async def on_disconnect(self) -> None:
+        self.context.service.health.report("discord", False, "gateway disconnected; reconnecting")
 
     async def on_interaction(self, interaction: discord.Interaction[Any]) -> None:
         await answer_form(interaction)

@@ -24,6 +24,7 @@ from .app import build_app, check_app_token, create_context
 from .context import SlackContext
 
 if TYPE_CHECKING:
+    from bot.health import Health
     from bot.service import MergeService
 
 log = logging.getLogger(__name__)
@@ -52,20 +53,21 @@ async def serve(
         started(ctx)
     try:
         if socket_mode:
-            await _socket_mode(app, settings)
+            await _socket_mode(app, settings, service.health)
         else:
-            await _http_mode(app, http_host, settings.slack_port)
+            await _http_mode(app, http_host, settings.slack_port, service.health)
     finally:
         await ctx.background.aclose()
 
 
-async def _socket_mode(app: AsyncApp, settings: Settings) -> None:
+async def _socket_mode(app: AsyncApp, settings: Settings, health: Health) -> None:
     assert settings.slack_app_token is not None
     await check_app_token(app.client, settings.slack_app_token.reveal())
     handler = AsyncSocketModeHandler(app, settings.slack_app_token.reveal(), web_client=app.client)
     try:
         await handler.connect_async()  # type: ignore[no-untyped-call]
         log.info("Slack: connected with Socket Mode")
+        health.report("slack", True, "Socket Mode connected")
         await asyncio.Event().wait()
     finally:
         await handler.close_async()  # type: ignore[no-untyped-call]
@@ -82,12 +84,13 @@ def http_application(app: AsyncApp) -> web.Application:
     return web_app
 
 
-async def _http_mode(app: AsyncApp, host: str, port: int) -> None:
+async def _http_mode(app: AsyncApp, host: str, port: int, health: Health) -> None:
     runner = web.AppRunner(http_application(app), handle_signals=False)
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
         log.info("Slack: listening for events on %s:%d%s", host, port, EVENTS_PATH)
+        health.report("slack", True, f"HTTP mode, listening on port {port}")
         await asyncio.Event().wait()
     finally:
         await runner.cleanup()
