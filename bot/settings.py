@@ -115,6 +115,8 @@ class Settings:
     discord_api_base_url: str = "https://discord.com/api/v10"
     discord_gateway_url: str = "wss://gateway.discord.gg/"
     discord_application_id: str | None = None
+    discord_shard_count: int | None = None  # with discord_shard_ids: this replica's part of the gateway
+    discord_shard_ids: tuple[int, ...] | None = None
 
     slack_bot_token: Secret | None = None
     slack_app_token: Secret | None = None
@@ -281,6 +283,7 @@ def _parse(r: _Reader) -> Settings:
             raise ConfigError('SLACK_REBALANCE_REACTIONS must map emoji names to labels such as "A"')
         reactions[emoji] = label
     database_url = r.secret("MERGEBOT_DATABASE_URL")
+    shard_count = r.integer("DISCORD_SHARD_COUNT", 0, low=1) if r.text("DISCORD_SHARD_COUNT") else None
     return Settings(
         data_dir=Path(r.text("MERGEBOT_DATA_DIR") or default_data_dir(r.env)).expanduser(),
         store_driver=r.text("MERGEBOT_STORE") or _driver_for(database_url) or base.store_driver,
@@ -302,6 +305,8 @@ def _parse(r: _Reader) -> Settings:
         discord_api_base_url=r.url("DISCORD_API_BASE_URL", base.discord_api_base_url) or "",
         discord_gateway_url=r.url("DISCORD_GATEWAY_URL", base.discord_gateway_url) or "",
         discord_application_id=r.text("DISCORD_APPLICATION_ID"),
+        discord_shard_count=shard_count,
+        discord_shard_ids=_shard_ids(r, shard_count),
         slack_bot_token=r.secret("SLACK_BOT_TOKEN"),
         slack_app_token=r.secret("SLACK_APP_TOKEN"),
         slack_signing_secret=r.secret("SLACK_SIGNING_SECRET"),
@@ -338,3 +343,18 @@ def _object_storage(r: _Reader) -> ObjectStorage | None:
         access_key_id=r.text("AWS_ACCESS_KEY_ID"),
         secret_access_key=r.secret("AWS_SECRET_ACCESS_KEY"),
     )
+
+
+def _shard_ids(r: _Reader, shard_count: int | None) -> tuple[int, ...] | None:
+    raw = r.text("DISCORD_SHARD_IDS")
+    if raw is None:
+        return None
+    if shard_count is None:
+        raise ConfigError("DISCORD_SHARD_IDS needs DISCORD_SHARD_COUNT (how many shards there are in all)")
+    try:
+        ids = tuple(sorted({int(part) for part in raw.split(",") if part.strip()}))
+    except ValueError:
+        raise ConfigError(f"DISCORD_SHARD_IDS must be shard numbers separated by commas, got {raw!r}") from None
+    if not ids or ids[0] < 0 or ids[-1] >= shard_count:
+        raise ConfigError(f"DISCORD_SHARD_IDS must be numbers from 0 to {shard_count - 1}, got {raw!r}")
+    return ids

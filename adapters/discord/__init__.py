@@ -15,7 +15,7 @@ from bot.errors import ConfigError
 from bot.settings import Settings
 
 from .cli import add_cli
-from .client import MergeClient
+from .client import client_for
 
 if TYPE_CHECKING:
     from bot.service import MergeService
@@ -37,7 +37,7 @@ async def run(settings: Settings, service: MergeService) -> None:
     token = settings.discord_token.reveal()
     message_content = True
     while True:
-        client = MergeClient(settings, service, message_content=message_content)
+        client = client_for(settings, service, message_content=message_content)
         try:
             async with client:
                 await client.start(token)

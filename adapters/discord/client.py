@@ -60,9 +60,10 @@ class MergeClient(discord.Client):
         service: MergeService,
         *,
         message_content: bool = True,
+        **shards: Any,
     ) -> None:
         point_at(settings)
-        super().__init__(intents=bot_intents(message_content=message_content))
+        super().__init__(intents=bot_intents(message_content=message_content), **shards)
         self.context = AdapterContext(
             settings=settings,
             service=service,
@@ -93,3 +94,20 @@ class MergeClient(discord.Client):
 
     async def on_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
         logger.exception("unhandled error in %s", event_method)
+
+
+class ShardedMergeClient(MergeClient, discord.AutoShardedClient):
+    """``MergeClient`` on some of the gateway's shards, so several replicas split one bot's servers."""
+
+
+def client_for(settings: Settings, service: MergeService, *, message_content: bool) -> MergeClient:
+    """One client on every shard, or on ``DISCORD_SHARD_IDS`` of ``DISCORD_SHARD_COUNT`` when set."""
+    if settings.discord_shard_count is None:
+        return MergeClient(settings, service, message_content=message_content)
+    return ShardedMergeClient(
+        settings,
+        service,
+        message_content=message_content,
+        shard_count=settings.discord_shard_count,
+        shard_ids=list(settings.discord_shard_ids or range(settings.discord_shard_count)),
+    )

@@ -311,6 +311,15 @@ class DiscordDouble:
     def snowflake(self) -> str:
         return str(self._id_base + next(self._ids))
 
+    def _snowflake_on_shard(self, shard_id: int, shard_count: int) -> str:
+        # A snowflake's shard is (id >> 22) % count: step the timestamp bits until it fits.
+        base = int(self.snowflake())
+        for step in range(shard_count):
+            candidate = base + (step << 22)
+            if shard_of(candidate, shard_count) == shard_id:
+                return str(candidate)
+        raise AssertionError("unreachable: some step lands on every shard")
+
     async def _notify(self) -> None:
         async with self._changed:
             self._changed.notify_all()
@@ -342,8 +351,11 @@ class DiscordDouble:
         self.users[user_id] = user
         return user
 
-    def add_guild(self, name: str = "Studio", *, premium_tier: int = 0) -> dict[str, Any]:
-        guild_id = self.snowflake()
+    def add_guild(
+        self, name: str = "Studio", *, premium_tier: int = 0, shard: tuple[int, int] | None = None
+    ) -> dict[str, Any]:
+        """A guild; ``shard=(id, count)`` gives it an id that shard ``id`` of ``count`` owns."""
+        guild_id = self.snowflake() if shard is None else self._snowflake_on_shard(*shard)
         moderator_role = self.snowflake()
         bot_role = self.snowflake()
         guild = {
@@ -607,8 +619,9 @@ class DiscordDouble:
     # -- people doing things (gateway dispatches)
 
     async def dispatch(self, event: str, data: dict[str, Any]) -> None:
+        """Send a gateway event to the session whose shard owns its guild (Discord's sharding rule)."""
         for session in list(self._sockets):
-            if session.ready:
+            if session.ready and session.owns(data.get("guild_id")):
                 await session.send_dispatch(event, data)
 
     def _interaction(
@@ -1169,11 +1182,12 @@ class DiscordDouble:
             await self._notify()
         return ws
 
-    def ready_payload(self, session_id: str) -> dict[str, Any]:
+    def ready_payload(self, session_id: str, session: _GatewaySession) -> dict[str, Any]:
         return {
             "v": 10,
             "user": self.bot_user,
-            "guilds": [{"id": gid, "unavailable": True} for gid in self.guilds],
+            "guilds": [{"id": gid, "unavailable": True} for gid in self.guilds if session.owns(gid)],
+            "shard": list(session.shard),
             "session_id": session_id,
             "resume_gateway_url": self.gateway_url,
             "private_channels": [],
@@ -1226,6 +1240,11 @@ class DiscordDouble:
     def connected(self) -> bool:
         return any(session.ready for session in self._sockets)
 
+    @property
+    def ready_shards(self) -> list[tuple[int, int]]:
+        """``(shard id, shard count)`` of every identified gateway session."""
+        return sorted(session.shard for session in self._sockets if session.ready)
+
 
 class _GatewaySession:
     """One gateway connection: HELLO, IDENTIFY -> READY + GUILD_CREATE, heartbeats."""
@@ -1237,6 +1256,7 @@ class _GatewaySession:
         self.ws = ws
         self.sequence = 0
         self.ready = False
+        self.shard = (0, 1)
         self.session_id = f"session-{double.snowflake()}"
         self._send_lock = asyncio.Lock()
 
@@ -1248,6 +1268,13 @@ class _GatewaySession:
     async def send_dispatch(self, event: str, data: dict[str, Any]) -> None:
         self.sequence += 1
         await self.send({"op": 0, "t": event, "s": self.sequence, "d": data})
+
+    def owns(self, guild_id: str | None) -> bool:
+        """Whether this session's shard receives events of ``guild_id`` (direct messages: shard 0)."""
+        shard_id, shard_count = self.shard
+        if guild_id is None:
+            return shard_id == 0
+        return shard_of(int(guild_id), shard_count) == shard_id
 
     async def run(self) -> None:
         await self.send({"op": 10, "d": {"heartbeat_interval": self.HEARTBEAT_INTERVAL_MS}, "s": None, "t": None})
@@ -1272,14 +1299,25 @@ class _GatewaySession:
         if intents & INTENT_MESSAGE_CONTENT and not self.double.message_content_intent:
             await self.ws.close(code=4014, message=b"Disallowed intent(s).")
             return
+        shard = data.get("shard") or [0, 1]
+        if len(shard) != 2 or not 0 <= int(shard[0]) < int(shard[1]):
+            await self.ws.close(code=4010, message=b"Invalid shard.")
+            return
+        self.shard = (int(shard[0]), int(shard[1]))
         self.ready = True
-        await self.send_dispatch("READY", self.double.ready_payload(self.session_id))
+        await self.send_dispatch("READY", self.double.ready_payload(self.session_id, self))
         for guild in self.double.guilds.values():
-            await self.send_dispatch("GUILD_CREATE", self.double.guild_create_payload(guild))
+            if self.owns(guild["id"]):
+                await self.send_dispatch("GUILD_CREATE", self.double.guild_create_payload(guild))
         await self.double._notify()
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def shard_of(guild_id: int, shard_count: int) -> int:
+    """Which shard receives a guild's events: ``(guild_id >> 22) % shard_count``."""
+    return (guild_id >> 22) % shard_count
 
 
 def _role(role_id: str, name: str, permissions: int, position: int) -> dict[str, Any]:
