@@ -283,7 +283,7 @@ def _parse(r: _Reader) -> Settings:
             raise ConfigError('SLACK_REBALANCE_REACTIONS must map emoji names to labels such as "A"')
         reactions[emoji] = label
     database_url = r.secret("MERGEBOT_DATABASE_URL")
-    shard_count = r.integer("DISCORD_SHARD_COUNT", 0, low=1) if r.text("DISCORD_SHARD_COUNT") else None
+    shard_count = r.integer("DISCORD_SHARD_COUNT", 0, low=1, high=65536) if r.text("DISCORD_SHARD_COUNT") else None
     return Settings(
         data_dir=Path(r.text("MERGEBOT_DATA_DIR") or default_data_dir(r.env)).expanduser(),
         store_driver=r.text("MERGEBOT_STORE") or _driver_for(database_url) or base.store_driver,

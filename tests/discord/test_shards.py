@@ -24,7 +24,7 @@ def test_shard_settings_are_checked() -> None:
         ({"DISCORD_SHARD_IDS": "0"}, "needs DISCORD_SHARD_COUNT"),
         ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "2"}, "from 0 to 1"),
         ({"DISCORD_SHARD_COUNT": "2", "DISCORD_SHARD_IDS": "one"}, "separated by commas"),
-        ({"DISCORD_SHARD_COUNT": "0"}, "at least 1"),
+        ({"DISCORD_SHARD_COUNT": "0"}, "from 1 to"),
     ):
         with pytest.raises(ConfigError, match=why):
             Settings.from_env(bad)
