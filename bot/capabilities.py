@@ -13,10 +13,11 @@ than the pinned OpenAPI document. The SDK does not document sizes, qualities or 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import NoImages, PromptTooLong, TooManyImages, UnsupportedOption
-from .model import MergeOptions
+from .model import MergeOptions, Reference, Role, Strength
 
 STANDARD_SIZES = frozenset({"1024x1024", "1536x1024", "1024x1536"})
 ALL_BACKGROUNDS = frozenset({"auto", "opaque", "transparent"})
@@ -85,7 +86,7 @@ class ModelCaps:
     backgrounds: frozenset[str] = ALL_BACKGROUNDS
     input_fidelity: frozenset[str] = frozenset()  # empty: the model refuses the parameter
     output_formats: frozenset[str] = RASTER_FORMATS
-    max_input_images: int = 16
+    max_input_images: int = 16  # images per images.edit call; 1 means the labeled sheet only
     max_prompt_chars: int = 32_000
     max_n: int = 10
     streams: bool = True
@@ -104,7 +105,11 @@ _GPT_IMAGE_2_5 = ModelCaps(name="gpt-image-2.5", sizes=_FLEXIBLE, qualities=BASE
 # gpt-image-2.6-*: the SDK lists the models but documents none of their options. Conservative
 # until it does: standard sizes only, base qualities, no transparent background, no
 # input_fidelity. partial_images is documented for every GPT Image model, so streaming stays on.
-_GPT_IMAGE_2_6 = ModelCaps(name="gpt-image-2.6", sizes=_STANDARD, backgrounds=frozenset({"auto", "opaque"}))
+# They are not among the models the SDK says take "up to 16 images", so one image: auto mode
+# sends them the labeled sheet, as every mode did before native multi-image.
+_GPT_IMAGE_2_6 = ModelCaps(
+    name="gpt-image-2.6", sizes=_STANDARD, backgrounds=frozenset({"auto", "opaque"}), max_input_images=1
+)
 _GPT_IMAGE_1_5 = ModelCaps(name="gpt-image-1.5", sizes=_STANDARD, input_fidelity=frozenset({"low", "high"}))
 _GPT_IMAGE_1_MINI = ModelCaps(name="gpt-image-1-mini", sizes=_STANDARD, input_fidelity=frozenset({"low"}))
 # chatgpt-image-latest "follows the same input constraints"; its outputs are not documented,
@@ -154,7 +159,7 @@ def _alternative(model: str, wants: str, accepts: object) -> str:
 def check_request(options: MergeOptions, image_count: int) -> None:
     """Refuse, with a message the person can act on, what ``options.model`` would refuse.
 
-    ``image_count`` is what would be sent: 1 in collage mode, one per reference in separate mode.
+    ``image_count`` is what would be sent (``bot.modes.ModeChoice.image_count``).
     """
     model = options.model
     caps = caps_for(model)
@@ -162,9 +167,10 @@ def check_request(options: MergeOptions, image_count: int) -> None:
         raise NoImages("There is no image to merge: add at least one reference image.")
     if image_count > caps.max_input_images:
         extra = image_count - caps.max_input_images
+        takes = "one image" if caps.max_input_images == 1 else f"at most {caps.max_input_images} images"
         raise TooManyImages(
-            f"{model} takes at most {caps.max_input_images} images and this merge has {image_count}: "
-            f"remove {extra}, or use collage mode, which sends them as one sheet."
+            f"{model} takes {takes} and this merge would send {image_count}: "
+            f"remove {extra}, or use auto or collage mode, which send them as one sheet."
         )
     if len(options.prompt) > caps.max_prompt_chars:
         raise PromptTooLong(
@@ -204,6 +210,19 @@ def check_request(options: MergeOptions, image_count: int) -> None:
         raise UnsupportedOption(
             f"{model} takes input_fidelity {_listed(caps.input_fidelity)} only, not {options.input_fidelity!r}."
         )
+
+
+def wanted_input_fidelity(options: MergeOptions, references: Sequence[Reference]) -> str | None:
+    """The ``input_fidelity`` to send: the person's own choice, else ``high`` when a subject is at
+    high or max strength and ``options.model`` takes it (gpt-image-1.5), else none (omitted)."""
+    if options.input_fidelity is not None:
+        return options.input_fidelity
+    strong_subject = any(
+        ref.role is Role.SUBJECT and ref.strength in (Strength.HIGH, Strength.MAX) for ref in references
+    )
+    if strong_subject and "high" in caps_for(options.model).input_fidelity:
+        return "high"
+    return None
 
 
 def _listed(values: frozenset[str]) -> str:

@@ -1,6 +1,7 @@
 """The ``mergebot`` command.
 
-    mergebot merge IMAGE... --prompt TEXT [--mode collage|separate] [--weight A=2 ...]
+    mergebot merge IMAGE... --prompt TEXT [--mode auto|collage|separate|hybrid] [--weight A=2 ...]
+                  [--role A=subject ...] [--strength B=high ...]
                   [--size WxH|auto] [--quality low|medium|high|auto] [--model NAME]
                   [--out PATH] [--dry-run] [--skip-bad] [--quiet | --json]
     mergebot run                 start every configured chat platform
@@ -33,8 +34,12 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
+from compose.layout import sheet_label
+
 from .errors import ConfigError, FetchError, InputError, LimitExceeded, MergebotError
-from .model import ImageSource, Job, MergeOptions, MergeRequest, Mode, Origin, Outcome, Progress, Stage
+from .model import ImageSource, Job, MergeOptions, MergeRequest, Mode, Origin, Outcome, Progress, Role, Stage
+from .modes import choose_mode
+from .roles import ROLE_WORDS, STRENGTH_WORDS, check_labels, merge_assignments, parse_assignments, request_maps
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -84,8 +89,27 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     merge = commands.add_parser("merge", help="merge local images from the terminal")
     merge.add_argument("images", nargs="+", metavar="IMAGE", help="image files; labeled A, B, C… in this order")
     merge.add_argument("--prompt", "-p", required=True, help="what to make of the references")
-    merge.add_argument("--mode", choices=[m.value for m in Mode], help="collage (one labeled sheet) or separate")
+    merge.add_argument(
+        "--mode",
+        choices=[m.value for m in Mode],
+        help="auto (default: each image on its own within the model's limit, else the sheet), "
+        "collage (one labeled sheet), separate, or hybrid (the sheet, then each image)",
+    )
     merge.add_argument("--weight", "-w", action="append", default=[], metavar="A=2", help="weight of a reference")
+    merge.add_argument(
+        "--role",
+        action="append",
+        default=[],
+        metavar="A=subject",
+        help=f"what to take from a reference: {', '.join(ROLE_WORDS)} (repeatable)",
+    )
+    merge.add_argument(
+        "--strength",
+        action="append",
+        default=[],
+        metavar="B=high",
+        help=f"how strongly to follow a reference: {', '.join(STRENGTH_WORDS)} (repeatable)",
+    )
     merge.add_argument("--size", default="auto", help="WxH (e.g. 1536x1024) or auto")
     merge.add_argument("--quality", default="auto", choices=["low", "medium", "high", "auto"])
     merge.add_argument("--model", help="image model (default: MERGEBOT_MODEL or gpt-image-2)")
@@ -213,6 +237,31 @@ def parse_weights(pairs: Sequence[str]) -> dict[str, float]:
             raise UsageError(f"weights go from 0.25 to 4, got {pair!r}")
         weights[match["label"]] = weight
     return weights
+
+
+def parse_roles(
+    roles: Sequence[str], strengths: Sequence[str], count: int
+) -> tuple[dict[str, Role], dict[str, float]]:
+    """``--role`` and ``--strength`` values as a request's roles and weights, for ``count`` images.
+
+    ``UsageError`` for a role or strength that does not exist, or a label past the last image.
+    """
+    parts = []
+    for flag, values, words in (("--role", roles, ROLE_WORDS), ("--strength", strengths, STRENGTH_WORDS)):
+        for value in values:
+            label, sep, word = value.partition("=")
+            if not sep or word.strip().lower() not in words:
+                raise UsageError(f"{flag} takes LABEL=WORD with one of {', '.join(words)}, got {value!r}")
+            try:
+                parts.append(parse_assignments(f"{label.strip()}={word.strip()}"))
+            except InputError as exc:
+                raise UsageError(f"{flag}: {exc.user_message}") from None
+    assignments = merge_assignments(parts)
+    try:
+        check_labels(assignments, [sheet_label(index) for index in range(count)])
+    except InputError as exc:
+        raise UsageError(exc.user_message) from None
+    return request_maps(assignments)
 
 
 def _unreadable(raw: str, max_bytes: int) -> str | None:
@@ -377,8 +426,12 @@ def _merge(args: argparse.Namespace, settings: Settings) -> int:
     if not sources:
         reporter.fail(EXIT_USAGE, "none of the image files could be read")
     reporter.warn(warnings)
+    try:
+        roles, strengths = parse_roles(args.role, args.strength, len(sources))
+    except UsageError as exc:
+        reporter.fail(EXIT_USAGE, str(exc))
     origin = Origin(platform="cli", workspace_id="local", channel_id="terminal", user_id=_user())
-    request = MergeRequest(origin, sources, options, weights, skip_bad=args.skip_bad)
+    request = MergeRequest(origin, sources, options, {**weights, **strengths}, roles=roles, skip_bad=args.skip_bad)
     runner = _dry_run if args.dry_run else _generate
     return asyncio.run(runner(request, settings, args.out, reporter))
 
@@ -448,20 +501,26 @@ def _write_image(out: Path, data: bytes, fmt: str) -> tuple[int, int]:
 
 def _describe(job: Job, planned: PlannedCall, sheet: bytes, size: tuple[int, int]) -> dict[str, Any]:
     options = planned.options
+    choice = choose_mode(job.options.mode, job.options.model, job.references)
     boxes = job.sheet_boxes
     covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes.values())
     return {
         "endpoint": "images.edit",
         "model": options.model,
-        "mode": options.mode.value,
+        "mode": choice.mode.value,
+        "requested_mode": options.mode.value,
+        "mode_note": choice.note,
         "prompt": planned.prompt,
         "size": options.size,
         "quality": options.quality,
         "output_format": options.output_format,
+        "input_fidelity": options.input_fidelity,
         "images": [{"name": f.name, "mime": f.mime, "bytes": len(f.data)} for f in planned.images],
         "references": [
             {
                 "label": ref.label,
+                "role": ref.role.value,
+                "strength": ref.strength.value,
                 "weight": ref.weight,
                 "source": ref.source,
                 "caption": ref.caption,

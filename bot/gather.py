@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 
 from compose import ComposeError, Normalized, normalize
 
+from .captions import parse_caption
 from .errors import FetchError, ImageRejected, NoImages, TooManyImages
 from .fetch import Fetcher
 from .imagework import run_image_work
 from .labels import Labeled, assign_labels, skipped_line, span, unusable_why
-from .model import ImageSource, Reference, clamp_weight
+from .model import ImageSource, Reference, Role, clamp_weight
 from .settings import Limits
 
 log = logging.getLogger(__name__)
@@ -36,8 +37,14 @@ class GatheredImage:
     source: ImageSource
     caption: str
 
-    def reference(self, digest: str, weights: Mapping[str, float]) -> Reference:
-        """This image as a reference stored under ``digest``, weighted as ``weights`` asks."""
+    def reference(
+        self, digest: str, weights: Mapping[str, float], roles: Mapping[str, Role] | None = None
+    ) -> Reference:
+        """This image as a reference stored under ``digest``, weighted as ``weights`` asks.
+
+        Its role is the one ``roles`` gives its label, else the one its message's text starts with.
+        """
+        role = (roles or {}).get(self.label) or parse_caption(self.source.caption).role or Role.NONE
         return Reference(
             label=self.label,
             digest=digest,
@@ -48,6 +55,7 @@ class GatheredImage:
             caption=self.caption,
             author=self.source.author,
             source=self.source.name,
+            role=role,
         )
 
 

@@ -7,6 +7,7 @@ Nothing here knows about Discord, Slack or OpenAI.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -21,8 +22,43 @@ from compose.layout import clamp_weight as clamp_weight
 class Mode(StrEnum):
     """How references reach the model."""
 
+    AUTO = "auto"  # separate within the model's image limit, else collage (bot/plan.py decides)
     COLLAGE = "collage"  # one labeled reference sheet
-    SEPARATE = "separate"  # each reference as its own image, heaviest first
+    SEPARATE = "separate"  # each reference as its own image, subjects first, then by strength
+    HYBRID = "hybrid"  # the labeled sheet first, then each reference within the model's limit
+
+
+class Role(StrEnum):
+    """What the model should take from a reference."""
+
+    NONE = "none"  # a plain reference
+    SUBJECT = "subject"  # keep its identity: face, hair, outfit, shape, markings
+    STYLE = "style"  # only its look: medium, palette, lighting, brushwork
+    SCENE = "scene"  # its setting, background and composition
+    OBJECT = "object"  # an item to include as it is
+    OFF = "off"  # left out of the merge; kept on the job so a later merge can bring it back
+
+
+class Strength(StrEnum):
+    """A reference's weight under a name people can read."""
+
+    LOW = "low"
+    MEDIUM = "medium"
+    HIGH = "high"
+    MAX = "max"
+
+
+STRENGTH_WEIGHTS: Mapping[Strength, float] = {
+    Strength.LOW: 0.5,
+    Strength.MEDIUM: 1.0,
+    Strength.HIGH: 2.0,
+    Strength.MAX: MAX_WEIGHT,
+}
+
+
+def strength_for(weight: float) -> Strength:
+    """The named step nearest to ``weight`` on a log scale (More A's x1.5 from 1 reads as high)."""
+    return min(STRENGTH_WEIGHTS, key=lambda step: abs(math.log(weight / STRENGTH_WEIGHTS[step])))
 
 
 class JobStatus(StrEnum):
@@ -44,6 +80,7 @@ class ActionKind(StrEnum):
     DETAILS = "details"
     DELETE = "delete"
     MERGE_ANYWAY = "anyway"  # run a merge the prompt-letter check stopped
+    ROLES = "roles"
 
 
 class Stage(StrEnum):
@@ -124,6 +161,16 @@ class Reference:
     caption: str = ""
     author: str = ""
     source: str = ""  # file name or "result of job X"
+    role: Role = Role.NONE
+
+    @property
+    def strength(self) -> Strength:
+        return strength_for(self.weight)
+
+    @property
+    def included(self) -> bool:
+        """False when the person left this reference out ("off")."""
+        return self.role is not Role.OFF
 
     def with_weight(self, weight: float) -> Reference:
         return replace(self, weight=weight)
@@ -134,7 +181,7 @@ class MergeOptions:
     """What the person asked the model for."""
 
     prompt: str
-    mode: Mode = Mode.COLLAGE
+    mode: Mode = Mode.AUTO
     model: str = "gpt-image-2"
     size: str = "auto"  # "WxH" or "auto"
     quality: str = "auto"
@@ -155,6 +202,7 @@ class MergeRequest:
     weights: Mapping[str, float] = field(default_factory=dict)  # label -> weight
     start_later_hint: str = ""  # how to start from a later message here, said when images were left out
     skip_bad: bool = True  # False (the CLI without --skip-bad): an unusable file or too many stop the merge
+    roles: Mapping[str, Role] = field(default_factory=dict)  # label -> role, over any caption's role word
 
 
 @dataclass(frozen=True)
@@ -251,7 +299,8 @@ class Outcome:
 
     ``ok`` is False when the view explains a refusal or failure. ``deleted`` asks
     the adapter to remove the job's messages (their ids are in ``job.messages``).
-    ``needs_prompt`` asks the adapter to collect new prompt text (Edit prompt).
+    ``needs_prompt`` asks the adapter to collect new prompt text (Edit prompt); ``needs_roles``
+    asks it for a Roles form pre-filled with ``view.text`` (the roles text of ``bot.roles``).
     ``error`` is the failure behind a refusal, for callers that branch on its type
     (the CLI's exit codes); adapters show ``view``.
     """
@@ -261,4 +310,5 @@ class Outcome:
     ok: bool = True
     deleted: bool = False
     needs_prompt: bool = False
+    needs_roles: bool = False
     error: Exception | None = None

@@ -8,17 +8,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from compose import Sheet, SheetInput, compose_sheet
 
+from .capabilities import wanted_input_fidelity
 from .captions import sheet_caption
 from .fetch import Fetcher
 from .gather import gather
 from .generate import InputImage
 from .imagework import run_image_work
 from .model import MergeOptions, MergeRequest, Mode, Reference
-from .prompting import build_prompt, order_for_separate
+from .modes import ModeChoice, choose_mode
+from .prompting import build_prompt, legend
+from .roles import check_request_labels, role_tag
 from .settings import Settings
 from .sniff import sniff
 
@@ -33,12 +36,23 @@ def extension(fmt: str) -> str:
 
 @dataclass(frozen=True)
 class Prepared:
-    """Everything a generation call needs, built without calling the API."""
+    """Everything a generation call needs, built without calling the API.
+
+    ``options`` are the ones to send (``input_fidelity`` filled in for a strong subject where
+    the model takes it); ``choice`` says which mode was used and what it sends; ``files`` are
+    in send order.
+    """
 
     references: tuple[Reference, ...]
     sheet: Sheet
     prompt: str
     files: tuple[InputImage, ...]
+    choice: ModeChoice
+    options: MergeOptions
+
+    @property
+    def mode(self) -> Mode:
+        return self.choice.mode
 
 
 def sheet_size(options: MergeOptions, side: int) -> tuple[int, int]:
@@ -56,8 +70,11 @@ async def prepare(
 ) -> Prepared:
     """Compose the sheet off the event loop and choose the files and prompt for ``options.mode``.
 
-    ``images`` maps each reference's digest to its normalised bytes.
+    ``images`` maps each reference's digest to its normalised bytes. The sheet shows every
+    reference that is not off, with its role beside its badge; it is built in every mode,
+    since the chat shows it to people as their legend.
     """
+    choice = choose_mode(options.mode, options.model, references)
     inputs = [
         SheetInput(
             data=images[ref.digest],
@@ -65,19 +82,23 @@ async def prepare(
             weight=ref.weight,
             caption=sheet_caption(ref.author, ref.caption),
             name=ref.source,
+            tag=role_tag(ref),
         )
-        for ref in references
+        for ref in choice.panels
     ]
     size = sheet_size(options, sheet_side)
     sheet = await run_image_work(compose_sheet, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES)
-    if options.mode is Mode.SEPARATE:
-        ordered = order_for_separate(references)
-        files = tuple(_file(ref, images[ref.digest]) for ref in ordered)
-        prompt = build_prompt(options.prompt, ordered, Mode.SEPARATE)
+    sheet_file = InputImage("reference-sheet.jpg", sheet.data, MIME["jpeg"])
+    references_sent = tuple(_file(ref, images[ref.digest]) for ref in choice.sent)
+    if choice.mode is Mode.COLLAGE:
+        files: tuple[InputImage, ...] = (sheet_file,)
+    elif choice.mode is Mode.HYBRID:
+        files = (sheet_file, *references_sent)
     else:
-        files = (InputImage("reference-sheet.jpg", sheet.data, MIME["jpeg"]),)
-        prompt = build_prompt(options.prompt, references, Mode.COLLAGE)
-    return Prepared(references, sheet, prompt, files)
+        files = references_sent
+    prompt = build_prompt(options.prompt, legend(choice.sent, choice.mode, choice.sheet_only))
+    sent_options = replace(options, input_fidelity=wanted_input_fidelity(options, choice.panels))
+    return Prepared(references, sheet, prompt, files, choice, sent_options)
 
 
 def _file(reference: Reference, data: bytes) -> InputImage:
@@ -89,7 +110,9 @@ async def dry_run(request: MergeRequest, settings: Settings, fetcher: Fetcher) -
     """Gather and prepare ``request`` without storing or generating; also the skipped-file warnings."""
     gathered = await gather(request.sources, fetcher, settings.limits)
     references = tuple(
-        item.reference(hashlib.sha256(item.image.data).hexdigest(), request.weights) for item in gathered.images
+        item.reference(hashlib.sha256(item.image.data).hexdigest(), request.weights, request.roles)
+        for item in gathered.images
     )
+    check_request_labels(request, references)
     images = {ref.digest: item.image.data for ref, item in zip(references, gathered.images, strict=True)}
     return await prepare(request.options, references, images, settings.sheet_side), gathered.warnings

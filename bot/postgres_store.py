@@ -110,6 +110,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE jobs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0",
         "CREATE INDEX jobs_queue ON jobs (status, queued_at)",
     ),
+    # 3: each reference's role (subject, style, scene, object, none, off); older rows are plain.
+    ("ALTER TABLE job_references ADD COLUMN role TEXT NOT NULL DEFAULT 'none'",),
 )
 
 _PLACEHOLDER = re.compile(r"\?")

@@ -1,19 +1,39 @@
 """The text sent with the images: the person's words verbatim, then a short legend.
 
-The image API takes references as unlabeled files, so the legend says which label is which
-image (collage: panels on one sheet; separate: "image 1 is B ...") and which references the
-weights favour. Captions come from chat messages, so they are cut to one short line.
+The image API takes references as unlabeled files, and the models ignore numeric weights. So,
+as OpenAI's prompting guide for the GPT Image models recommends, the legend names every image
+by index and purpose, one line each: its label, its role's instruction (what to take from it)
+and its strength ("Image 1 (A, subject, high): keep this subject's identity exactly…"). In
+collage mode the lines name the sheet's panels instead; in hybrid mode image 1 is the sheet and
+the lines name the images after it. The legend is sent with every call, so it stays short;
+captions come from chat messages, so they are cut to one short line.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
-from .model import Mode, Reference
+from .model import Mode, Reference, Role, Strength
 
 CAPTION_MAX_CHARS = 80
 _CONTROL_OR_SPACE = re.compile(r"[\s\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+ROLE_INSTRUCTIONS: Mapping[Role, str] = {
+    Role.NONE: "a reference",
+    Role.SUBJECT: "keep this subject's identity exactly: face, hair, outfit, shape and markings",
+    Role.STYLE: "take its medium, palette, lighting and brushwork; do not copy what it shows",
+    Role.SCENE: "use its setting, background and composition",
+    Role.OBJECT: "include this item as it is",
+}
+ROLE_NAMES: Mapping[Role, str] = {Role.STYLE: "style only"}
+STRENGTH_INSTRUCTIONS: Mapping[Strength, str] = {
+    Strength.LOW: "a light touch, let the others lead",
+    Strength.MEDIUM: "",
+    Strength.HIGH: "follow it closely",
+    Strength.MAX: "follow it as exactly as you can",
+}
+SHEET_RULE = "do not draw the labels or copy the sheet's layout"
 
 
 def clean_caption(caption: str, limit: int = CAPTION_MAX_CHARS) -> str:
@@ -29,77 +49,71 @@ def _label_key(reference: Reference) -> tuple[int, str]:
     return len(reference.label), reference.label  # Z before AA
 
 
-def order_for_separate(references: Sequence[Reference]) -> list[Reference]:
-    """The send order in separate mode: heaviest first, ties by label (A, B, ..., Z, AA)."""
-    return sorted(references, key=lambda r: (-r.weight, *_label_key(r)))
+def send_order(references: Sequence[Reference]) -> list[Reference]:
+    """The order references are sent as images: subjects first, then by strength (weight),
+    ties by label (A, B, ..., Z, AA). References that are off are left out."""
+    return sorted(
+        (r for r in references if r.included),
+        key=lambda r: (r.role is not Role.SUBJECT, -r.weight, *_label_key(r)),
+    )
 
 
-def _weight(value: float) -> str:
-    return format(round(value, 2), "g")
+def describe(reference: Reference) -> str:
+    """The legend's words for one reference after its name: role and strength, then its caption."""
+    words = ROLE_INSTRUCTIONS[reference.role]
+    strength = STRENGTH_INSTRUCTIONS[reference.strength]
+    if strength:
+        words += f"; {strength}"
+    caption = clean_caption(reference.caption)
+    if caption:
+        words += f". Caption: “{caption}”"
+    return words + "."
 
 
-def _named(reference: Reference) -> str:
-    return f"{reference.label} (weight {_weight(reference.weight)})"
+def _tags(reference: Reference) -> list[str]:
+    tags = [] if reference.role is Role.NONE else [ROLE_NAMES.get(reference.role, reference.role.value)]
+    if reference.strength is not Strength.MEDIUM:
+        tags.append(reference.strength.value)
+    return tags
 
 
-def _joined(names: Sequence[str]) -> str:
-    if len(names) <= 2:
-        return " and ".join(names)
-    return ", ".join(names[:-1]) + " and " + names[-1]
+def image_line(index: int, reference: Reference) -> str:
+    """ "Image 2 (B, style only, high): take its medium…" """
+    return f"Image {index} ({', '.join([reference.label, *_tags(reference)])}): {describe(reference)}"
 
 
-def emphasis(references: Sequence[Reference]) -> str:
-    """One sentence saying which references to favour, or "" when every weight is equal.
+def panel_line(reference: Reference) -> str:
+    """ "Panel B (style only): take its medium…" """
+    tags = _tags(reference)
+    named = f"Panel {reference.label} ({', '.join(tags)})" if tags else f"Panel {reference.label}"
+    return f"{named}: {describe(reference)}"
 
-    The baseline is weight 1 (a reference nobody rebalanced) when one has it, else the lightest.
+
+def legend(sent: Sequence[Reference], mode: Mode, sheet_only: Sequence[Reference] = ()) -> str:
+    """The legend, without the person's words, for the mode actually used (never ``auto``).
+
+    ``sent`` are the references sent as their own images, in send order (separate, hybrid), or
+    every panel of the sheet (collage). In hybrid mode ``sheet_only`` are the references that
+    did not fit within the model's image limit: they are only on the sheet.
     """
-    weights = {r.weight for r in references}
-    if len(weights) < 2:
-        return ""
-    baseline = 1.0 if 1.0 in weights else min(weights)
-    above = sorted((r for r in references if r.weight > baseline), key=lambda r: (-r.weight, *_label_key(r)))
-    below = sorted((r for r in references if r.weight < baseline), key=lambda r: (r.weight, *_label_key(r)))
-    parts: list[str] = []
-    if above:
-        parts.append("Take most from " + _joined([_named(r) for r in above]))
-    if below:
-        parts.append(("less from " if above else "Take less from ") + _joined([_named(r) for r in below]))
-    return ", ".join(parts) + "."
-
-
-def _described(reference: Reference) -> tuple[str, str]:
-    return reference.label, clean_caption(reference.caption)
-
-
-def legend(references: Sequence[Reference], mode: Mode) -> str:
-    """The label legend and emphasis, without the person's words."""
-    if not references:
-        return ""
+    if mode is Mode.AUTO:
+        raise ValueError("legend needs the mode actually used; resolve auto first")
     if mode is Mode.COLLAGE:
-        panels = [f"{label} = {caption}" if caption else label for label, caption in map(_described, references)]
-        lines = [
-            "The reference sheet shows labeled panels: " + "; ".join(panels) + ".",
-            "Use the panels as references only; do not draw the labels or copy the sheet's layout.",
-        ]
-    else:
-        images = [
-            f"image {index} is {label}" + (f" ({caption})" if caption else "")
-            for index, (label, caption) in enumerate(map(_described, references), start=1)
-        ]
-        lines = ["Reference images: " + ", ".join(images) + "."]
-    stress = emphasis(references)
-    if stress:
-        lines.append(stress)
-    return "\n".join(lines)
+        if not sent:
+            return ""
+        return "\n".join([f"Image 1 is a reference sheet: {SHEET_RULE}.", *map(panel_line, sent)])
+    if mode is Mode.HYBRID:
+        head = (
+            f"Image 1 is a reference sheet showing every reference with its label ({SHEET_RULE}); "
+            "the images after it are those references at full size."
+        )
+        lines = [image_line(index, ref) for index, ref in enumerate(sent, start=2)]
+        return "\n".join([head, *lines, *map(panel_line, sheet_only)])
+    return "\n".join(image_line(index, ref) for index, ref in enumerate(sent, start=1))
 
 
-def build_prompt(user_prompt: str, references: Sequence[Reference], mode: Mode) -> str:
-    """The person's words, unchanged, then the legend.
-
-    In separate mode ``references`` must already be in send order (see ``order_for_separate``):
-    "image 1" is the first file sent.
-    """
-    extra = legend(references, mode)
+def build_prompt(user_prompt: str, extra: str) -> str:
+    """The person's words, unchanged, then the legend ``extra``."""
     if not extra:
         return user_prompt
     if not user_prompt.strip():

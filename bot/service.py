@@ -43,7 +43,6 @@ from .model import (
     JobStatus,
     MergeOptions,
     MergeRequest,
-    Mode,
     Origin,
     Outcome,
     Progress,
@@ -54,8 +53,10 @@ from .model import (
     clamp_weight,
     ignore_progress,
 )
+from .modes import choose_mode, expected_image_count
 from .plan import Prepared, extension, prepare
 from .pricing import estimate_cost, estimate_request_cost
+from .roles import apply_assignments, check_request_labels, describe_assignments, parse_assignments
 from .settings import Settings
 from .store import JobStore, open_store
 from .usage import usage_view
@@ -172,7 +173,7 @@ class MergeService:
             if not request.skip_bad:
                 check_count(len(request.sources), self.settings.limits.max_images)
             kept = min(len(request.sources), self.settings.limits.max_images)  # gather keeps the newest
-            inputs = self._image_count(request.options, kept)
+            inputs = expected_image_count(request.options.mode, request.options.model, kept)
             check_request(request.options, inputs)
             job = Job(id=new_job_id(), origin=request.origin, options=request.options, references=())
             await self._limiter.admit(job, self._reservation(request.options, inputs))
@@ -189,9 +190,15 @@ class MergeService:
         progress: ProgressSink = ignore_progress,
         *,
         prompt: str | None = None,
+        roles: str | None = None,
         origin: Origin | None = None,
     ) -> Outcome:
-        """Apply a control to a stored job."""
+        """Apply a control to a stored job.
+
+        ``prompt`` is the text of an Edit prompt (or Use as reference) form, ``roles`` that of a
+        Roles form (``A=subject C=style:high``, see ``bot.roles``); without them those two ask
+        for the form (``needs_prompt``, ``needs_roles``).
+        """
         job = await self._store.get(action.job_id)
         if job is None or job.status is JobStatus.DELETED or not _same_workspace(job, actor):
             return Outcome(notice(JobNotFound(action.job_id).user_message), ok=False)
@@ -215,18 +222,22 @@ class MergeService:
             except MergebotError as exc:
                 return Outcome(notice(exc.user_message), job=job, ok=False, error=exc)
             return Outcome(reference_prompt(job), job=job, needs_prompt=True)
+        if action.kind is ActionKind.ROLES and roles is None:
+            return Outcome(View(text=describe_assignments(job.references), ephemeral=True), job=job, needs_roles=True)
         child_origin = origin or replace(job.origin, user_id=actor.user_id, user_name=actor.user_name)
         try:
-            child = await self._child(job, action, child_origin, prompt)
+            child = await self._child(job, action, child_origin, prompt, roles)
             self._check_prompt(child.options)
-            inputs = self._image_count(child.options, len(child.references))
+            inputs = self._image_count(child)
             check_request(child.options, inputs)
             await self._limiter.admit(child, self._reservation(child.options, inputs))
         except MergebotError as exc:
             return Outcome(failure_view(exc, None), job=job, ok=False, error=exc)
         return await self._run(child, progress, None)
 
-    async def _child(self, parent: Job, action: Action, origin: Origin, prompt: str | None) -> Job:
+    async def _child(
+        self, parent: Job, action: Action, origin: Origin, prompt: str | None, roles: str | None
+    ) -> Job:
         if not parent.references:
             raise InputError("That merge never gathered its images, so there is nothing to redo. Start a new /merge.")
         references = parent.references
@@ -238,6 +249,8 @@ class MergeService:
                 raise InputError(f"That merge has no reference {label}.")
             references = rebalanced(references, label)
             tag = f"more:{label}"
+        elif action.kind is ActionKind.ROLES and roles is not None:
+            references = apply_assignments(references, parse_assignments(roles))
         elif action.kind is ActionKind.EDIT_PROMPT and prompt is not None:
             options = replace(options, prompt=prompt.strip(), check_letters=True)
         elif action.kind is ActionKind.MERGE_ANYWAY:
@@ -425,7 +438,9 @@ class MergeService:
             )
 
         await report(Stage.GENERATING, "Generating…")
-        return await self.generator.generate(prepared.files, prepared.prompt, job.options, on_partial=on_partial)
+        return await self.generator.generate(
+            prepared.files, prepared.prompt, prepared.options, on_partial=on_partial
+        )
 
     async def _store_result(self, job: Job, generated: Generated, timings: dict[str, float], started: float) -> Job:
         """Keep the images, usage and estimated cost; the job succeeds unless it was deleted meanwhile."""
@@ -481,10 +496,12 @@ class MergeService:
                 f"There is no {span(unknown)} to weigh: the references are {span(gathered.labels)}."
             )
         references = [
-            item.reference(await self._blobs.put(item.image.data), request.weights) for item in gathered.images
+            item.reference(await self._blobs.put(item.image.data), request.weights, request.roles)
+            for item in gathered.images
         ]
+        check_request_labels(request, references)
         job = replace(job, references=tuple(references), warnings=gathered.warnings)
-        check_request(job.options, self._image_count(job.options, len(references)))
+        check_request(job.options, self._image_count(job))
         await self._store.save(job)
         return job, gathered.missing
 
@@ -521,8 +538,8 @@ class MergeService:
             )
 
     @staticmethod
-    def _image_count(options: MergeOptions, references: int) -> int:
-        return references if options.mode is Mode.SEPARATE else 1
+    def _image_count(job: Job) -> int:
+        return choose_mode(job.options.mode, job.options.model, job.references).image_count
 
     async def _maybe_prune(self) -> None:
         self._finished_since_prune += 1

@@ -101,7 +101,7 @@ class Settings:
     openai_api_key: Secret | None = None
     openai_base_url: str | None = None
     model: str = "gpt-image-2"
-    mode: Mode = Mode.COLLAGE
+    mode: Mode = Mode.AUTO
     sheet_side: int = 2048
     partial_images: int = 2
     media_hosts: tuple[str, ...] = DEFAULT_MEDIA_HOSTS

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Usage
+from .model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Role, Usage
 
 JOB_COLUMNS = (
     "id",
@@ -56,6 +56,7 @@ REFERENCE_COLUMNS = (
     "caption",
     "author",
     "source",
+    "role",
 )
 INSERT_REFERENCE = (
     f"INSERT INTO job_references ({', '.join(REFERENCE_COLUMNS)}) VALUES ({', '.join('?' for _ in REFERENCE_COLUMNS)})"
@@ -147,6 +148,7 @@ def reference_row(job_id: str, position: int, ref: Reference) -> tuple[object, .
             ref.caption,
             ref.author,
             ref.source,
+            Role(ref.role).value,
         )
     )
 
@@ -162,6 +164,7 @@ def reference_from_row(row: Sequence[Any]) -> Reference:
         caption=row[8],
         author=row[9],
         source=row[10],
+        role=Role(row[11]),
     )
 
 

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from .capabilities import wanted_input_fidelity
 from .controls import DELETE_CONFIRMED
 from .errors import ContentBlocked, MergebotError, MissingReference
 from .labels import next_label
-from .model import ActionKind, Control, Job, JobStatus, Reference, View
+from .model import ActionKind, Control, Job, JobStatus, Reference, Role, View
+from .modes import choose_mode
+from .roles import role_tag
 
 REGIONAL_INDICATOR_A = 0x1F1E6
 REWORD_HINT = "Press Edit prompt to reword it, or Retry to try the same again."
@@ -28,12 +31,15 @@ def label_for_emoji(emoji: str) -> str | None:
 
 
 def result_controls(job: Job) -> tuple[Control, ...]:
-    """Retry, More <label> for each reference, Edit prompt, Use as reference, Details, Delete."""
+    """Retry, More <label> for each reference in the merge, Roles…, Edit prompt, Use as reference,
+    Details, Delete."""
     controls = [Control(ActionKind.RETRY, job.id, "Retry", emoji="🔁", style="primary")]
     controls += [
         Control(ActionKind.REBALANCE, job.id, f"More {ref.label}", arg=ref.label, emoji=letter_emoji(ref.label))
         for ref in job.references
+        if ref.included
     ]
+    controls.append(Control(ActionKind.ROLES, job.id, "Roles…", emoji="🎭"))
     controls += [
         Control(ActionKind.EDIT_PROMPT, job.id, "Edit prompt", emoji="✏️"),
         Control(ActionKind.USE_AS_REFERENCE, job.id, "Use as reference", emoji="📌"),
@@ -60,9 +66,11 @@ def letter_check_controls(job: Job) -> tuple[Control, ...]:
     )
 
 
-def describe_weights(references: tuple[Reference, ...]) -> str:
-    """ "A, B, C" or "A, B×2, C×0.5" when weights differ."""
-    return ", ".join(ref.label if ref.weight == 1 else f"{ref.label}×{ref.weight:g}" for ref in references)
+def describe_references(references: tuple[Reference, ...]) -> str:
+    """ "A, B, C", or with roles and strengths "A (subject), B (high), C (style · low)"; off ones left out."""
+    return ", ".join(
+        f"{ref.label} ({role_tag(ref)})" if role_tag(ref) else ref.label for ref in references if ref.included
+    )
 
 
 def warnings_text(warnings: tuple[str, ...]) -> str:
@@ -75,7 +83,7 @@ def requester(job: Job) -> str:
 
 
 def result_view(job: Job, image: bytes, extension: str) -> View:
-    text = f"Merged {describe_weights(job.references)}: “{_clip(job.options.prompt, 300)}”"
+    text = f"Merged {describe_references(job.references)}: “{_clip(job.options.prompt, 300)}”"
     if job.parent_id and job.action:
         text += f" ({_action_words(job.action)})"
     text += f" · asked by {requester(job)}"
@@ -130,12 +138,8 @@ def details_view(job: Job) -> View:
     lines = [
         f"Merge {job.id} · {job.status.value}",
         f"Prompt: {options.prompt}",
-        f"Model: {options.model} · mode {options.mode.value} · size {options.size} · quality {options.quality}",
-        "References: "
-        + "; ".join(
-            f"{ref.label} (weight {ref.weight:g}{', ' + _clip(ref.caption, 60) if ref.caption else ''})"
-            for ref in job.references
-        ),
+        f"Model: {options.model} · mode {_mode_words(job)} · size {options.size} · quality {options.quality}",
+        "References: " + "; ".join(_reference_words(ref) for ref in job.references),
     ]
     if job.parent_id:
         lines.append(f"From: {job.parent_id} ({_action_words(job.action or '')})")
@@ -155,6 +159,27 @@ def details_view(job: Job) -> View:
     return notice("\n".join(lines))
 
 
+def _mode_words(job: Job) -> str:
+    """ "auto → separate, 3 images", with the reason when auto fell back to the sheet."""
+    try:
+        choice = choose_mode(job.options.mode, job.options.model, job.references)
+    except MergebotError:
+        return job.options.mode.value
+    fidelity = wanted_input_fidelity(job.options, choice.panels)
+    words = choice.summary() + (f" ({choice.note})" if choice.note else "")
+    return words + (f" · input fidelity {fidelity}" if fidelity else "")
+
+
+def _reference_words(ref: Reference) -> str:
+    """ "A (subject, high, my cat)"; "B (off)" for one left out."""
+    parts = [ref.role.value if ref.role is not Role.NONE else "plain", ref.strength.value]
+    if ref.role is Role.OFF:
+        parts = ["off"]
+    if ref.caption:
+        parts.append(_clip(ref.caption, 60))
+    return f"{ref.label} ({', '.join(parts)})"
+
+
 def _action_words(action: str) -> str:
     kind, _, arg = action.partition(":")
     return {
@@ -163,6 +188,7 @@ def _action_words(action: str) -> str:
         "edit": "edited prompt",
         "use": f"previous result as {arg}",
         "anyway": "merged anyway",
+        "roles": "roles changed",
     }.get(kind, kind)
 
 

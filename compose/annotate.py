@@ -1,4 +1,4 @@
-"""Badges ("A", "B"…) and captions drawn onto the placed panels.
+"""Badges ("A", "B"…, or "A · subject" with a role) and captions drawn onto the placed panels.
 
 A badge sits in the top-left corner of its panel, sized from the panel with a
 floor so it stays readable on small panels, and takes the tone opposite to the
@@ -78,6 +78,16 @@ def _overlap(first: Box, second: Box) -> int:
     width = min(first.x1, second.x1) - max(first.x0, second.x0)
     height = min(first.y1, second.y1) - max(first.y0, second.y0)
     return max(0, width) * max(0, height)
+
+
+def badge_text(label: str, tag: str, panel: Box, canvas: tuple[int, int]) -> str:
+    """What the badge says: "A · subject" when the role ``tag`` fits across the panel, else "A"."""
+    if not tag:
+        return label
+    text = f"{label} · {tag}"
+    side = badge_side(panel, canvas)
+    width = text_width(text, _badge_text_size(side)) + side * 0.5
+    return text if width <= panel.width * 0.9 else label
 
 
 def _badge_text_size(side: int) -> int:

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageFile
 
-from compose.annotate import badge_box, draw_badge, draw_caption
+from compose.annotate import badge_box, badge_text, draw_badge, draw_caption
 from compose.decode import DEFAULT_MAX_PIXELS, decode_to, flatten, open_image, upright_size
 from compose.encode import check_format, encode_within
 from compose.errors import ComposeError
@@ -39,6 +39,7 @@ class SheetInput:
     weight: float = 1.0
     caption: str = ""
     name: str = ""
+    tag: str = ""  # the role shown beside the badge ("subject", "style · high"), when it fits
 
     @property
     def display_name(self) -> str:
@@ -110,8 +111,9 @@ def compose_sheet(
             draw_caption(canvas, ref.caption, boxes[ref.label])
     badges: dict[str, Box] = {}
     for ref in refs:
-        badges[ref.label] = badge_box(ref.label, boxes[ref.label], size, taken=list(badges.values()))
-        draw_badge(canvas, ref.label, badges[ref.label])
+        text = badge_text(ref.label, ref.tag, boxes[ref.label], size)
+        badges[ref.label] = badge_box(text, boxes[ref.label], size, taken=list(badges.values()))
+        draw_badge(canvas, text, badges[ref.label])
 
     # The sheet is sent once and is far below any size limit: memory and time matter more than a few %.
     data, final = encode_within(canvas, fmt, max_bytes, SHEET_NAME, compact=False)

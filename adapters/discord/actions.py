@@ -16,7 +16,7 @@ from bot.model import Action, ActionKind, Actor, Job, Outcome
 from bot.views import next_reference_label
 
 from .context import AdapterContext, context_of
-from .controls import EditPromptModal, UseAsReferenceModal, controls_view
+from .controls import EditPromptModal, RolesModal, UseAsReferenceModal, controls_view
 from .progress import StatusMessage, acknowledge, attempt
 from .render import clip
 
@@ -40,25 +40,39 @@ def actor_of(interaction: discord.Interaction[Any]) -> Actor:
     )
 
 
-async def handle_action(interaction: discord.Interaction[Any], action: Action, prompt: str | None) -> None:
-    """Run ``action`` for the person behind ``interaction``; never raises."""
+async def handle_action(
+    interaction: discord.Interaction[Any], action: Action, prompt: str | None, *, roles: str | None = None
+) -> None:
+    """Run ``action`` for the person behind ``interaction``; never raises.
+
+    ``prompt`` and ``roles`` are the texts of a submitted Edit prompt or Roles… form.
+    """
     context = context_of(interaction.client)
     try:
-        await _handle(context, interaction, action, prompt)
+        await _handle(context, interaction, action, prompt, roles)
     except Exception:
         logger.exception("control %s on job %s failed", action.kind.value, action.job_id)
         await _apologise(interaction)
 
 
 async def _handle(
-    context: AdapterContext, interaction: discord.Interaction[Any], action: Action, prompt: str | None
+    context: AdapterContext,
+    interaction: discord.Interaction[Any],
+    action: Action,
+    prompt: str | None,
+    roles: str | None,
 ) -> None:
     service = context.service
     actor = actor_of(interaction)
-    if action.kind in PROMPTED_ACTIONS and prompt is None:
+    wants_form = (action.kind in PROMPTED_ACTIONS and prompt is None) or (
+        action.kind is ActionKind.ROLES and roles is None
+    )
+    if wants_form:
         outcome = await service.act(action, actor)
         if outcome.needs_prompt and outcome.job is not None:
             await interaction.response.send_modal(_prompt_form(action, outcome.job, outcome.view.text))
+        elif outcome.needs_roles:
+            await interaction.response.send_modal(RolesModal(action.job_id, outcome.view.text))
         else:
             await interaction.response.send_message(clip(outcome.view.text), ephemeral=True)
         return
@@ -76,7 +90,7 @@ async def _handle(
         mention=interaction.user.mention,
         loading_id=loading_id,
     )
-    outcome = await service.act(action, actor, status.sink, prompt=prompt)
+    outcome = await service.act(action, actor, status.sink, prompt=prompt, roles=roles)
     if outcome.deleted:
         await delete_job_messages(interaction.client, outcome.job)
         await interaction.edit_original_response(content=clip(outcome.view.text))

@@ -9,14 +9,17 @@ from typing import Any
 import discord
 from discord import app_commands
 
+from bot.errors import InputError
 from bot.gather import REFERENCE_MAX_SIDE
 from bot.model import ImageSource, MergeOptions, MergeRequest, Mode, Origin
+from bot.roles import parse_assignments, request_maps
 
 from . import gather
 from .actions import REACTIONS_HELP, actor_of
 from .context import AdapterContext, context_of
 from .controls import MODAL_TIMEOUT_S, PROMPT_INPUT_ID, PROMPT_MAX
 from .progress import StatusMessage, acknowledge
+from .render import clip
 
 logger = logging.getLogger(__name__)
 
@@ -24,8 +27,10 @@ MERGE_COMMAND = "merge"
 FROM_HERE_COMMAND = "Merge images from here"
 FROM_HERE_MODAL_PREFIX = "mbhere:"
 MODE_CHOICES = [
+    app_commands.Choice(name="Auto: each reference as its own image, the sheet past the limit", value=Mode.AUTO.value),
     app_commands.Choice(name="Collage: one labeled reference sheet", value=Mode.COLLAGE.value),
     app_commands.Choice(name="Separate: each reference as its own image", value=Mode.SEPARATE.value),
+    app_commands.Choice(name="Hybrid: the labeled sheet, then each reference", value=Mode.HYBRID.value),
 ]
 SIZE_CHOICES = [
     app_commands.Choice(name=name, value=value)
@@ -92,6 +97,7 @@ def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:
         image3="An extra reference image",
         image4="An extra reference image",
         mode="How the references reach the model",
+        roles="What to take from each reference, e.g. A=subject C=style:high B=off",
         size="Size of the result",
         quality="Quality of the result",
     )
@@ -107,12 +113,12 @@ def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:
         mode: app_commands.Choice[str] | None = None,
         size: app_commands.Choice[str] | None = None,
         quality: app_commands.Choice[str] | None = None,
+        roles: app_commands.Range[str, 1, 400] | None = None,
     ) -> None:
         attachments = [a for a in (image1, image2, image3, image4) if a is not None]
         choices = {"mode": mode, "size": size, "quality": quality}
-        await run_merge_command(
-            interaction, prompt, attachments, {k: v.value for k, v in choices.items() if v is not None}
-        )
+        picked = {k: v.value for k, v in choices.items() if v is not None}
+        await run_merge_command(interaction, prompt, attachments, picked | ({"roles": roles} if roles else {}))
 
     @app_commands.context_menu(name=FROM_HERE_COMMAND)
     @app_commands.guild_only()
@@ -197,8 +203,13 @@ async def _merge(
         return
     settings = context.settings
     mode = Mode(choices.get("mode", settings.mode.value))
-    # A collage panel is never larger than the sheet; separate references keep the core's full size.
-    longest = REFERENCE_MAX_SIDE if mode is Mode.SEPARATE else min(settings.sheet_side, REFERENCE_MAX_SIDE)
+    try:
+        roles, weights = request_maps(parse_assignments(choices.get("roles", "")))
+    except InputError as exc:
+        await interaction.edit_original_response(content=clip(exc.user_message))
+        return
+    # A collage panel is never larger than the sheet; references sent on their own keep the core's full size.
+    longest = min(settings.sheet_side, REFERENCE_MAX_SIDE) if mode is Mode.COLLAGE else REFERENCE_MAX_SIDE
     origin = origin_of(interaction)
     messages: list[discord.Message] = []
     if context.message_content:
@@ -224,7 +235,9 @@ async def _merge(
         size=choices.get("size", "auto"),
         quality=choices.get("quality", "auto"),
     )
-    request = MergeRequest(origin=origin, sources=sources, options=options, start_later_hint=START_LATER)
+    request = MergeRequest(
+        origin=origin, sources=sources, options=options, weights=weights, roles=roles, start_later_hint=START_LATER
+    )
     status = StatusMessage(
         context, channel, interaction=interaction, mention=interaction.user.mention, loading_id=loading_id
     )

@@ -27,6 +27,9 @@ PROMPT_MODAL_PREFIX = "mbprompt:"
 USE_MODAL_PREFIX = "mbuse:"
 PROMPT_INPUT_ID = "prompt"
 PROMPT_MAX = 4000  # Discord's text input limit
+ROLES_MODAL_PREFIX = "mbroles:"
+ROLES_INPUT_ID = "roles"
+ROLES_MAX = 1000
 MODAL_TIMEOUT_S = 15 * 60.0  # discord.py forgets its Modal object after this; the submit is still answered
 BUTTONS_PER_ROW = 5
 REBALANCE_BUTTON_ROWS = 3  # rows 1-3; beyond 15 references a select menu takes row 1
@@ -157,23 +160,46 @@ class UseAsReferenceModal(discord.ui.Modal):
         self.add_item(self.prompt)
 
 
+class RolesModal(discord.ui.Modal):
+    """The Roles… form: the job's roles text (``A=subject:high B=none:medium``) to edit, or ``reset``.
+
+    Answered by ``forms.answer_form`` from its custom id (``mbroles:<job>``), like Edit prompt.
+    """
+
+    def __init__(self, job_id: str, current_roles: str) -> None:
+        custom_id = f"{ROLES_MODAL_PREFIX}{job_id}"
+        super().__init__(title="Roles and strengths", custom_id=custom_id, timeout=MODAL_TIMEOUT_S)
+        self.roles: discord.ui.TextInput[RolesModal] = discord.ui.TextInput(
+            label="LABEL=role:strength, or reset",
+            custom_id=ROLES_INPUT_ID,
+            style=discord.TextStyle.paragraph,
+            default=current_roles[:ROLES_MAX],
+            placeholder="roles: subject style scene object none off; strengths: low medium high max",
+            max_length=ROLES_MAX,
+            required=True,
+        )
+        self.add_item(self.roles)
+
+
 def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
     """Components for ``controls``: "More X" as buttons while they fit in three rows, else select menus.
 
     Row 0 holds the job-wide controls (Retry, Edit prompt, Use as reference, Details, Delete).
-    Past 15 references one select menu per 25 of them takes rows 1 to 4.
+    Past 15 references one select menu per 25 of them takes rows 1 to 4. Roles… follows the
+    "More X" choices (it is where "less of X" lives), in the next free place.
     """
     if not controls:
         return None
     view = discord.ui.View(timeout=None)
     rebalance = [c for c in controls if c.kind is ActionKind.REBALANCE and c.arg]
-    others = [c for c in controls if c.kind is not ActionKind.REBALANCE]
+    roles = [c for c in controls if c.kind is ActionKind.ROLES]
+    others = [c for c in controls if c.kind not in (ActionKind.REBALANCE, ActionKind.ROLES)]
     if len(others) > BUTTONS_PER_ROW:
         logger.warning("dropped %d controls that do not fit in a row", len(others) - BUTTONS_PER_ROW)
     for control in others[:BUTTONS_PER_ROW]:
         view.add_item(ControlButton.for_control(control, row=0))
     if len(rebalance) <= BUTTONS_PER_ROW * REBALANCE_BUTTON_ROWS:
-        for index, control in enumerate(rebalance):
+        for index, control in enumerate([*rebalance, *roles]):
             view.add_item(ControlButton.for_control(control, row=1 + index // BUTTONS_PER_ROW))
     elif rebalance:
         room = SELECT_MAX_OPTIONS * (MAX_ROWS - 1)
@@ -190,4 +216,6 @@ def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
             view.add_item(
                 RebalanceSelect.for_job(chunk[0].job_id, options, row=part, part=part, placeholder=placeholder)
             )
+        if roles and len(chunks) < MAX_ROWS - 1:
+            view.add_item(ControlButton.for_control(roles[0], row=1 + len(chunks)))
     return view

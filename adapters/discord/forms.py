@@ -1,5 +1,5 @@
-"""Submitted forms: Edit prompt, Use as reference and "Merge images from here", answered from
-their custom ids.
+"""Submitted forms: Edit prompt, Use as reference, Roles… and "Merge images from here", answered
+from their custom ids.
 
 discord.py hands a modal submission only to the Modal object that opened it, and a
 restart forgets that object. The client answers every submission of ours here
@@ -20,10 +20,11 @@ from bot.model import Action, ActionKind
 
 from .actions import handle_action
 from .commands import FROM_HERE_MODAL_PREFIX, merge_from_here
-from .controls import PROMPT_INPUT_ID, PROMPT_MODAL_PREFIX, USE_MODAL_PREFIX
+from .controls import PROMPT_INPUT_ID, PROMPT_MODAL_PREFIX, ROLES_INPUT_ID, ROLES_MODAL_PREFIX, USE_MODAL_PREFIX
 
 EDIT_PROMPT_FORM = re.compile(rf"^{re.escape(PROMPT_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
 USE_AS_REFERENCE_FORM = re.compile(rf"^{re.escape(USE_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
+ROLES_FORM = re.compile(rf"^{re.escape(ROLES_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
 FROM_HERE_FORM = re.compile(rf"^{re.escape(FROM_HERE_MODAL_PREFIX)}(?P<message>[0-9]{{1,20}})$")
 
 
@@ -45,7 +46,13 @@ async def answer_form(interaction: discord.Interaction[Any]) -> None:
         return
     data: Mapping[str, Any] = interaction.data
     custom_id = str(data.get("custom_id", ""))
-    prompt = submitted_values(data.get("components", ())).get(PROMPT_INPUT_ID, "")
+    values = submitted_values(data.get("components", ()))
+    prompt = values.get(PROMPT_INPUT_ID, "")
+    roles = ROLES_FORM.match(custom_id)
+    if roles is not None:
+        action = Action(kind=ActionKind.ROLES, job_id=roles["job"])
+        await handle_action(interaction, action, None, roles=values.get(ROLES_INPUT_ID, ""))
+        return
     edit = EDIT_PROMPT_FORM.match(custom_id)
     if edit is not None:
         await handle_action(interaction, Action(kind=ActionKind.EDIT_PROMPT, job_id=edit["job"]), prompt)

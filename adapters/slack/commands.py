@@ -12,7 +12,9 @@ from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
 
+from bot.errors import InputError
 from bot.model import MergeOptions, MergeRequest, Mode, Origin
+from bot.roles import EXAMPLE, NO_ASSIGNMENTS, ROLE_WORDS, STRENGTH_WORDS, Assignments, parse_assignments, request_maps
 
 from . import blocks
 from .context import SlackContext
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 SHORTCUT_ID = "merge_thread"
 FROM_HERE_SHORTCUT_ID = "merge_from_here"
 MERGE_MODAL_ID = "mb_merge_modal"
+ROLES_INPUT_MAX = 400
+ERROR_TEXT_MAX = 300
 COMMAND = "/merge"
 PLAIN_INPUT_MAX = 3000  # Slack's plain_text_input limit
 SIZES = ("auto", "1024x1024", "1536x1024", "1024x1536")
@@ -73,6 +77,7 @@ async def merge_thread(
     user_id: str,
     options: MergeOptions,
     response_url: str | None = None,
+    roles: Assignments = NO_ASSIGNMENTS,
 ) -> None:
     """Gather a thread's images and merge them, showing progress and the result in that thread."""
     status = StatusMessage(ctx, channel, thread_ts)
@@ -81,7 +86,7 @@ async def merge_thread(
         await reply_privately(ctx, channel, user_id, thread_ts, why_not_posted(status.post_error), response_url)
         return
     found = await thread_images(ctx, channel, thread_ts)
-    await _merge(ctx, team_id, status, user_id, options, found)
+    await _merge(ctx, team_id, status, user_id, options, found, roles)
 
 
 def why_not_posted(error: str | None) -> str:
@@ -120,7 +125,13 @@ async def merge_channel(
 
 
 async def _merge(
-    ctx: SlackContext, team_id: str, status: StatusMessage, user_id: str, options: MergeOptions, found: Found
+    ctx: SlackContext,
+    team_id: str,
+    status: StatusMessage,
+    user_id: str,
+    options: MergeOptions,
+    found: Found,
+    assignments: Assignments = NO_ASSIGNMENTS,
 ) -> None:
     person = await ctx.people.get(user_id)
     origin = Origin(
@@ -131,8 +142,11 @@ async def _merge(
         thread_id=status.thread_ts,
         user_name=person.name,
     )
+    roles, weights = request_maps(assignments)
     try:
-        request = MergeRequest(origin, found.sources, options, start_later_hint=START_LATER)
+        request = MergeRequest(
+            origin, found.sources, options, weights=weights, roles=roles, start_later_hint=START_LATER
+        )
         outcome = await ctx.service.merge(request, status.sink)
     except Exception:
         log.exception("merge in %s failed unexpectedly", status.channel)
@@ -148,6 +162,7 @@ async def merge_from_here(
     where: dict[str, Any],
     user_id: str,
     options: MergeOptions,
+    roles: Assignments = NO_ASSIGNMENTS,
 ) -> None:
     """"Merge images from here": the chosen message (``where["f"]``) and the ones after it, in its
     thread when it is in one (``where["h"]``), answered in that thread (``where["t"]``)."""
@@ -158,7 +173,7 @@ async def merge_from_here(
         return
     thread_ts = str(where["t"]) if where.get("h") else None
     found = await images_from(ctx, channel, str(where["f"]), thread_ts)
-    await _merge(ctx, team_id, status, user_id, options, found)
+    await _merge(ctx, team_id, status, user_id, options, found, roles)
 
 
 async def answer_usage(ctx: SlackContext, team_id: str, channel: str, user_id: str, response_url: str | None) -> None:
@@ -211,6 +226,22 @@ def merge_modal(
                 "hint": blocks.plain(hint, 2000),
             },
             _select("mode", "Mode", [m.value for m in Mode], ctx.settings.mode.value),
+            {
+                "type": "input",
+                "block_id": "roles",
+                "optional": True,
+                "label": blocks.plain("Roles and strengths"),
+                "element": {
+                    "type": "plain_text_input",
+                    "action_id": "roles",
+                    "max_length": ROLES_INPUT_MAX,
+                    "placeholder": blocks.plain(EXAMPLE),
+                },
+                "hint": blocks.plain(
+                    f"LABEL=ROLE[:STRENGTH]. Roles: {', '.join(ROLE_WORDS)}. Strengths: {', '.join(STRENGTH_WORDS)}.",
+                    2000,
+                ),
+            },
             _select("size", "Size", list(SIZES), "auto"),
             _select("quality", "Quality", list(QUALITIES), "auto"),
         ],
@@ -296,9 +327,15 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     @app.view(MERGE_MODAL_ID)
     async def on_merge_modal(ack: AsyncAck, body: dict[str, Any]) -> None:
         view = body["view"]
-        options = options_from_modal(ctx, view["state"]["values"])
+        values = view["state"]["values"]
+        options = options_from_modal(ctx, values)
         if not options.prompt:
             await ack(response_action="errors", errors={"prompt": "Say what to make."})
+            return
+        try:
+            roles = parse_assignments(str((values.get("roles", {}).get("roles") or {}).get("value") or ""))
+        except InputError as exc:
+            await ack(response_action="errors", errors={"roles": blocks.clip(exc.user_message, ERROR_TEXT_MAX)})
             return
         await ack()
         where = json.loads(view.get("private_metadata") or "{}")
@@ -306,10 +343,10 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
         channel, person, response_url = str(where["c"]), str(user["id"]), where.get("r")
         if where.get("f"):
-            ctx.background.spawn(merge_from_here(ctx, team, channel, where, person, options), "from here")
+            ctx.background.spawn(merge_from_here(ctx, team, channel, where, person, options, roles), "from here")
             return
         ctx.background.spawn(
-            merge_thread(ctx, team, channel, str(where["t"]), person, options, response_url), "shortcut"
+            merge_thread(ctx, team, channel, str(where["t"]), person, options, response_url, roles), "shortcut"
         )
 
     @app.command(COMMAND)

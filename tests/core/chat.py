@@ -22,6 +22,7 @@ from bot.model import (
     Origin,
     Outcome,
     Progress,
+    Role,
     Stage,
 )
 from bot.service import MergeService
@@ -44,21 +45,33 @@ class ChatSurface:
         return Origin("chat", self.workspace, self.channel, user, thread_id="t1", user_name=user)
 
     async def merge(
-        self, prompt: str, user: str = "ana", weights: dict[str, float] | None = None, **options: Any
+        self,
+        prompt: str,
+        user: str = "ana",
+        weights: dict[str, float] | None = None,
+        roles: dict[str, Role] | None = None,
+        **options: Any,
     ) -> Outcome:
         request = MergeRequest(
-            self.origin(user), tuple(self.thread), MergeOptions(prompt=prompt, **options), weights or {}
+            self.origin(user), tuple(self.thread), MergeOptions(prompt=prompt, **options), weights or {}, roles or {}
         )
         outcome = await self.service.merge(request, self._on_progress)
         self.replies.append(outcome)
         return outcome
 
     async def press(
-        self, control: Control, user: str = "ana", moderator: bool = False, prompt: str | None = None
+        self,
+        control: Control,
+        user: str = "ana",
+        moderator: bool = False,
+        prompt: str | None = None,
+        roles: str | None = None,
     ) -> Outcome:
         actor = Actor("chat", self.workspace, user, is_moderator=moderator)
         action = Action(control.kind, control.job_id, control.arg)
-        outcome = await self.service.act(action, actor, self._on_progress, prompt=prompt, origin=self.origin(user))
+        outcome = await self.service.act(
+            action, actor, self._on_progress, prompt=prompt, roles=roles, origin=self.origin(user)
+        )
         self.replies.append(outcome)
         return outcome
 

@@ -101,7 +101,8 @@ async def test_details_are_private_and_complete(chat: ChatSurface) -> None:
     details = await chat.press(control(first, ActionKind.DETAILS), user="someone-else")
     assert details.ok and details.view.ephemeral
     text = details.view.text
-    for expected in ("the cat in the room", "gpt-image-2", "collage", "Tokens:", "Estimated cost: $", "weight 1"):
+    shown = ("the cat in the room", "gpt-image-2", "auto → separate", "Tokens:", "Estimated cost: $", "(plain, medium")
+    for expected in shown:
         assert expected in text
 
 

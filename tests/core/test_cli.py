@@ -62,7 +62,7 @@ async def test_dry_run_writes_the_sheet_and_prints_the_request(tmp_path: Path) -
     )
     assert code == 0, err
     request = json.loads(out)
-    assert request["model"] == "gpt-image-2" and request["mode"] == "collage"
+    assert request["model"] == "gpt-image-2" and request["mode"] == "separate"
     assert request["prompt"].startswith("the cat in the room")
     assert request["size"] == "1536x1024"
     assert [r["label"] for r in request["references"]] == ["A", "B"]

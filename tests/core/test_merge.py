@@ -28,7 +28,7 @@ async def test_collage_merge_sends_one_labeled_sheet_and_returns_the_result(
     chat: ChatSurface, openai_double: OpenAIDouble
 ) -> None:
     three_images(chat)
-    outcome = await chat.merge("the cat from A in the room from B, lit like C", size="1536x1024")
+    outcome = await chat.merge("the cat from A in the room from B, lit like C", size="1536x1024", mode=Mode.COLLAGE)
 
     assert outcome.ok, outcome.view.text
     job = outcome.job
@@ -86,7 +86,7 @@ async def test_separate_mode_sends_each_reference_heaviest_first(
     assert [f.filename for f in request.files] == ["B.jpg", "A.jpg", "C.png"]
     assert [f.content_type for f in request.files] == ["image/jpeg", "image/jpeg", "image/png"]
     prompt = request.fields["prompt"]
-    assert prompt.index("image 1 is B") < prompt.index("image 2 is A") < prompt.index("image 3 is C")
+    assert prompt.index("Image 1 (B, high)") < prompt.index("Image 2 (A)") < prompt.index("Image 3 (C, low)")
 
 
 async def test_usage_and_cost_are_recorded(chat: ChatSurface, openai_double: OpenAIDouble) -> None:

@@ -14,7 +14,7 @@ from bot.settings import Settings
 
 def test_defaults_and_overrides() -> None:
     settings = Settings.from_env({"HOME": "/home/ana"})
-    assert settings.model == "gpt-image-2" and settings.mode is Mode.COLLAGE
+    assert settings.model == "gpt-image-2" and settings.mode is Mode.AUTO
     assert settings.data_dir == Path("/home/ana/.local/share/mergebot"), "per user, never ./data"
     assert Settings.from_env({"XDG_DATA_HOME": "/xdg"}).data_dir == Path("/xdg/mergebot")
     settings = Settings.from_env(

@@ -45,7 +45,7 @@ async def test_sync_to_a_guild_registers_merge_and_the_message_menu(
     options = {o["name"]: o for o in merge["options"]}
     assert options["prompt"]["required"] is True
     assert [o["type"] for name, o in options.items() if name.startswith("image")] == [11, 11, 11, 11]
-    assert [c["value"] for c in options["mode"]["choices"]] == ["collage", "separate"]
+    assert [c["value"] for c in options["mode"]["choices"]] == ["auto", "collage", "separate", "hybrid"]
     assert registered["Merge images from here"]["type"] == 3
     assert discord_api.spec_errors == []
 

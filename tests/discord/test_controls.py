@@ -75,8 +75,9 @@ async def test_details_answers_privately(bot: RunningBot, discord_api: DiscordDo
 
     assert answer["flags"] & 64, "ephemeral"
     assert "Prompt: a poster" in answer["content"]
-    for shown in ("Model: gpt-image", "mode collage", "A (weight 1", "Timings:", "Tokens:", "Estimated cost: $"):
-        assert shown in answer["content"]
+    shown = ("Model: gpt-image", "mode auto → separate", "A (plain, medium", "Timings:", "Tokens:", "Estimated cost: $")
+    for expected in shown:
+        assert expected in answer["content"]
     assert len(discord_api.bot_messages(thread)) == 1, "nothing public was added"
 
 

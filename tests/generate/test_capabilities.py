@@ -30,7 +30,8 @@ def test_every_current_model_has_caps() -> None:
     assert set(MODELS) == expected
     for name in expected:
         caps = caps_for(name)
-        assert caps.max_input_images == 16
+        # the SDK says "up to 16 images" for every model but the undocumented gpt-image-2.6-*
+        assert caps.max_input_images == (1 if name.startswith("gpt-image-2.6") else 16)
         assert caps.max_prompt_chars == 32_000
         assert caps.partial_images(5) == 3
         assert caps.partial_images(-1) == 0
@@ -62,7 +63,7 @@ def test_unknown_model_lists_the_choices() -> None:
 def test_defaults_pass_for_every_model() -> None:
     for name in MODELS:
         check_request(options(model=name), 1)
-        check_request(options(model=name), 16)
+        check_request(options(model=name), caps_for(name).max_input_images)
 
 
 def test_input_fidelity_refused_by_gpt_image_2_with_the_way_out() -> None:
@@ -143,9 +144,11 @@ def test_image_count_limits() -> None:
     with pytest.raises(TooManyImages) as caught:
         check_request(options(), 18)
     assert caught.value.user_message == (
-        "gpt-image-2 takes at most 16 images and this merge has 18: remove 2, or use collage mode, "
-        "which sends them as one sheet."
+        "gpt-image-2 takes at most 16 images and this merge would send 18: remove 2, or use auto or collage "
+        "mode, which send them as one sheet."
     )
+    with pytest.raises(TooManyImages, match=r"gpt-image-2\.6-flare takes one image and this merge would send 2"):
+        check_request(options(model="gpt-image-2.6-flare"), 2)
     with pytest.raises(NoImages):
         check_request(options(), 0)
 

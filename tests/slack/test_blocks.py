@@ -45,6 +45,7 @@ def test_few_references_are_buttons_in_order() -> None:
         "🇦 More A",
         "🇧 More B",
         "🇨 More C",
+        "🎭 Roles…",
         "✏️ Edit prompt",
         "📌 Use as reference",
         "ℹ️ Details",

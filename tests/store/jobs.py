@@ -8,7 +8,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from bot.model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Usage
+from bot.model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Role, Usage
 
 
 def digest(seed: str) -> str:
@@ -56,8 +56,8 @@ def rich_job(job_id: str = "rich0001") -> Job:
             input_fidelity="high",
         ),
         references=(
-            Reference("A", digest("a"), 1024, 768, 123_456, 1.0, "the cat", "ann", "cat.png"),
-            Reference("B", digest("b"), 640, 480, 55_555, 2.5, "", "bob", "room.jpg"),
+            Reference("A", digest("a"), 1024, 768, 123_456, 1.0, "the cat", "ann", "cat.png", Role.SUBJECT),
+            Reference("B", digest("b"), 640, 480, 55_555, 2.5, "", "bob", "room.jpg", Role.OFF),
             Reference("C", digest("c"), 300, 900, 1, 0.1 + 0.2, "light\nlike this", "", "result of job parent01"),
         ),
         status=JobStatus.SUCCEEDED,

@@ -13,7 +13,7 @@ import pytest
 
 import bot.sqlite_store as sqlite_store
 from bot.errors import ConfigError
-from bot.model import JobStatus
+from bot.model import JobStatus, Role
 from bot.settings import Settings
 from bot.sqlite_store import MIGRATIONS, SqliteJobStore
 from bot.store import (
@@ -269,3 +269,30 @@ def test_queries_use_indexes(tmp_path: Path) -> None:
         for name, sql in plans.items():
             plan = " ".join(str(row[-1]) for row in db.execute("EXPLAIN QUERY PLAN " + sql, (1,) * sql.count("?")))
             assert "USING" in plan and "INDEX" in plan, (name, plan)
+
+
+ROLES_MIGRATION = next(n for n, steps in enumerate(MIGRATIONS, start=1) if "role TEXT" in " ".join(steps))
+
+
+async def test_a_database_from_before_roles_gains_them_and_its_references_are_plain(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite3"
+    first = SqliteJobStore(path)
+    await first.open()
+    try:
+        await first.save(rich_job())
+    finally:
+        await first.close()
+    with sqlite3.connect(path) as db:  # back to the schema and data from before roles
+        db.execute("ALTER TABLE job_references DROP COLUMN role")
+        db.execute("DELETE FROM schema_version WHERE version >= ?", (ROLES_MIGRATION,))
+    second = SqliteJobStore(path)
+    await second.open()
+    try:
+        assert await second.schema_version() == len(MIGRATIONS)
+        stored = await second.get("rich0001")
+        assert stored is not None and {ref.role for ref in stored.references} == {Role.NONE}
+        assert stored == replace(
+            rich_job(), references=tuple(replace(r, role=Role.NONE) for r in rich_job().references)
+        )
+    finally:
+        await second.close()

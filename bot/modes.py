@@ -1,0 +1,101 @@
+"""Which mode a merge really uses, and which references go as their own images, in what order.
+
+``auto`` (the default) sends each reference as its own image when the model takes that many,
+and falls back to the labeled sheet (collage) when there are more references than the model
+takes, or when it takes one image only; the fallback is said in Details. ``hybrid`` sends the
+sheet first, then as many references as fit in the model's limit. Pure: no images, no I/O, so
+Details can say the same thing later from the stored job.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from .capabilities import caps_for
+from .model import Mode, Reference
+from .prompting import send_order
+
+
+@dataclass(frozen=True)
+class ModeChoice:
+    """The mode used (never ``auto``) and what it sends.
+
+    ``sent`` are the references sent as their own images, in send order (separate, hybrid),
+    or the sheet's panels in label order (collage). ``sheet_only`` are, in hybrid mode, the
+    references past the model's limit, shown on the sheet only. ``note`` says why the mode
+    differs from what was asked, or "".
+    """
+
+    requested: Mode
+    mode: Mode
+    sent: tuple[Reference, ...]
+    sheet_only: tuple[Reference, ...] = ()
+    note: str = ""
+
+    @property
+    def image_count(self) -> int:
+        if self.mode is Mode.COLLAGE:
+            return 1
+        if self.mode is Mode.HYBRID:
+            return 1 + len(self.sent)
+        return len(self.sent)
+
+    @property
+    def panels(self) -> tuple[Reference, ...]:
+        """The references on the sheet: every one that is not off, in label order."""
+        if self.mode is Mode.COLLAGE:
+            return self.sent
+        return tuple(sorted((*self.sent, *self.sheet_only), key=lambda ref: (len(ref.label), ref.label)))
+
+    def summary(self) -> str:
+        """ "auto → separate, 3 images" or "collage, 1 image", for Details."""
+        used = self.mode.value if self.requested is self.mode else f"{self.requested.value} → {self.mode.value}"
+        count = self.image_count
+        return f"{used}, {count} image{'s' if count != 1 else ''}"
+
+
+def choose_mode(requested: Mode, model: str, references: Sequence[Reference]) -> ModeChoice:
+    """What ``requested`` means for ``model`` and these ``references`` (off ones are left out).
+
+    Unknown and retired models raise ``UnsupportedOption`` (from the capability table).
+    """
+    limit = caps_for(model).max_input_images
+    panels = tuple(ref for ref in references if ref.included)
+    ordered = tuple(send_order(references))
+    if requested is Mode.COLLAGE:
+        return ModeChoice(requested, Mode.COLLAGE, panels)
+    if requested is Mode.SEPARATE:
+        return ModeChoice(requested, Mode.SEPARATE, ordered)
+    if limit <= 1:
+        note = f"{model} takes one image, so the references went as one labeled sheet"
+        return ModeChoice(requested, Mode.COLLAGE, panels, note=note)
+    if requested is Mode.HYBRID:
+        room = limit - 1
+        rest = tuple(ref for ref in panels if ref not in ordered[:room])
+        note = (
+            f"{model} takes {limit} images: the sheet and {room} references; "
+            f"{', '.join(ref.label for ref in rest)} only on the sheet"
+            if rest
+            else ""
+        )
+        return ModeChoice(requested, Mode.HYBRID, ordered[:room], rest, note)
+    if len(ordered) > limit:
+        note = f"{len(ordered)} references are more than the {limit} images {model} takes, so they went as one sheet"
+        return ModeChoice(requested, Mode.COLLAGE, panels, note=note)
+    return ModeChoice(requested, Mode.SEPARATE, ordered)
+
+
+def expected_image_count(requested: Mode, model: str, count: int) -> int:
+    """The images ``choose_mode`` will send for ``count`` references none of which is off: what a
+    new merge is checked and priced for before its references are gathered."""
+    limit = caps_for(model).max_input_images
+    if requested is Mode.COLLAGE:
+        return 1
+    if requested is Mode.SEPARATE:
+        return count
+    if limit <= 1:
+        return 1
+    if requested is Mode.HYBRID:
+        return 1 + min(count, limit - 1)
+    return count if count <= limit else 1
