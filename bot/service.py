@@ -173,7 +173,8 @@ class MergeService:
             if not request.skip_bad:
                 check_count(len(request.sources), self.settings.limits.max_images)
             kept = min(len(request.sources), self.settings.limits.max_images)  # gather keeps the newest
-            inputs = expected_image_count(request.options.mode, request.options.model, kept)
+            # At least one: with no sources at all, gather says how to attach images.
+            inputs = max(1, expected_image_count(request.options.mode, request.options.model, kept))
             check_request(request.options, inputs)
             job = Job(id=new_job_id(), origin=request.origin, options=request.options, references=())
             await self._limiter.admit(job, self._reservation(request.options, inputs))
