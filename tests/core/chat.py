@@ -53,7 +53,11 @@ class ChatSurface:
         **options: Any,
     ) -> Outcome:
         request = MergeRequest(
-            self.origin(user), tuple(self.thread), MergeOptions(prompt=prompt, **options), weights or {}, roles or {}
+            self.origin(user),
+            tuple(self.thread),
+            MergeOptions(prompt=prompt, **options),
+            weights=weights or {},
+            roles=roles or {},
         )
         outcome = await self.service.merge(request, self._on_progress)
         self.replies.append(outcome)

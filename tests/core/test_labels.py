@@ -94,8 +94,9 @@ async def test_a_skipped_file_keeps_its_letter_and_the_reply_names_it(
     assert [(r.label, r.source) for r in outcome.job.references] == [("A", "coffee.png"), ("C", "motorbike.png")]
     assert "Skipped B (holiday.jpg): damaged or truncated JPEG file" in outcome.view.text
     sent = openai_double.requests[-1].fields["prompt"]
-    assert "A = ana: the coffee" not in sent, "the legend names the caption, not the author"
-    assert "A = the coffee" in sent and "C = the motorbike" in sent
+    assert "ana: the coffee" not in sent, "the legend names the caption, not the author"
+    assert "Image 1 (A): a reference. Caption: “the coffee”." in sent
+    assert "Image 2 (C): a reference. Caption: “the motorbike”." in sent
 
 
 async def test_a_prompt_naming_a_skipped_letter_stops_before_any_call_and_offers_two_ways_on(

@@ -130,7 +130,12 @@ async def test_a_response_without_usage_is_charged_at_the_estimate(
         since, _ = day_window()
         charged = await chat.service._store.cost_since("chat", chat.workspace, since)
         estimate = pricing.estimate_request_cost(
-            "gpt-image-2", size="1536x1024", quality="high", n=2, prompt_chars=len("no usage"), input_images=1
+            "gpt-image-2",
+            size="1536x1024",
+            quality="high",
+            n=2,
+            prompt_chars=len("no usage"),
+            input_images=len(openai_double.requests[-1].images),  # auto: each reference on its own
         )
         assert estimate is not None and charged == pytest.approx(estimate)
         assert outcome.job.usage is None
