@@ -48,11 +48,13 @@ async def test_large_images_come_from_the_media_proxy_at_sheet_size(
     await discord_api.post_message(world.channel, world.alice, "big", files=[("big.png", big)])
     await discord_api.post_message(world.channel, world.alice, "small", files=[("small.png", png(64, 64, 6))])
 
-    interaction = await discord_api.slash_command(world.channel, world.alice, "merge", {"prompt": "both"})
+    interaction = await discord_api.slash_command(
+        world.channel, world.alice, "merge", {"prompt": "both", "mode": "collage"}
+    )
     await result_of(discord_api, interaction)
 
     proxied = [query for path, query in discord_api.cdn_hits if path.startswith("/media/") and "big.png" in path]
-    assert proxied == [{"width": "512", "height": "341"}], "the sheet side is 512 in these tests"
+    assert proxied == [{"width": "512", "height": "341"}], "the sheet side is 512 in these tests (collage)"
     assert not any("big.png" in path for path, _ in discord_api.cdn_hits if not path.startswith("/media/"))
 
 

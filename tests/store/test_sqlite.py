@@ -271,7 +271,9 @@ def test_queries_use_indexes(tmp_path: Path) -> None:
             assert "USING" in plan and "INDEX" in plan, (name, plan)
 
 
-ROLES_MIGRATION = next(n for n, steps in enumerate(MIGRATIONS, start=1) if "job_references ADD COLUMN role" in " ".join(steps))
+ROLES_MIGRATION = next(
+    n for n, steps in enumerate(MIGRATIONS, start=1) if "job_references ADD COLUMN role" in " ".join(steps)
+)
 
 
 async def test_a_database_from_before_roles_gains_them_and_its_references_are_plain(tmp_path: Path) -> None:
