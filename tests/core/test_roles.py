@@ -141,7 +141,7 @@ async def test_use_as_reference_and_edit_prompt_keep_the_roles(chat: ChatSurface
     three_images(chat)
     first = await chat.merge("merge", roles={"B": Role.SCENE})
     edited = await chat.press(control(first, ActionKind.EDIT_PROMPT), prompt="again")
-    used = await chat.press(control(first, ActionKind.USE_AS_REFERENCE))
+    used = await chat.press(control(first, ActionKind.USE_AS_REFERENCE), prompt="with the result too")
     for outcome in (edited, used):
         assert outcome.job is not None and outcome.job.references[1].role is Role.SCENE
     assert used.job is not None and used.job.references[3].role is Role.NONE
