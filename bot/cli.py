@@ -218,8 +218,11 @@ def _run(settings: Settings) -> int:
         print(problem, file=sys.stderr)
         return EXIT_USAGE
     configure(settings)
-    with contextlib.suppress(KeyboardInterrupt):
-        asyncio.run(run(settings))
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(run(settings))
+    except ConfigError as exc:
+        _exit(EXIT_USAGE, _one_line(exc.user_message))
     return EXIT_OK
 
 

@@ -13,6 +13,8 @@
     ├── LimitExceeded             a quota or concurrency limit; says which and when it resets
     ├── PermissionDenied          this person may not press that control
     ├── JobNotFound               the merge a control points at is no longer stored
+    ├── ShuttingDown              the bot is stopping: this merge did not start
+    ├── StorageFailed             the data dir refused a write (disk full, read-only)
     └── GenerationError           the image model failed
         ├── ContentBlocked        moderation refused the prompt or an image
         ├── RateLimited           429 from the API; ``retry_after`` seconds when known
@@ -106,6 +108,14 @@ class JobNotFound(MergebotError):
     def __init__(self, job_id: str) -> None:
         super().__init__("This merge is no longer stored, so its buttons no longer work. Start a new /merge.")
         self.job_id = job_id
+
+
+class ShuttingDown(MergebotError):
+    """The bot is stopping, so this merge was not started."""
+
+
+class StorageFailed(MergebotError):
+    """The blob store or the database refused a write (disk full, read-only, I/O error)."""
 
 
 class GenerationError(MergebotError):

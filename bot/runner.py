@@ -10,20 +10,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from pathlib import Path
 
 from . import platforms
+from .errors import ConfigError, MergebotError
 from .health import serve_health
 from .service import MergeService
 from .settings import Settings
+from .storage_faults import unusable_reason
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_FILE = "heartbeat"
 HEARTBEAT_EVERY_S = 30.0
 HEARTBEAT_STALE_S = 3 * HEARTBEAT_EVERY_S
+WRITE_PROBE = ".write-probe"
+WRITE_PROBE_BYTES = 64 * 1024
 
 NOTHING_TO_RUN = """No chat platform is configured. Set one of:
   Discord: DISCORD_TOKEN (then `mergebot discord sync` once to register /merge)
@@ -68,10 +73,42 @@ async def _beat(data_dir: Path) -> None:
         await asyncio.sleep(HEARTBEAT_EVERY_S)
 
 
-async def run(settings: Settings) -> None:
-    """Run every enabled adapter until one fails or the process is asked to stop."""
-    service = await MergeService.open(settings)
-    stop = asyncio.Event()
+async def open_service(settings: Settings) -> MergeService:
+    """The service on a data dir that takes writes; any reason it cannot start is a one-line ``ConfigError``."""
+    where = f"MERGEBOT_DATA_DIR ({settings.data_dir})"
+    try:
+        await asyncio.to_thread(_probe_writes, settings.data_dir)
+    except OSError as exc:
+        raise ConfigError(f"{where} cannot be used: {unusable_reason(exc)}.") from None
+    try:
+        return await MergeService.open(settings)
+    except MergebotError:
+        raise
+    except Exception as exc:
+        raise ConfigError(
+            f"the job store ({settings.store_driver}) in {where} cannot be opened: {unusable_reason(exc)}."
+        ) from None
+
+
+def _probe_writes(data_dir: Path) -> None:
+    """Write (and sync) a little to the data dir: a read-only or full disk fails here, not mid-merge."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    probe = data_dir / WRITE_PROBE
+    try:
+        with probe.open("wb") as handle:
+            handle.write(b"\0" * WRITE_PROBE_BYTES)
+            handle.flush()
+            os.fsync(handle.fileno())
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Run every enabled adapter until one fails or the process is asked to stop (SIGTERM,
+    SIGINT, or ``stop``); a stop lets running merges finish within the grace period."""
+    service = await open_service(settings)
+    stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)
     for sig in signals:
@@ -88,15 +125,37 @@ async def run(settings: Settings) -> None:
                 log.info("starting %s", platform)
                 group.create_task(adapter.run(settings, service))
             await stop.wait()
-            log.info("stopping")
+            await _drain(service, settings.shutdown_grace_s)
             raise _Stop
     except* _Stop:
         pass
+    except* ConfigError as refused:  # e.g. a platform refused its token: one line, not a group
+        raise refused.exceptions[0] from None
     finally:
         for sig in signals:
             with contextlib.suppress(NotImplementedError):
                 loop.remove_signal_handler(sig)
         await service.aclose()
+
+
+async def _drain(service: MergeService, grace_s: float) -> None:
+    """Take no new merges, release the waiting ones, give running ones ``grace_s`` to finish."""
+    released = service.drain.begin()
+    running = service.drain.in_progress - released
+    if not running and not released:
+        log.info("stopping")
+        return
+    log.info(
+        "stopping: %d merges running get up to %.0f s to finish; %d waiting were told and stay queued",
+        running,
+        grace_s,
+        released,
+    )
+    left = await service.drain.settle(grace_s)
+    if left:
+        log.warning("stopping with %d merges unfinished after %.0f s; they are marked interrupted", left, grace_s)
+    else:
+        log.info("every running merge finished; stopping")
 
 
 class _Stop(Exception):

@@ -11,7 +11,8 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import replace
 from typing import TYPE_CHECKING, Protocol
 
@@ -27,13 +28,14 @@ from .errors import (
     MissingReference,
     PermissionDenied,
     PromptTooLong,
+    ShuttingDown,
 )
 from .fetch import Fetcher
 from .gather import REFERENCE_MAX_SIDE, check_count, gather
 from .health import Check, Health, storage_checks
 from .imagework import run_image_work
 from .labels import missing_from, missing_message, next_label, span, unusable_named
-from .limits import Limiter
+from .limits import Limiter, PositionSink
 from .model import (
     MAX_WEIGHT,
     Action,
@@ -58,6 +60,8 @@ from .plan import Prepared, extension, prepare
 from .pricing import estimate_cost, estimate_request_cost
 from .roles import apply_assignments, check_request_labels, describe_assignments, parse_assignments
 from .settings import Settings
+from .shutdown import Drain, Released
+from .storage_faults import StorageAlarm
 from .store import JobStore, open_store
 from .usage import usage_view
 from .views import delete_confirmation, details_view, failure_view, notice, reference_prompt, result_view
@@ -67,6 +71,12 @@ if TYPE_CHECKING:
     from .generate import Generated, InputImage, PartialSink
 
 log = logging.getLogger(__name__)
+
+RESTARTING = "mergebot is restarting, so it is not starting new merges. Ask again in a minute."
+WAITING_AT_STOP = (
+    "mergebot is restarting before this merge's turn came, so it has not started and nothing was spent. "
+    "Ask again in a minute."
+)
 
 UNPRICED_MODEL = "unpriced_model"  # the LimitExceeded.limit of a model the cost cap cannot count
 REBALANCE_FACTOR = 1.5
@@ -138,6 +148,8 @@ class MergeService:
         self._generator: ImageGenerator | None = generator
         self._finished_since_prune = 0
         self.health = Health()
+        self.drain = Drain()
+        self._storage = StorageAlarm()
 
     @classmethod
     async def open(cls, settings: Settings, *, generator: ImageGenerator | None = None) -> MergeService:
@@ -168,6 +180,9 @@ class MergeService:
 
     async def merge(self, request: MergeRequest, progress: ProgressSink = ignore_progress) -> Outcome:
         """Run a new merge; the outcome's view is the result or the reason it failed."""
+        self.drain.track()
+        if self.drain.stopping:
+            return _restarting()
         try:
             self._check_prompt(request.options)
             if not request.skip_bad:
@@ -180,6 +195,8 @@ class MergeService:
             await self._limiter.admit(job, self._reservation(request.options, inputs))
         except MergebotError as exc:
             return Outcome(failure_view(exc, None), ok=False, error=exc)
+        except Exception as exc:
+            return self._storage_refusal(exc, "admitting a merge")
         return await self._run(job, progress, request)
 
     # -- actions on stored jobs -------------------------------------------------------------
@@ -200,6 +217,9 @@ class MergeService:
         Roles form (``A=subject C=style:high``, see ``bot.roles``); without them those two ask
         for the form (``needs_prompt``, ``needs_roles``).
         """
+        self.drain.track()
+        if self.drain.stopping:
+            return _restarting()
         job = await self._store.get(action.job_id)
         if job is None or job.status is JobStatus.DELETED or not _same_workspace(job, actor):
             return Outcome(notice(JobNotFound(action.job_id).user_message), ok=False)
@@ -234,7 +254,16 @@ class MergeService:
             await self._limiter.admit(child, self._reservation(child.options, inputs))
         except MergebotError as exc:
             return Outcome(failure_view(exc, None), job=job, ok=False, error=exc)
+        except Exception as exc:
+            return self._storage_refusal(exc, "admitting a merge")
         return await self._run(child, progress, None)
+
+    def _storage_refusal(self, exc: Exception, what: str) -> Outcome:
+        """The outcome of a write the data dir refused; re-raises anything else."""
+        failure = self._storage.failed(exc, what)
+        if failure is None:
+            raise exc
+        return Outcome(failure_view(failure, None), ok=False, error=failure)
 
     async def _child(
         self, parent: Job, action: Action, origin: Origin, prompt: str | None, roles: str | None
@@ -348,7 +377,14 @@ class MergeService:
         return await self._store.last_result_in_channel(platform, channel_id)
 
     async def first_delivery(self, key: str) -> bool:
-        return await self._store.first_delivery(key)
+        """True the first time ``key`` is seen; True too when the store cannot write it down
+        (a full disk): a rare repeat is better than a request dropped without a word."""
+        try:
+            return await self._store.first_delivery(key)
+        except Exception as exc:
+            if self._storage.failed(exc, "recording a delivery") is None:
+                raise
+            return True
 
     async def fit_for_upload(self, image: bytes, max_bytes: int) -> tuple[bytes, str]:
         """``image`` re-encoded or downscaled to fit ``max_bytes``, and its file extension."""
@@ -378,7 +414,7 @@ class MergeService:
 
         api_called = False
         try:
-            async with self._limiter.slot(job.origin, on_position):
+            async with self._slot(job, on_position):
                 job = replace(job, status=JobStatus.RUNNING)
                 await self._store.save(job)
                 missing: Mapping[str, str] = missing_from(job.warnings)
@@ -395,20 +431,36 @@ class MergeService:
                 generated = await self._generate_stage(job, prepared, report)
                 timings["generate"] = time.perf_counter() - mark
                 job = await self._store_result(job, generated, timings, started)
+        except Released:
+            # Left queued in the store for the next start; the person hears why nothing happened.
+            await self._store.release(job.id)
+            await report(Stage.FAILED, WAITING_AT_STOP)
+            return Outcome(failure_view(ShuttingDown(WAITING_AT_STOP), None), job=job, ok=False)
         except MergebotError as exc:
             return await self._fail(job, exc, report, timings, started, charged=api_called)
-        except Exception:
-            log.exception("merge %s failed unexpectedly", job.id)
-            error = MergebotError(f"Something went wrong on my side (merge {job.id}). Please try again.")
+        except Exception as exc:
+            failure = self._storage.failed(exc, f"running merge {job.id}")
+            if failure is None:
+                log.exception("merge %s failed unexpectedly", job.id)
+            error = failure or MergebotError(f"Something went wrong on my side (merge {job.id}). Please try again.")
             return await self._fail(job, error, report, timings, started, charged=api_called)
         if job.status is JobStatus.DELETED:
             await report(Stage.DONE, "Deleted while it ran.")
             return Outcome(
                 notice("That merge was deleted while it ran, so its result was not kept."), job=job, ok=False
             )
+        self._storage.worked()
         await report(Stage.DONE, "Done.")
         await self._maybe_prune()
         return Outcome(result_view(job, generated.images[0], extension(generated.output_format)), job=job)
+
+    @asynccontextmanager
+    async def _slot(self, job: Job, on_position: PositionSink) -> AsyncIterator[None]:
+        """A global slot and one of the person's; a stop while waiting raises ``Released``."""
+        async with AsyncExitStack() as stack:
+            with self.drain.waiting():
+                await stack.enter_async_context(self._limiter.slot(job.origin, on_position))
+            yield
 
     async def _compose_stage(self, job: Job, report: _Reporter) -> tuple[Job, Prepared]:
         """Build and store the reference sheet, show it, and record its panel boxes on the job."""
@@ -478,9 +530,13 @@ class MergeService:
         (one that failed after it stays charged at its estimate: the call may have been billed)."""
         timings["total"] = time.perf_counter() - started
         job = replace(job, status=JobStatus.FAILED, error=error.user_message, finished_at=time.time(), timings=timings)
-        await self._store.save(job)
-        if not charged:
-            await self._store.release(job.id)
+        try:
+            await self._store.save(job)
+            if not charged:
+                await self._store.release(job.id)
+        except Exception as exc:  # a full disk must not keep the person from hearing what happened
+            if self._storage.failed(exc, f"recording the failure of merge {job.id}") is None:
+                raise
         await report(Stage.FAILED, error.user_message)
         return Outcome(failure_view(error, job), job=job, ok=False, error=error)
 
@@ -550,6 +606,11 @@ class MergeService:
         freed = await self._blobs.prune(await self._store.referenced_digests())
         if freed:
             log.info("pruned %d bytes of unused blobs", freed)
+
+
+def _restarting() -> Outcome:
+    error = ShuttingDown(RESTARTING)
+    return Outcome(failure_view(error, None), ok=False, error=error)
 
 
 def _same_workspace(job: Job, actor: Actor) -> bool:

@@ -110,6 +110,7 @@ class Settings:
     control_policy: str = "anyone"  # "anyone" or "requester"
     health_port: int | None = None  # /healthz and /readyz over HTTP, for load balancers and Kubernetes
     log_level: str = "INFO"
+    shutdown_grace_s: float = 25.0  # on SIGTERM, how long running merges may take to finish
 
     discord_token: Secret | None = None
     discord_api_base_url: str = "https://discord.com/api/v10"
@@ -300,6 +301,7 @@ def _parse(r: _Reader) -> Settings:
         prices=prices,
         health_port=r.port("MERGEBOT_HEALTH_PORT"),
         control_policy=r.choice("MERGEBOT_CONTROL_POLICY", base.control_policy, ("anyone", "requester")),
+        shutdown_grace_s=r.number("MERGEBOT_SHUTDOWN_GRACE", base.shutdown_grace_s, 0.0, 3600.0),
         log_level=r.choice("MERGEBOT_LOG_LEVEL", base.log_level, ("debug", "info", "warning", "error")).upper(),
         discord_token=r.secret("DISCORD_TOKEN"),
         discord_api_base_url=r.url("DISCORD_API_BASE_URL", base.discord_api_base_url) or "",

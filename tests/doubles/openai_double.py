@@ -74,6 +74,7 @@ import hashlib
 import io
 import json
 import math
+import random
 import re
 import time
 from collections import deque
@@ -329,9 +330,20 @@ def _resolved_size(params: Mapping[str, Any]) -> str:
 class OpenAIDouble:
     """The images API on 127.0.0.1. See the module docstring for the whole API."""
 
-    def __init__(self, *, host: str = "127.0.0.1", chunk_delay: float = 0.0) -> None:
+    def __init__(
+        self,
+        *,
+        host: str = "127.0.0.1",
+        chunk_delay: float = 0.0,
+        latency_s: tuple[float, float] | None = None,
+        seed: int = 0,
+    ) -> None:
         self.host = host
         self.chunk_delay = chunk_delay  # pause between streamed events, to watch progress
+        # How long one generation takes, drawn evenly from (low, high) per request: a stream spreads
+        # it over its events (partials arrive as the picture forms), a plain answer waits it whole.
+        self.latency_s = latency_s
+        self._latency_rng = random.Random(seed)
         self.omit_usage = False  # answer non-streamed requests without a usage block
         self.requests: list[RecordedRequest] = []
         self._failures: deque[_Failure] = deque()
@@ -387,6 +399,15 @@ class OpenAIDouble:
         """Make the next ``times`` requests fail (or stall) as ``kind``."""
         for _ in range(times):
             self._failures.append(_Failure(kind, retry_after, delay, categories, message))
+
+    def _latency(self) -> float:
+        return self._latency_rng.uniform(*self.latency_s) if self.latency_s is not None else 0.0
+
+    async def _pause(self, seconds: float) -> None:
+        """Wait ``seconds`` of a request's latency; cut short when the double closes."""
+        if seconds > 0:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), seconds)
 
     def reset(self) -> None:
         self.requests.clear()
@@ -563,6 +584,7 @@ class OpenAIDouble:
             raise _refusal_for(failure)
         if record.params.get("stream") is True:
             return await self._stream(request, record, prefix, failure)
+        await self._pause(self._latency())
         record.status = 200
         return web.json_response(self._images_response(record))
 
@@ -634,7 +656,10 @@ class OpenAIDouble:
         await response.prepare(request)
         record.status = 200
         record.streamed = True
-        for event in self.stream_events(record, prefix):
+        events = list(self.stream_events(record, prefix))
+        latency = self._latency()
+        for event in events:
+            await self._pause(latency / len(events))
             if failure is not None and event["type"].endswith(".completed"):
                 error = _moderation_body(failure)["error"]
                 await _send_event(response, "error", {"type": "error", "error": error})
