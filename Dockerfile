@@ -21,6 +21,10 @@ USER mergebot
 VOLUME ["/data"]
 # Slack HTTP mode listens here (SLACK_PORT); Socket Mode and Discord need no inbound port.
 EXPOSE 3000
+# SIGTERM (what `docker stop` and Kubernetes send) stops taking merges and lets running ones
+# finish within MERGEBOT_SHUTDOWN_GRACE (25 s); give the container longer than that before the
+# SIGKILL: `docker stop -t 30`, `stop_grace_period: 30s` (Compose), `terminationGracePeriodSeconds: 30`.
+STOPSIGNAL SIGTERM
 HEALTHCHECK --interval=60s --timeout=10s --start-period=60s --retries=3 CMD ["mergebot", "health"]
 ENTRYPOINT ["mergebot"]
 CMD ["run"]

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from compose import fit_to_bytes, normalize
 
-from .capabilities import check_request
+from .capabilities import caps_for, check_request
 from .controls import DELETE_CONFIRMED
 from .errors import (
     InputError,
@@ -30,6 +30,7 @@ from .errors import (
     PromptTooLong,
     ShuttingDown,
 )
+from .estimates import RecentDurations, generating_text
 from .fetch import Fetcher
 from .gather import REFERENCE_MAX_SIDE, check_count, gather
 from .health import Check, Health, storage_checks
@@ -150,6 +151,7 @@ class MergeService:
         self.health = Health()
         self.drain = Drain()
         self._storage = StorageAlarm()
+        self._durations = RecentDurations()
 
     @classmethod
     async def open(cls, settings: Settings, *, generator: ImageGenerator | None = None) -> MergeService:
@@ -479,21 +481,27 @@ class MergeService:
         return job, prepared
 
     async def _generate_stage(self, job: Job, prepared: Prepared, report: _Reporter) -> Generated:
-        """Call the model, passing each partial preview on as progress."""
+        """Call the model, passing each partial preview on as progress with the time it has taken."""
+        model = job.options.model
+        estimate = self._durations.estimate(model)
+        previews = caps_for(model).partial_images(self.settings.partial_images)
+        started = time.perf_counter()
 
         async def on_partial(index: int, image: bytes) -> None:
             await report(
                 Stage.GENERATING,
-                f"Generating… preview {index + 1}",
+                generating_text(time.perf_counter() - started, estimate, index + 1, previews),
                 image=image,
                 image_name=f"preview-{job.id}-{index + 1}.{job.options.output_format}",
                 partial_index=index,
             )
 
-        await report(Stage.GENERATING, "Generating…")
-        return await self.generator.generate(
+        await report(Stage.GENERATING, generating_text(0, estimate))
+        generated = await self.generator.generate(
             prepared.files, prepared.prompt, prepared.options, on_partial=on_partial
         )
+        self._durations.add(model, time.perf_counter() - started)
+        return generated
 
     async def _store_result(self, job: Job, generated: Generated, timings: dict[str, float], started: float) -> Job:
         """Keep the images, usage and estimated cost; the job succeeds unless it was deleted meanwhile."""

@@ -344,6 +344,7 @@ class OpenAIDouble:
         # it over its events (partials arrive as the picture forms), a plain answer waits it whole.
         self.latency_s = latency_s
         self._latency_rng = random.Random(seed)
+        self.latencies: list[float] = []
         self.omit_usage = False  # answer non-streamed requests without a usage block
         self.requests: list[RecordedRequest] = []
         self._failures: deque[_Failure] = deque()
@@ -401,7 +402,12 @@ class OpenAIDouble:
             self._failures.append(_Failure(kind, retry_after, delay, categories, message))
 
     def _latency(self) -> float:
-        return self._latency_rng.uniform(*self.latency_s) if self.latency_s is not None else 0.0
+        """Draw one request's latency (kept in ``latencies``, in the order requests came)."""
+        if self.latency_s is None:
+            return 0.0
+        latency = self._latency_rng.uniform(*self.latency_s)
+        self.latencies.append(latency)
+        return latency
 
     async def _pause(self, seconds: float) -> None:
         """Wait ``seconds`` of a request's latency; cut short when the double closes."""

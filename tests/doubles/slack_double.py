@@ -27,8 +27,10 @@ import hmac
 import io
 import itertools
 import json
+import math
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,6 +87,58 @@ _METHODS = (
 )
 
 
+# Slack's per-method rate limits (https://docs.slack.dev/apis/web-api/rate-limits), applied per
+# workspace when ``SlackDouble(rate_limits=True)``: calls per minute in a sliding 60 s window (the
+# tiers' documented floors: Tier 1 "1+", Tier 2 "20+", Tier 3 "50+", Tier 4 "100+"; Tier 1 gets a
+# small burst, as Slack tolerates). chat.postMessage is special: about one message per second per
+# channel, short bursts allowed (here: 5 in any 5 s per channel). Past a limit the answer is HTTP 429
+# with ``Retry-After`` (whole seconds) and ``{"ok": false, "error": "ratelimited"}``.
+TIER_PER_MINUTE = {1: 5, 2: 20, 3: 50, 4: 100}
+METHOD_TIERS = {
+    "apps.connections.open": 1,
+    "auth.test": 4,  # special; generous
+    "chat.update": 3,
+    "chat.delete": 3,
+    "chat.postEphemeral": 4,
+    "conversations.history": 3,
+    "conversations.replies": 3,
+    "files.completeUploadExternal": 4,
+    "files.delete": 3,
+    "files.getUploadURLExternal": 4,
+    "files.info": 4,
+    "users.info": 4,
+    "views.open": 4,
+}
+POST_PER_CHANNEL = (5, 5.0)  # chat.postMessage: messages per window (s), per channel
+
+
+class RateLimits:
+    """Sliding-window counters per method (per channel for chat.postMessage)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._calls: dict[tuple[str, str], deque[float]] = {}
+        self.limited = 0
+
+    def retry_after(self, method: str, channel: str) -> int | None:
+        """None when the call may go (and it is counted); else the seconds to wait."""
+        if method == "chat.postMessage":
+            key, (limit, window) = (method, channel), POST_PER_CHANNEL
+        elif method in METHOD_TIERS:
+            key, limit, window = (method, ""), TIER_PER_MINUTE[METHOD_TIERS[method]], 60.0
+        else:
+            return None
+        now = self._clock()
+        calls = self._calls.setdefault(key, deque())
+        while calls and calls[0] <= now - window:
+            calls.popleft()
+        if len(calls) >= limit:
+            self.limited += 1
+            return max(1, math.ceil(calls[0] + window - now))
+        calls.append(now)
+        return None
+
+
 class BlockKitViolation(Exception):
     """A payload the real Slack would refuse."""
 
@@ -130,7 +184,10 @@ class Ack:
 class SlackDouble:
     """The local Slack. Use ``async with SlackDouble() as slack:``."""
 
-    def __init__(self, *, thread_page_size: int = 0, ack_window_s: float = ACK_WINDOW_S) -> None:
+    def __init__(
+        self, *, thread_page_size: int = 0, ack_window_s: float = ACK_WINDOW_S, rate_limits: bool = False
+    ) -> None:
+        self.rate_limits = RateLimits() if rate_limits else None
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.files: dict[str, StoredFile] = {}
@@ -629,6 +686,14 @@ class SlackDouble:
             return web.json_response({"ok": False, "error": error}, status=status, headers=headers)
         if method not in _METHODS:
             return self._answer(method, args, {"ok": False, "error": "unknown_method"})
+        if self.rate_limits is not None:
+            wait = self.rate_limits.retry_after(method, str(args.get("channel") or ""))
+            if wait is not None:
+                self.calls.append(ApiCall(method, args, False, "ratelimited"))
+                self._notify()
+                return web.json_response(
+                    {"ok": False, "error": "ratelimited"}, status=429, headers={"Retry-After": str(wait)}
+                )
         wanted = APP_TOKEN if method == "apps.connections.open" else BOT_TOKEN
         if token != wanted:
             error = "not_allowed_token_type" if token in (APP_TOKEN, BOT_TOKEN) else "invalid_auth"
