@@ -8,7 +8,8 @@ A merge reports every step it takes; a status message only needs to show the new
   waiting to go (latest wins), so a partial preview the platform is too slow for is dropped,
   never queued; the reference sheet is the exception, shown once before what follows it;
 - consecutive calls are at least ``min_interval_s`` apart, and queue positions go out only
-  when they matter: the first one, first place, or at most one every ``queue_interval_s``;
+  when they matter: the first one, first place, or one after ``queue_interval_s`` (doubling
+  after each: 30 s, 60 s, 120 s…), so a wait of any length costs a handful of edits;
 - every feed of one workspace can share a ``RateBudget`` (a token bucket sized to the
   platform's per-method limit); a ``Throttled`` answer (HTTP 429) pauses the whole budget
   for its ``Retry-After`` instead of retrying inside the merge.
@@ -116,6 +117,7 @@ class StatusFeed:
         self._last_call = float("-inf")
         self._last_queue_shown = float("-inf")
         self._queue_shown = False
+        self._queue_interval_s = pace.queue_interval_s
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
@@ -159,10 +161,11 @@ class StatusFeed:
                 await task
 
     def _queue_position_matters(self, progress: Progress) -> bool:
-        """The first position, first place, or the first change after ``queue_interval_s``."""
+        """The first position, first place, or a change once the queue interval has passed;
+        the interval doubles after each one shown, so a long wait costs a handful of edits."""
         if not self._queue_shown or progress.queue_position == 1:
             return True
-        return self._clock() - self._last_queue_shown >= self._pace.queue_interval_s
+        return self._clock() - self._last_queue_shown >= self._queue_interval_s
 
     def _take(self) -> Progress | None:
         state: Progress | None
@@ -183,6 +186,8 @@ class StatusFeed:
             if state is None or self._closed:
                 continue
             if state.stage is Stage.QUEUED:
+                if self._queue_shown:
+                    self._queue_interval_s *= 2
                 self._queue_shown = True
                 self._last_queue_shown = self._clock()
             self._last_call = self._clock()

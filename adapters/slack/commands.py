@@ -114,6 +114,7 @@ async def merge_channel(
             text=blocks.fallback_text(intro),
             blocks=[blocks.section(intro, markup=True), blocks.context(THREAD_HINT)],
         ),
+        ctx.post_budget(channel),
     )
     root = posted.response
     if root is None:

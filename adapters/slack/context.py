@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 CHAT_UPDATE_PER_MINUTE = 40.0  # under Slack's Tier 3 (50 per minute), so results find room
 CHAT_UPDATE_BURST = 8.0
+POSTS_PER_MINUTE = 60.0
+POST_BURST = 3.0
 
 
 @dataclass(frozen=True)
@@ -89,6 +91,16 @@ class SlackContext:
     progress_client: AsyncWebClient | None = None
     # chat.update is Tier 3 (50+ per minute per workspace); progress leaves room for results.
     edit_budget: RateBudget = field(default_factory=lambda: RateBudget(CHAT_UPDATE_PER_MINUTE, CHAT_UPDATE_BURST))
+
+    # chat.postMessage: about one message per second per channel, short bursts allowed.
+    post_budgets: dict[str, RateBudget] = field(default_factory=dict)
+
+    def post_budget(self, channel: str) -> RateBudget:
+        """The posting pace of one channel, shared by every merge posting there."""
+        budget = self.post_budgets.get(channel)
+        if budget is None:
+            budget = self.post_budgets[channel] = RateBudget(POSTS_PER_MINUTE, POST_BURST)
+        return budget
 
     @property
     def paced_client(self) -> AsyncWebClient:

@@ -92,7 +92,9 @@ class StatusMessage:
         if self.thread_ts is not None:
             kwargs["thread_ts"] = self.thread_ts
         client = self.ctx.paced_client
-        posted: Answer = await must_land("chat.postMessage", lambda: client.chat_postMessage(**kwargs))
+        posted: Answer = await must_land(
+            "chat.postMessage", lambda: client.chat_postMessage(**kwargs), self.ctx.post_budget(self.channel)
+        )
         if posted.response is None:
             self.post_error = posted.error
             return False

@@ -88,7 +88,8 @@ async def _show(
     if status.thread_ts is not None:
         kwargs["thread_ts"] = status.thread_ts
     client = ctx.paced_client
-    posted = (await must_land("chat.postMessage", lambda: client.chat_postMessage(**kwargs))).response
+    budget = ctx.post_budget(status.channel)
+    posted = (await must_land("chat.postMessage", lambda: client.chat_postMessage(**kwargs), budget)).response
     if posted is not None:
         await status.record("result", message_key(status.channel, str(posted["ts"])))
 

@@ -26,6 +26,7 @@ from slack_sdk.http_retry.builtin_async_handlers import (
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.web.async_slack_response import AsyncSlackResponse
 
+from bot.progress import RateBudget
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -94,15 +95,25 @@ async def call(method: str, pending: Awaitable[AsyncSlackResponse]) -> AsyncSlac
     return (await request(method, pending)).response
 
 
-async def must_land(method: str, make: Callable[[], Awaitable[AsyncSlackResponse]]) -> Answer:
+async def must_land(
+    method: str, make: Callable[[], Awaitable[AsyncSlackResponse]], budget: RateBudget | None = None
+) -> Answer:
     """A request that matters (a first post, a final result): on 429 wait as long as Slack says
-    (plus a little jitter) and try again, for up to ``MUST_LAND_WITHIN_S``; other errors answer at once."""
+    (plus a little jitter) and try again, for up to ``MUST_LAND_WITHIN_S``; other errors answer at once.
+
+    With a ``budget`` (a channel's posting pace) each attempt waits its turn first, so a burst of
+    merges in one channel queues here instead of collecting 429s; a 429 pauses the whole budget.
+    """
     deadline = time.monotonic() + MUST_LAND_WITHIN_S
     for attempt in itertools.count():
+        if budget is not None:
+            await budget.wait()
         answer = await request(method, make())
         if not answer.rate_limited:
             return answer
         pause = (answer.retry_after_s or 1.0) + random.uniform(0, MUST_LAND_JITTER_S * min(attempt, 4))
+        if budget is not None:
+            budget.pause(pause)
         if time.monotonic() + pause > deadline:
             return answer
         await asyncio.sleep(pause)

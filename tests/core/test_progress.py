@@ -96,6 +96,21 @@ async def test_queue_positions_change_the_message_only_when_it_matters() -> None
     assert [p.queue_position for p in platform.shown] == [40, 1], "the first position, then first place"
 
 
+async def test_a_long_wait_costs_a_handful_of_queue_edits() -> None:
+    now = [0.0]
+    platform = Platform()
+    feed = StatusFeed(platform.publish, Pace(min_interval_s=0.0, queue_interval_s=30.0), clock=lambda: now[0])
+    for second in range(600):  # ten minutes in line, moving up one place every 6 s
+        now[0] = float(second)
+        feed.offer(state("queued", Stage.QUEUED, queue_position=101 - second // 6))
+        await asyncio.sleep(0)
+    await eventually(lambda: feed.published and not platform.in_flight)
+    await feed.close()
+    shown_at = [p.queue_position for p in platform.shown]
+    assert len(shown_at) <= 6, f"{len(shown_at)} queue edits in ten minutes: {shown_at}"
+    assert shown_at[0] == 101
+
+
 async def test_a_shared_budget_spreads_many_messages_over_the_platform_rate() -> None:
     now = [0.0]
     budget = RateBudget(per_minute=60, burst=3, clock=lambda: now[0])
