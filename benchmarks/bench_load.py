@@ -105,7 +105,7 @@ def bot_env(data_dir: Path, openai_url: str, slack_url: str, concurrency: int) -
 
 
 def is_result(message: dict[str, object]) -> bool:
-    return str(message.get("text", "")).startswith("Merged ")
+    return "Merged " in str(message.get("text", ""))
 
 
 def is_failure(message: dict[str, object]) -> bool:

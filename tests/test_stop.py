@@ -116,7 +116,7 @@ async def test_sigterm_mid_generation_keeps_the_answer_and_tells_who_waits(
     code, err, _ = await socket_bot.stop()
 
     assert code == 0, err
-    assert any(t.startswith("Merged A") for t in texts(slack_api, first)), "Ann's answer arrived and was posted"
+    assert any("Merged A" in t for t in texts(slack_api, first)), "Ann's answer arrived and was posted"
     assert any("restarting before this merge's turn came" in t for t in texts(slack_api, second)), texts(
         slack_api, second
     )
