@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from compose import ComposeError, Normalized, normalize
+from compose import ComposeError, Normalized
 
 from .captions import parse_caption
 from .errors import FetchError, ImageRejected, NoImages, TooManyImages
 from .fetch import Fetcher
-from .imagework import run_image_work
+from .imagework import normalize_upload
 from .labels import Labeled, assign_labels, skipped_line, span, unusable_why
 from .model import ImageSource, Reference, Role, clamp_weight
 from .settings import Limits
@@ -92,13 +92,21 @@ def most_recent(labeled: Sequence[Labeled], limit: int, start_later_hint: str = 
 
 
 async def gather(
-    sources: Sequence[ImageSource], fetcher: Fetcher, limits: Limits, *, start_later_hint: str = ""
+    sources: Sequence[ImageSource],
+    fetcher: Fetcher,
+    limits: Limits,
+    *,
+    start_later_hint: str = "",
+    owner: Hashable | None = None,
 ) -> Gathered:
     """Label ``sources`` in the order found, keep the newest that fit, download and normalise them.
 
     A letter stays with its source: an unusable file keeps its letter unused, and the
-    warnings say which letter was skipped and why.
+    warnings say which letter was skipped and why. ``owner`` (the person asking) shares
+    the image workers fairly with other people; at most ``PARALLEL_DOWNLOADS`` files are
+    held, downloaded or decoding, at once.
     """
+    owner = owner if owner is not None else object()
     if not sources:
         raise NoImages(
             "I found no images to merge. Attach images to messages in the thread, then ask again."
@@ -113,9 +121,14 @@ async def gather(
         try:
             async with gate:
                 data = await fetcher.fetch(source)
-            return await run_image_work(
-                normalize, data, source.name, max_side=REFERENCE_MAX_SIDE, max_pixels=limits.max_image_pixels
-            )
+                return await normalize_upload(
+                    data,
+                    source.name,
+                    owner=owner,
+                    budget_s=limits.decode_timeout_s,
+                    max_side=REFERENCE_MAX_SIDE,
+                    max_pixels=limits.max_image_pixels,
+                )
         except (FetchError, ComposeError) as exc:
             log.info("skipping a reference: %s", exc)
             return exc

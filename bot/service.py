@@ -550,8 +550,13 @@ class MergeService:
 
     async def _gather_into(self, job: Job, request: MergeRequest) -> tuple[Job, Mapping[str, str]]:
         """The job with its references gathered, and why each unused letter has no reference."""
+        origin = request.origin
         gathered = await gather(
-            request.sources, self._fetcher, self.settings.limits, start_later_hint=request.start_later_hint
+            request.sources,
+            self._fetcher,
+            self.settings.limits,
+            start_later_hint=request.start_later_hint,
+            owner=(origin.platform, origin.workspace_id, origin.user_id),
         )
         if not request.skip_bad and gathered.rejected:
             raise gathered.rejected[0]

@@ -74,6 +74,7 @@ class Limits:
     blob_cap_bytes: int = 2 * 1024 * 1024 * 1024
     job_timeout_s: float = 300.0
     fetch_timeout_s: float = 30.0
+    decode_timeout_s: float = 10.0
 
 
 @dataclass(frozen=True)
@@ -268,6 +269,7 @@ def _parse(r: _Reader) -> Settings:
         blob_cap_bytes=r.integer("MERGEBOT_BLOB_CAP_BYTES", Limits.blob_cap_bytes, MIB, 2**50),
         job_timeout_s=r.number("MERGEBOT_JOB_TIMEOUT", Limits.job_timeout_s, 1.0, 3600.0),
         fetch_timeout_s=r.number("MERGEBOT_FETCH_TIMEOUT", Limits.fetch_timeout_s, 0.1, 600.0),
+        decode_timeout_s=r.number("MERGEBOT_DECODE_TIMEOUT", Limits.decode_timeout_s, 0.1, 600.0),
     )
     hosts_raw = r.text("MERGEBOT_MEDIA_HOSTS")
     media_hosts = (

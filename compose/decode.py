@@ -6,6 +6,10 @@ more pixels than allowed (before any pixel memory is allocated), then decoded
 once at the smallest size that serves the caller (JPEG DCT scaling with
 ``draft``, Pillow's ``reducing_gap``), turned upright per its EXIF orientation
 and brought to 8-bit RGB or RGBA whatever its mode.
+
+Memory and time are bounded from the header first (``compose/bounds.py``). Modes
+that need converting (palette, 16-bit, float…) are converted and reduced one band
+of rows at a time, so no full-size converted copy of the picture ever exists.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import functools
 import io
 import logging
+import math
 import re
 import struct
 from collections.abc import Callable
@@ -20,6 +25,15 @@ from dataclasses import dataclass
 
 from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
 
+from compose.bounds import (
+    LIGHT_FILE_BYTES,
+    LIGHT_FORMATS,
+    LIGHT_PIXELS,
+    check_jpeg,
+    check_memory,
+    is_light_jpeg,
+    jpeg_layout,
+)
 from compose.errors import ComposeError
 
 logger = logging.getLogger(__name__)
@@ -28,6 +42,8 @@ ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", 
 DEFAULT_MAX_PIXELS = 50_000_000
 RESAMPLE = Image.Resampling.LANCZOS
 REDUCING_GAP = 2.0
+BAND_PIXELS = 1 << 20  # source pixels converted and resampled at a time
+_LANCZOS_SUPPORT = 3.0  # the filter reaches this many source pixels (scaled by the reduction) each side
 
 _ORIENTATION_TAG = 0x0112
 _SWAPS_AXES = frozenset({5, 6, 7, 8})
@@ -123,6 +139,11 @@ def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
     magic = _magic_format(data)
     if magic == "HEIF":
         _register_heif()
+    if magic == "JPEG":
+        # Before Pillow reads the markers: a file made of markers or scans is refused in one bounded pass.
+        layout = jpeg_layout(data, name)
+        if layout is not None:
+            check_jpeg(layout, name)
     try:
         image = Image.open(io.BytesIO(data), formats=_open_formats())
     except Image.DecompressionBombError as error:
@@ -143,6 +164,23 @@ def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
             name, f"image too large: {width}x{height} pixels (at most {max_pixels // 1_000_000} megapixels)"
         )
     return image
+
+
+def needs_budget(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> bool:
+    """True unless decoding ``data`` is known to be quick: a JPEG whose scans read few
+    blocks, or a small file of a simple format with a small picture. Raises ComposeError
+    for what ``open_image`` refuses from the header."""
+    magic = _magic_format(data)
+    if magic == "JPEG":
+        layout = jpeg_layout(data, name)
+        if layout is not None:
+            check_jpeg(layout, name)
+        return layout is None or not is_light_jpeg(layout)
+    if len(data) > LIGHT_FILE_BYTES or magic not in LIGHT_FORMATS | {None}:
+        return True
+    with open_image(data, name, max_pixels) as image:  # a small file's header is quick to read
+        width, height = image.size
+        return image.format not in LIGHT_FORMATS or width * height > LIGHT_PIXELS
 
 
 def _megapixels(pixels: int) -> str:
@@ -217,6 +255,7 @@ def _decode(
         raw_target = _raw_target(header_size, orientation(image), target_for)
         if raw_target != header_size:
             image.draft(image.mode, raw_target)
+    check_memory(image, name)
     try:
         image.load()
     except Image.DecompressionBombError as error:
@@ -226,9 +265,7 @@ def _decode(
         raise ComposeError(name, reason) from error
     turn = orientation(image)
     raw_target = _raw_target(header_size, turn, target_for)
-    picture = _to_rgb(image, name)
-    if picture.size != raw_target:
-        picture = picture.resize(raw_target, RESAMPLE, reducing_gap=REDUCING_GAP)
+    picture = _shrink(image, raw_target, name)
     picture = _to_srgb(picture, image.info.get("icc_profile"))
     if turn in _TRANSPOSE:
         picture = picture.transpose(_TRANSPOSE[turn])
@@ -246,32 +283,90 @@ def _raw_target(
     return (target[1], target[0]) if swaps else target
 
 
-def _to_rgb(image: Image.Image, name: str) -> Image.Image:
-    """8-bit RGB, or RGBA when the image carries an alpha channel or a transparent palette entry."""
+def _shrink(image: Image.Image, size: tuple[int, int], name: str) -> Image.Image:
+    """``image`` at ``size`` in RGB, RGBA or CMYK (which ``_to_srgb`` converts), never copied at full size.
+
+    The output is made a band of rows at a time: the source rows a band needs (with the
+    filter's support on both sides) are converted to a mode that resamples right,
+    box-reduced as Pillow's reducing gap would, then resampled with ``box`` set to the
+    band's exact source span, so the bands join as one ``resize`` of the whole would.
+    """
+    convert = _band_converter(image, name)
+    if image.size == size:  # nothing to resample: straight to the final mode, alpha kept as it is
+        alpha = image.mode in _ALPHA_MODES or (image.mode == "P" and "transparency" in image.info)
+        return image.convert("RGBA") if alpha else _final(convert(image))
+    width, height = image.size
+    factor_x, factor_y = _reduce_factor(width, size[0]), _reduce_factor(height, size[1])
+    rows_per_row = height / size[1]
+    band_rows = max(1, int(BAND_PIXELS / width / rows_per_row))
+    margin = math.ceil(_LANCZOS_SUPPORT * max(rows_per_row, 1.0)) + 2 * factor_y
+    picture: Image.Image | None = None
+    for out_top in range(0, size[1], band_rows):
+        out_bottom = min(size[1], out_top + band_rows)
+        span_top, span_bottom = out_top * rows_per_row, out_bottom * rows_per_row
+        top = max(0, math.floor(span_top) - margin) // factor_y * factor_y
+        bottom = min(height, math.ceil(span_bottom) + margin)
+        band = convert(image.crop((0, top, width, bottom)))
+        if (factor_x, factor_y) != (1, 1):
+            band = band.reduce((factor_x, factor_y))
+        box = (0.0, (span_top - top) / factor_y, width / factor_x, (span_bottom - top) / factor_y)
+        piece = band.resize((size[0], out_bottom - out_top), RESAMPLE, box=box)
+        if picture is None:
+            picture = Image.new(piece.mode, size)
+        picture.paste(piece, (0, out_top))
+    if picture is None:
+        raise ValueError("an image with no rows")
+    return _final(picture)
+
+
+def _reduce_factor(source: int, target: int) -> int:
+    """The box reduction Pillow's reducing gap applies before the final resampling."""
+    return max(1, int(source / target / REDUCING_GAP))
+
+
+def _final(picture: Image.Image) -> Image.Image:
+    """Resampled modes back to what callers take: L to RGB, premultiplied alpha to plain RGBA."""
+    final_mode = {"L": "RGB", "RGBa": "RGBA", "La": "RGBA", "LA": "RGBA"}.get(picture.mode, picture.mode)
+    return picture if picture.mode == final_mode else picture.convert(final_mode)
+
+
+_ALPHA_MODES = ("RGBA", "LA", "PA", "La", "RGBa")
+
+
+def _keep(band: Image.Image) -> Image.Image:
+    return band
+
+
+def _band_converter(image: Image.Image, name: str) -> Callable[[Image.Image], Image.Image]:
+    """How to bring one band of ``image`` to a mode that resamples right: 8-bit L, RGB or CMYK, or
+    premultiplied RGBa when it carries transparency (so transparent pixels do not bleed their colour)."""
     mode = image.mode
-    if mode in ("RGB", "RGBA"):
-        return image
-    if mode == "CMYK":
-        # Kept as CMYK until resized; _to_srgb applies its ICC profile, else Pillow's plain conversion.
-        return image
+    if mode in ("RGB", "L", "CMYK"):
+        return _keep
+    if mode == "RGBA":
+        return lambda band: band.convert("RGBa")
+    if mode in ("LA", "PA", "La"):
+        return lambda band: band.convert("RGBA").convert("RGBa")
+    if mode == "P" and "transparency" in image.info:
+        return lambda band: band.convert("RGBA").convert("RGBa")
     if mode == "P":
-        return image.convert("RGBA" if "transparency" in image.info else "RGB")
-    if mode in ("LA", "La", "PA", "RGBa"):
-        return image.convert("RGBA")
-    if mode in ("1", "L", "RGBX", "YCbCr", "HSV"):
-        return image.convert("RGB")
+        return lambda band: band.convert("RGB")
+    if mode == "RGBa":
+        return _keep
+    if mode == "1":
+        return lambda band: band.convert("L")
     if mode.startswith("I") or mode == "F":
-        return _high_depth_to_rgb(image)
+        return _high_depth_converter(image)
     try:
-        return image.convert("RGB")
+        image.crop((0, 0, 1, 1)).convert("RGB")
     except ValueError as error:
         raise ComposeError(name, f"unsupported colour mode {mode}") from error
+    return lambda band: band.convert("RGB")
 
 
-def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
+def _high_depth_converter(image: Image.Image) -> Callable[[Image.Image], Image.Image]:
     """16-bit, 32-bit integer or float grayscale down to 8 bits, preserving brightness when the range is known."""
-    wide = image.convert("F")
-    low, high = wide.getextrema()
+    low, high = image.getextrema()
     if not isinstance(low, (int, float)) or not isinstance(high, (int, float)):
         raise TypeError("single-band extrema expected")
     if low >= 0 and high <= 1.0 and image.mode == "F":
@@ -283,7 +378,7 @@ def _high_depth_to_rgb(image: Image.Image) -> Image.Image:
     else:
         scale = 255.0 / (high - low) if high > low else 0.0
         offset = -low * scale
-    return wide.point(lambda value: value * scale + offset).convert("L").convert("RGB")
+    return lambda band: band.convert("F").point(lambda value: value * scale + offset).convert("L")
 
 
 @functools.cache

@@ -107,6 +107,7 @@ def test_foreign_or_malformed_ids_are_not_ours(custom_id: str) -> None:
         ("MERGEBOT_CONCURRENCY", "100000"),
         ("MERGEBOT_JOB_TIMEOUT", "inf"),
         ("MERGEBOT_FETCH_TIMEOUT", "nan"),
+        ("MERGEBOT_DECODE_TIMEOUT", "0"),
         ("MERGEBOT_WORKSPACE_DAILY_USD", "-1"),
         ("SLACK_PORT", "65536"),
     ],
