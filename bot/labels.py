@@ -13,8 +13,8 @@ there stops the merge instead of spending money on it.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from compose import sheet_label
 
@@ -93,6 +93,13 @@ def assign_labels(sources: Sequence[ImageSource]) -> tuple[tuple[Labeled, ...], 
             first = labeled[-len(group)].label
             notes.append(f"Two messages claim {prefix.label}: it stays with the first; {group[0].name} is {first}.")
     return tuple(labeled), tuple(notes)
+
+
+def part_with_letters(sources: Sequence[ImageSource], keep: Callable[[ImageSource], bool]) -> tuple[ImageSource, ...]:
+    """The sources ``keep`` picks from a whole conversation, each with the letter the whole
+    conversation gives it ("Merge images from here" on the cliffs a thread calls B keeps B)."""
+    letters = {id(item.source): item.label for item in assign_labels(sources)[0]}
+    return tuple(replace(source, label=letters.get(id(source))) for source in sources if keep(source))
 
 
 def span(labels: Sequence[str]) -> str:

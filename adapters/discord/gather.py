@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Iterable, Sequence
-from dataclasses import replace
 from typing import Any
 
 import discord
 import yarl
 
-from bot.labels import assign_labels
+from bot.labels import part_with_letters
 from bot.model import ImageSource
 
 logger = logging.getLogger(__name__)
@@ -100,12 +99,7 @@ def option_sources(
 def from_message_on(sources: Sequence[ImageSource], start_id: int) -> tuple[ImageSource, ...]:
     """The sources of message ``start_id`` and the ones after it, each keeping the letter the whole
     conversation gives it, so "Merge images from here" on the cliffs a thread calls B keeps B."""
-    letters = {id(item.source): item.label for item in assign_labels(sources)[0]}
-    return tuple(
-        replace(source, label=letters.get(id(source)))
-        for source in sources
-        if source.message_id and int(source.message_id) >= start_id
-    )
+    return part_with_letters(sources, lambda source: bool(source.message_id) and int(source.message_id) >= start_id)
 
 
 async def thread_messages(thread: discord.Thread) -> list[discord.Message]:

@@ -44,7 +44,7 @@ CANNOT_POST = "I can't post in this channel. Invite me with /invite @mergebot, t
 NOT_POSTED = "Slack did not take my message just now, so I did not start the merge. Try again in a moment."
 CANNOT_READ = "I can't read this channel. Invite me with /invite @mergebot, then try again."
 NO_CHANNEL_IMAGES = "I found no images in the recent messages here."
-START_LATER = "To merge other ones, post them in a new thread and mention me there."
+START_LATER = "To merge later ones, choose “Merge images from here” in the ⋮ menu of the first of them."
 MENTION_USAGE = "Say what to make after the mention, e.g. @mergebot the cat from A in the room from B."
 USAGE = (
     "/merge <prompt> merges the most recent images in this channel, e.g. "

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bot.labels import part_with_letters
 from bot.model import ImageSource
 
 from .context import SlackContext
@@ -92,9 +93,11 @@ async def thread_messages(ctx: SlackContext, channel: str, thread_ts: str) -> li
 async def images_from(ctx: SlackContext, channel: str, ts: str, thread_ts: str | None) -> Found:
     """"Merge images from here": the message ``ts`` and the ones after it, oldest first. In a
     thread (``thread_ts``) that is the rest of the thread; else the channel from there on."""
-    if thread_ts is not None:
-        found = await thread_messages(ctx, channel, thread_ts)
-        return await _sources(ctx, [m for m in found if float(m.get("ts") or 0) >= float(ts)])
+    if thread_ts is not None:  # the whole thread gives the letters, so the chosen part keeps them
+        start = float(ts)
+        whole = await _sources(ctx, await thread_messages(ctx, channel, thread_ts), from_ts=start)
+        later = part_with_letters(whole.sources, lambda source: float(source.message_id or 0) >= start)
+        return Found(later, whole.skipped)
     response = await call(
         "conversations.history",
         ctx.client.conversations_history(channel=channel, oldest=ts, inclusive=True, limit=CHANNEL_SCAN_MESSAGES),
@@ -130,24 +133,26 @@ def _from_bot(ctx: SlackContext, message: Mapping[str, Any]) -> bool:
     return message.get("user") == ctx.identity.user_id or message.get("bot_id") == ctx.identity.bot_id
 
 
-async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]]) -> Found:
+async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]], *, from_ts: float = 0.0) -> Found:
+    """The messages' files as sources; files skipped in messages before ``from_ts`` go unreported."""
     sources: list[ImageSource] = []
     skipped: list[str] = []
     headers = {"Authorization": f"Bearer {ctx.token}"}
     for message in messages:
         if _from_bot(ctx, message):
             continue
+        report = skipped if float(message.get("ts") or 0) >= from_ts else []
         caption = clean_text(str(message.get("text") or ""))
         author = (await ctx.people.get(str(message["user"]))).name if message.get("user") else ""
         for listed in message.get("files") or []:
             file = await _resolve(ctx, listed)
             if file is None:
-                skipped.append(str(listed.get("name") or listed.get("id") or "a file"))
+                report.append(str(listed.get("name") or listed.get("id") or "a file"))
                 continue
             name = str(file.get("name") or file.get("id"))
             urls = best_url(file)
             if urls is None:
-                skipped.append(name)
+                report.append(name)
                 continue
             size = file.get("size")
             sources.append(

@@ -137,10 +137,12 @@ async def test_merge_images_from_here_in_a_thread_takes_that_message_onward(
     await slack.shortcut(CHANNEL, second["ts"], BOB, FROM_HERE)
     view_id = await slack.wait_for(lambda: next(iter(slack.views), None), what="the prompt modal")
     assert slack.views[view_id]["title"]["text"] == "Merge from here"
-    await slack.submit(view_id, BOB, {"prompt": "the room from A lit like B"})
+    await slack.submit(view_id, BOB, {"prompt": "the room from B lit like C"})
     [result] = await bot.results(thread)
     job = await bot.job_of(result)
-    assert [(r.label, r.source) for r in job.references] == [("A", "room.jpg"), ("B", "lamp.png")]
+    assert [(r.label, r.source) for r in job.references] == [("B", "room.jpg"), ("C", "lamp.png")], (
+        "they keep the letters the thread gives them"
+    )
     assert "asked by bob" in result["text"]
 
 

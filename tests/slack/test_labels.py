@@ -84,6 +84,6 @@ async def test_more_images_than_the_limit_merges_the_newest_and_names_the_rest(
         job = await bot.job_of(result)
         assert [(r.label, r.source) for r in job.references] == [("C", "3.png"), ("D", "4.png"), ("E", "5.png")]
         assert "Left out A and B: I merge at most 3 images at once" in result["text"]
-        assert "new thread" in result["text"], "says how to merge the others"
+        assert "“Merge images from here” in the ⋮ menu" in result["text"], "says how to start later"
     finally:
         await bot.stop()
