@@ -32,7 +32,9 @@ from .errors import (
     RateLimited,
     ServiceUnavailable,
 )
-from .model import MergeOptions, Usage
+from .identity import load_salt, safety_identifier
+from .model import MergeOptions, Origin, Usage
+from .redact import Redactor
 from .settings import Settings
 
 if TYPE_CHECKING:
@@ -43,7 +45,6 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 INPUT_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
 API_MESSAGE_MAX_CHARS = 300
-_KEY_LIKE = re.compile(r"\b(sk|sess|org|proj)-[A-Za-z0-9_\-*]{4,}")
 _SAFETY_VIOLATIONS = re.compile(r"safety_violations=\[([^\]]*)\]")
 _RETRYABLE_STATUS = frozenset({408, 409})
 
@@ -103,6 +104,9 @@ class Generator:
         self._backoff_s = backoff_s
         self._max_retry_after_s = max_retry_after_s
         self._client: AsyncOpenAI | None = None
+        self._salt: bytes | None = None
+        key = settings.openai_api_key
+        self._redactor = Redactor([key.reveal()] if key is not None else [])
 
     def _openai(self) -> AsyncOpenAI:
         if self._client is None:
@@ -133,8 +137,12 @@ class Generator:
         prompt: str,
         options: MergeOptions,
         on_partial: PartialSink | None = None,
+        *,
+        person: Origin | None = None,
     ) -> Generated:
         """Send ``images`` and ``prompt`` (already built, legend included) with ``options``.
+
+        ``person`` (who asked) is sent as a salted ``safety_identifier``, never as the raw id.
 
         Raises ``bot.errors.InputError`` subclasses before any call when the model would refuse
         the request, and ``GenerationError`` subclasses when the call fails.
@@ -143,7 +151,10 @@ class Generator:
         client = self._openai()
         timeout_s = self._settings.limits.job_timeout_s
         started = time.monotonic()
-        attempt = _Attempt(client, files, prompt, options, caps, self._settings.partial_images, on_partial)
+        identifier = safety_identifier(person, self._safety_salt()) if person is not None else None
+        attempt = _Attempt(
+            client, files, prompt, options, caps, self._settings.partial_images, on_partial, identifier, self._redactor
+        )
         try:
             async with asyncio.timeout(timeout_s):
                 images_out, output_format, usage = await self._with_retries(attempt, started + timeout_s)
@@ -159,6 +170,11 @@ class Generator:
             -1 if usage is None else usage.output_tokens,
         )
         return Generated(images_out, output_format, usage, options.model, elapsed, attempt.partials)
+
+    def _safety_salt(self) -> bytes:
+        if self._salt is None:
+            self._salt = load_salt(self._settings)
+        return self._salt
 
     async def _with_retries(self, attempt: _Attempt, deadline: float) -> tuple[tuple[bytes, ...], str, Usage | None]:
         for number in range(self._max_retries + 1):
@@ -195,6 +211,8 @@ class _Attempt:
         caps: ModelCaps,
         partial_images: int,
         on_partial: PartialSink | None,
+        safety_identifier: str | None,
+        redactor: Redactor,
     ) -> None:
         self.client = client
         self.files = files
@@ -203,6 +221,8 @@ class _Attempt:
         self.stream = caps.streams and options.n == 1
         self.partial_images = caps.partial_images(partial_images)
         self.on_partial = on_partial
+        self.safety_identifier = safety_identifier
+        self.redactor = redactor
         self.partials = 0
 
     def _params(self) -> dict[str, Any]:
@@ -219,6 +239,8 @@ class _Attempt:
         }
         if options.input_fidelity is not None:
             params["input_fidelity"] = options.input_fidelity
+        if self.safety_identifier is not None:
+            params["safety_identifier"] = self.safety_identifier
         return params
 
     async def run(self, timeout_s: float) -> tuple[tuple[bytes, ...], str, Usage | None]:
@@ -229,7 +251,7 @@ class _Attempt:
                 return await self._streamed()
             response = await self.client.images.edit(**self._params(), stream=False)
         except openai.APIError as exc:
-            raise _classify(exc, timeout_s) from exc
+            raise _classify(exc, timeout_s, self.redactor) from exc
         if not response.data:
             raise GenerationError("The image model answered without an image. Try again.")
         images = tuple(_decoded(item.b64_json) for item in response.data)
@@ -306,11 +328,9 @@ def _timeout_message(timeout_s: float) -> str:
     )
 
 
-def sanitize_api_message(message: str, secret: str | None = None) -> str:
-    """An API error message fit for a chat: one line, capped, with anything key-like masked."""
-    if secret:
-        message = message.replace(secret, "***")
-    text = _KEY_LIKE.sub(lambda m: f"{m.group(1)}-***", message)
+def sanitize_api_message(message: str, redactor: Redactor | None = None) -> str:
+    """An API error message fit for a chat: one line, capped, with the key and anything key-like masked."""
+    text = (redactor or Redactor()).mask(message)
     text = " ".join(text.split())
     if len(text) > API_MESSAGE_MAX_CHARS:
         text = text[: API_MESSAGE_MAX_CHARS - 1].rstrip() + "…"
@@ -361,7 +381,7 @@ def _content_blocked(message: str) -> ContentBlocked:
     )
 
 
-def _classify(exc: Exception, timeout_s: float) -> GenerationError | _Retry:
+def _classify(exc: Exception, timeout_s: float, redactor: Redactor) -> GenerationError | _Retry:
     """The user-facing error for an ``openai`` exception, wrapped in ``_Retry`` when worth retrying."""
     import openai
 
@@ -370,16 +390,16 @@ def _classify(exc: Exception, timeout_s: float) -> GenerationError | _Retry:
     if isinstance(exc, openai.APIConnectionError):
         return _Retry(ServiceUnavailable("The OpenAI API could not be reached. Try again in a minute."), None)
     if isinstance(exc, openai.APIStatusError):
-        return _classify_status(exc)
+        return _classify_status(exc, redactor)
     if isinstance(exc, openai.APIError):  # an error event inside a stream
         message = _body_message(exc.body, exc.message)
         if exc.code == "moderation_blocked":
             return _content_blocked(message)
-        return GenerationError(f"The image model failed: {sanitize_api_message(message)} Try again.")
+        return GenerationError(f"The image model failed: {sanitize_api_message(message, redactor)} Try again.")
     return GenerationError("The image model failed unexpectedly. Try again.")
 
 
-def _classify_status(exc: Any) -> GenerationError | _Retry:
+def _classify_status(exc: Any, redactor: Redactor) -> GenerationError | _Retry:
     status: int = exc.status_code
     code = exc.code or ""
     error_type = exc.type or ""
@@ -390,7 +410,7 @@ def _classify_status(exc: Any) -> GenerationError | _Retry:
         return AuthFailed("OpenAI refused the API key. The bot's operator should check OPENAI_API_KEY.")
     if status == 403:
         return AuthFailed(
-            f"OpenAI refused access: {sanitize_api_message(message)} The bot's operator should check the "
+            f"OpenAI refused access: {sanitize_api_message(message, redactor)} The bot's operator should check the "
             "account's access to this model."
         )
     if status == 429 and (code == "insufficient_quota" or error_type == "insufficient_quota"):
@@ -409,4 +429,4 @@ def _classify_status(exc: Any) -> GenerationError | _Retry:
             ServiceUnavailable(f"OpenAI's image service kept failing (HTTP {status}). Try again in a few minutes."),
             None,
         )
-    return GenerationError(f"OpenAI refused the request: {sanitize_api_message(message)}")
+    return GenerationError(f"OpenAI refused the request: {sanitize_api_message(message, redactor)}")

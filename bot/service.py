@@ -498,7 +498,7 @@ class MergeService:
 
         await report(Stage.GENERATING, generating_text(0, estimate))
         generated = await self.generator.generate(
-            prepared.files, prepared.prompt, prepared.options, on_partial=on_partial
+            prepared.files, prepared.prompt, prepared.options, on_partial=on_partial, person=job.origin
         )
         self._durations.add(model, time.perf_counter() - started)
         return generated

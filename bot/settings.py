@@ -112,6 +112,8 @@ class Settings:
     health_port: int | None = None  # /healthz and /readyz over HTTP, for load balancers and Kubernetes
     log_level: str = "INFO"
     shutdown_grace_s: float = 25.0  # on SIGTERM, how long running merges may take to finish
+    library_log_level: str = "WARNING"  # discord, slack_sdk, openai, httpx… (at debug they print tokens)
+    safety_salt: Secret | None = None  # salts the per-person safety_identifier; else kept in data_dir
 
     discord_token: Secret | None = None
     discord_api_base_url: str = "https://discord.com/api/v10"
@@ -305,6 +307,10 @@ def _parse(r: _Reader) -> Settings:
         control_policy=r.choice("MERGEBOT_CONTROL_POLICY", base.control_policy, ("anyone", "requester")),
         shutdown_grace_s=r.number("MERGEBOT_SHUTDOWN_GRACE", base.shutdown_grace_s, 0.0, 3600.0),
         log_level=r.choice("MERGEBOT_LOG_LEVEL", base.log_level, ("debug", "info", "warning", "error")).upper(),
+        library_log_level=r.choice(
+            "MERGEBOT_LIBRARY_LOG_LEVEL", base.library_log_level.lower(), ("debug", "info", "warning", "error")
+        ).upper(),
+        safety_salt=r.secret("MERGEBOT_SAFETY_SALT"),
         discord_token=r.secret("DISCORD_TOKEN"),
         discord_api_base_url=r.url("DISCORD_API_BASE_URL", base.discord_api_base_url) or "",
         discord_gateway_url=r.url("DISCORD_GATEWAY_URL", base.discord_gateway_url) or "",

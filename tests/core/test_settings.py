@@ -7,8 +7,9 @@ import pytest
 
 from bot.controls import decode, encode
 from bot.errors import ConfigError
-from bot.logs import RedactSecrets
+from bot.logs import MaskingFormatter
 from bot.model import Action, ActionKind, Mode
+from bot.redact import Redactor
 from bot.settings import Settings
 
 
@@ -67,12 +68,11 @@ def test_media_hosts_allow_https_and_listed_loopback_http_only() -> None:
     assert not settings.media_host_allowed("https://evil.example/a.png")
 
 
-def test_redaction_filter_masks_secrets_in_log_records() -> None:
+def test_the_log_formatter_masks_secrets_in_log_records() -> None:
     import logging
 
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "token was %s", ("sk-test-abcdefghijkl",), None)
-    RedactSecrets(["sk-test-abcdefghijkl"]).filter(record)
-    assert record.getMessage() == "token was ***"
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "secret was %s", ("hunter2-abcdefghijkl",), None)
+    assert MaskingFormatter(Redactor(["hunter2-abcdefghijkl"])).format(record).endswith("x: secret was ***")
 
 
 @pytest.mark.parametrize(

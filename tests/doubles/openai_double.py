@@ -93,7 +93,8 @@ from tests.doubles.specs import spec_path
 
 SPEC_OVERLAY_NOTE = (
     "The pinned spec (2026-08-21) predates gpt-image-2.5/2.6: requests may also use quality xhigh/max "
-    "and the SDK's newer fields; answers may carry any WxH size and the newer qualities."
+    "and the SDK's newer fields (safety_identifier: a string of at most 64 characters); answers may "
+    "carry any WxH size and the newer qualities."
 )
 ACCEPTED_MIME = ("image/png", "image/jpeg", "image/webp")
 MAX_IMAGES = 16
@@ -133,6 +134,8 @@ def _overlaid_schemas() -> dict[str, Any]:
         patched = copy.deepcopy(schemas[name])
         quality = patched["properties"]["quality"]
         quality["enum"] = [*quality["enum"], *NEWER_QUALITIES]
+        # as the spec's other requests and the SDK's images.edit define it: at most 64 characters
+        patched["properties"]["safety_identifier"] = {"type": "string", "maxLength": 64}
         schemas[name] = patched
     for name in (
         "ImagesResponse",

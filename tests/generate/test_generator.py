@@ -7,6 +7,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from PIL import Image
@@ -25,7 +26,9 @@ from bot.errors import (
     UnsupportedOption,
 )
 from bot.generate import Generator, InputImage, retry_after_seconds, safety_categories, sanitize_api_message
-from bot.model import MergeOptions
+from bot.identity import load_salt, safety_identifier
+from bot.model import MergeOptions, Origin
+from bot.redact import Redactor
 from bot.settings import Secret, Settings
 from tests.doubles.openai_double import OpenAIDouble
 from tests.imagegen import encode, jpeg, pattern, png
@@ -278,7 +281,7 @@ async def test_other_bad_requests_carry_the_api_message(openai_double: OpenAIDou
         await generator.generate(sheet(), "p", OPTIONS)
     assert type(caught.value) is GenerationError
     assert (
-        caught.value.user_message == "OpenAI refused the request: Invalid size for this account. Key sk-*** was used."
+        caught.value.user_message == "OpenAI refused the request: Invalid size for this account. Key *** was used."
     )
     assert len(openai_double.requests) == 1
 
@@ -315,7 +318,7 @@ def test_helpers() -> None:
     assert retry_after_seconds({"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0
     assert retry_after_seconds({}) is None
     assert sanitize_api_message("use sk-proj-abcdefgh123 now", None) == "use sk-*** now"
-    assert sanitize_api_message("key=hunter2-long-secret", "hunter2-long-secret") == "key=***"
+    assert sanitize_api_message("key hunter2-long-secret", Redactor(["hunter2-long-secret"])) == "key ***"
     assert len(sanitize_api_message("x" * 1000)) == 300
 
 
@@ -344,3 +347,49 @@ async def test_default_base_url_is_passed_explicitly() -> None:
         assert str(generator._openai().base_url).rstrip("/") == "https://api.openai.com/v1"
     finally:
         await generator.aclose()
+
+
+async def test_an_api_error_quoting_the_configured_key_shows_it_masked(
+    openai_double: OpenAIDouble, settings_for: Callable[..., Settings]
+) -> None:
+    key = "gw-proxy-7f3kQ9zLmN2pX"  # a gateway's key in no well-known format
+    settings = replace(settings_for(openai_double), openai_api_key=Secret(key))
+    openai_double.fail_next("bad_request", message=f"Gateway: key {key} has no access to gpt-image-2")
+    generator = Generator(settings, backoff_s=0.0)
+    try:
+        with pytest.raises(GenerationError) as caught:
+            await generator.generate(sheet(), "p", OPTIONS)
+    finally:
+        await generator.aclose()
+    assert key not in caught.value.user_message
+    assert "Gateway: key *** has no access" in caught.value.user_message
+
+
+def test_api_messages_mask_key_formats_of_gateways_and_azure() -> None:
+    message = "keys gw_live_4eC39HqLyjWDarjtT1zdp7dc and 0123456789abcdef0123456789abcdef were refused"
+    assert sanitize_api_message(message) == "keys gw_live_*** and *** were refused"
+
+
+async def test_the_person_is_sent_as_a_safety_identifier(
+    openai_double: OpenAIDouble, settings_for: Callable[..., Settings], tmp_path: Path
+) -> None:
+    settings = replace(settings_for(openai_double), data_dir=tmp_path)
+    generator = Generator(settings, backoff_s=0.0)
+    person = Origin("discord", "9001", "42", "1234567890")
+    try:
+        await generator.generate(sheet(), "p", OPTIONS, person=person)  # streamed
+        await generator.generate(sheet(), "p", replace(OPTIONS, n=2), person=person)  # not streamed
+    finally:
+        await generator.aclose()
+    sent = [r.fields["safety_identifier"] for r in openai_double.requests]
+    assert sent[0] == sent[1] == safety_identifier(person, load_salt(settings))
+    assert "1234567890" not in sent[0]
+    assert [r.status for r in openai_double.requests] == [200, 200]
+
+
+def test_the_installed_sdk_takes_safety_identifier() -> None:
+    import inspect
+
+    from openai.resources.images import AsyncImages
+
+    assert "safety_identifier" in inspect.signature(AsyncImages.edit).parameters
