@@ -17,8 +17,9 @@ from bot.views import next_reference_label
 
 from .context import AdapterContext, context_of
 from .controls import EditPromptModal, RolesModal, UseAsReferenceModal, controls_view
+from .escape import escape
 from .progress import StatusMessage, acknowledge, attempt
-from .render import clip
+from .render import clip, shown
 
 logger = logging.getLogger(__name__)
 
@@ -74,7 +75,7 @@ async def _handle(
         elif outcome.needs_roles:
             await interaction.response.send_modal(RolesModal(action.job_id, outcome.view.text))
         else:
-            await interaction.response.send_message(clip(outcome.view.text), ephemeral=True)
+            await interaction.response.send_message(shown(outcome.view.text), ephemeral=True)
         return
     channel = interaction.channel
     if not isinstance(channel, discord.abc.Messageable):
@@ -93,13 +94,16 @@ async def _handle(
     outcome = await service.act(action, actor, status.sink, prompt=prompt, roles=roles)
     if outcome.deleted:
         await delete_job_messages(interaction.client, outcome.job)
-        await interaction.edit_original_response(content=clip(outcome.view.text))
+        await interaction.edit_original_response(content=shown(outcome.view.text))
         return
     if private and outcome.view.ephemeral:
-        text = outcome.view.text
+        text = escape(outcome.view.text)
         if action.kind is ActionKind.DETAILS and outcome.ok:
             text += f"\n{REACTIONS_HELP}"
         await interaction.edit_original_response(content=clip(text), view=controls_view(outcome.view.controls))
+        return
+    if not outcome.ok and outcome.view.ephemeral and not context.notices.allow(actor.user_id, action.job_id):
+        await interaction.delete_original_response()  # a repeated refusal: told once a minute is enough
         return
     await status.finish(outcome)
 
@@ -155,7 +159,8 @@ async def run_outcome_in_channel(
     if outcome.deleted:
         await delete_job_messages(client, outcome.job)
     elif outcome.view.ephemeral:
-        await status.private(outcome.view)
+        if context.notices.allow(actor.user_id, action.job_id):
+            await status.private(outcome.view)
     else:
         await status.finish(outcome)
     return outcome

@@ -23,6 +23,7 @@ from .actions import handle_action
 from .commands import build_tree
 from .context import AdapterContext
 from .controls import ControlButton, RebalanceSelect
+from .escape import NO_PINGS
 from .forms import answer_form
 from .reactions import on_reaction
 
@@ -63,7 +64,8 @@ class MergeClient(discord.Client):
         **shards: Any,
     ) -> None:
         point_at(settings)
-        super().__init__(intents=bot_intents(message_content=message_content), **shards)
+        # Nothing the bot posts pings anyone unless a call allows one user on purpose (escape.ping).
+        super().__init__(intents=bot_intents(message_content=message_content), allowed_mentions=NO_PINGS, **shards)
         self.context = AdapterContext(
             settings=settings,
             service=service,

@@ -123,7 +123,7 @@ def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:
     @app_commands.context_menu(name=FROM_HERE_COMMAND)
     @app_commands.guild_only()
     async def from_here(interaction: discord.Interaction[Any], message: discord.Message) -> None:
-        context_of(interaction.client).remember_target(message)
+        context_of(interaction.client).remember_target(interaction, message)
         await interaction.response.send_modal(FromHereModal(message))
 
     tree.add_command(from_here)
@@ -165,7 +165,9 @@ async def merge_from_here(interaction: discord.Interaction[Any], message_id: int
     context = context_of(interaction.client)
     loading_id = await acknowledge(interaction)
     try:
-        start = context.menu_targets.get(message_id) or await _fetch_target(interaction, message_id)
+        # Anything else is looked up in the channel the form was submitted from, so an id from
+        # another channel or server can never bring that channel's images here.
+        start = context.target_for(interaction, message_id) or await _fetch_target(interaction, message_id)
         if start is None:
             await interaction.edit_original_response(content=TARGET_GONE)
             return

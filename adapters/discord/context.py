@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import discord
 
 from bot.model import Action
+from bot.notices import NoticeThrottle
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,6 +24,23 @@ ActionHandler = Callable[["discord.Interaction[Any]", Action, "str | None"], Awa
 
 
 @dataclass(frozen=True)
+class MenuTarget:
+    """A message chosen with "Merge images from here", bound to where and by whom the form was opened."""
+
+    message: discord.Message
+    guild_id: int | None
+    channel_id: int | None
+    user_id: int
+
+    def opened_by(self, interaction: discord.Interaction[Any]) -> bool:
+        return (
+            interaction.guild_id == self.guild_id
+            and interaction.channel_id == self.channel_id
+            and interaction.user.id == self.user_id
+        )
+
+
+@dataclass(frozen=True)
 class AdapterContext:
     """Shared state of one running Discord client."""
 
@@ -32,13 +50,23 @@ class AdapterContext:
     message_content: bool = True  # False when the Message Content intent is not granted
     # Messages chosen with "Merge images from here" while their form is open. The interaction
     # carries the message in full even without the Message Content intent; a later fetch may not.
-    menu_targets: dict[int, discord.Message] = field(default_factory=dict)
+    menu_targets: dict[tuple[int, int], MenuTarget] = field(default_factory=dict)  # (message, person) ->
+    notices: NoticeThrottle = field(default_factory=NoticeThrottle)  # refusals: one per person per job per minute
 
-    def remember_target(self, message: discord.Message) -> None:
-        """Keep ``message`` for its form's submission, forgetting the oldest beyond a few hundred."""
-        self.menu_targets[message.id] = message
+    def remember_target(self, interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        """Keep ``message`` for the form ``interaction`` opens, forgetting the oldest beyond a few hundred."""
+        key = (message.id, interaction.user.id)
+        self.menu_targets.pop(key, None)
+        self.menu_targets[key] = MenuTarget(
+            message, interaction.guild_id, interaction.channel_id, interaction.user.id
+        )
         while len(self.menu_targets) > MENU_TARGETS_KEPT:
             del self.menu_targets[next(iter(self.menu_targets))]
+
+    def target_for(self, interaction: discord.Interaction[Any], message_id: int) -> discord.Message | None:
+        """The remembered message, only for a submission by the person, in the channel, that opened the form."""
+        target = self.menu_targets.get((message_id, interaction.user.id))
+        return target.message if target is not None and target.opened_by(interaction) else None
 
 
 def context_of(client: discord.Client) -> AdapterContext:

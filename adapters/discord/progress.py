@@ -25,7 +25,8 @@ from bot.model import Outcome, Progress, View
 from bot.progress import Pace, StatusFeed
 
 from .context import INTERACTION_TOKEN_WINDOW_S, AdapterContext, upload_limit
-from .render import Rendered, clip, fitted_image, render_outcome
+from .escape import NO_PINGS, ping
+from .render import MAX_CONTENT, Rendered, fitted_image, render_outcome, shown
 
 logger = logging.getLogger(__name__)
 
@@ -89,6 +90,7 @@ class StatusMessage:
         self.interaction = interaction
         self.reply_to = reply_to
         self.mention = mention
+        self.asked_in_interaction = interaction is not None  # a waiting requester, not a reaction
         self.ephemeral = ephemeral  # the interaction was deferred privately
         self.message: discord.Message | None = None  # set once posted as a channel message
         self.message_id: int | None = loading_id
@@ -116,7 +118,7 @@ class StatusMessage:
         if progress.image is None and text == self._last_text:
             return
         self._last_text = text
-        rendered = Rendered(content=clip(text), keep_image=True)
+        rendered = Rendered(content=shown(text), keep_image=True)
         if progress.image is not None:
             default = "sheet.png" if progress.partial_index is None else f"preview-{progress.partial_index}.png"
             image, name = await fitted_image(
@@ -160,7 +162,7 @@ class StatusMessage:
     async def private(self, view: View) -> None:
         """Only the person who asked sees ``view``; the public loading message goes away."""
         await self.settle()
-        text = clip(view.text)
+        text = shown(view.text)
         if self.interaction is not None and self._token_alive():
             interaction = self.interaction
             try:
@@ -174,7 +176,10 @@ class StatusMessage:
                 logger.warning("private reply failed: %s", exc.status)
         mention = f"{self.mention} " if self.mention else ""
         try:
-            await attempt("notice", lambda: self.channel.send(clip(mention + text)))
+            # The one message that may ping: the requester of a command whose token expired, nobody else.
+            pings = ping(self.mention) if self.asked_in_interaction else NO_PINGS
+            notice = shown(view.text, MAX_CONTENT - len(mention))
+            await attempt("notice", lambda: self.channel.send(mention + notice, allowed_mentions=pings))
         except discord.HTTPException as exc:
             logger.error("could not tell %s why: %s", self.mention or "the user", exc.status)
 

@@ -13,8 +13,9 @@ from bot.views import label_for_emoji
 
 from .actions import delete_job_messages, run_outcome_in_channel
 from .context import AdapterContext
+from .escape import NO_PINGS
 from .progress import attempt
-from .render import clip
+from .render import MAX_CONTENT, shown
 
 logger = logging.getLogger(__name__)
 
@@ -75,7 +76,9 @@ async def _handle(client: discord.Client, context: AdapterContext, payload: disc
         if not outcome.deleted:
             await _remove_reaction(reply_to, payload)
             why = DELETE_REFUSED if isinstance(outcome.error, PermissionDenied) else outcome.view.text
-            await attempt("refusal", lambda: channel.send(clip(f"{mention} {why}")))
+            if context.notices.allow(actor.user_id, job.id):  # names the person without pinging them
+                text = f"{mention} {shown(why, MAX_CONTENT - len(mention) - 1)}"
+                await attempt("refusal", lambda: channel.send(text, allowed_mentions=NO_PINGS))
             return
         await delete_job_messages(client, outcome.job)
         return

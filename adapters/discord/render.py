@@ -15,6 +15,7 @@ import discord
 from bot.model import Outcome, View
 
 from .controls import controls_view
+from .escape import escape
 
 if TYPE_CHECKING:
     from bot.service import MergeService
@@ -71,6 +72,11 @@ def clip(text: str, limit: int = MAX_CONTENT) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def shown(text: str, limit: int = MAX_CONTENT) -> str:
+    """The core's plain text (which may quote what people typed) as message content: escaped, then clipped."""
+    return clip(escape(text), limit)
+
+
 async def fitted_image(
     service: MergeService, image: bytes, name: str | None, max_bytes: int
 ) -> tuple[bytes, str]:
@@ -86,7 +92,7 @@ async def render(service: MergeService, view: View, max_bytes: int) -> Rendered:
     name: str | None = None
     if view.image is not None:
         image, name = await fitted_image(service, view.image, view.image_name, max_bytes)
-    return Rendered(content=clip(view.text), image=image, image_name=name, view=controls_view(view.controls))
+    return Rendered(content=shown(view.text), image=image, image_name=name, view=controls_view(view.controls))
 
 
 async def render_outcome(service: MergeService, outcome: Outcome, max_bytes: int) -> Rendered:
@@ -101,7 +107,7 @@ async def render_outcome(service: MergeService, outcome: Outcome, max_bytes: int
     sheet_data, sheet_name = await fitted_image(service, sheet, f"sheet-{job.id}.jpg", max_bytes // SHEET_SHARE)
     image, name = await fitted_image(service, view.image, view.image_name, max_bytes - len(sheet_data))
     return Rendered(
-        content=clip(view.text),
+        content=shown(view.text),
         image=image,
         image_name=name,
         view=controls_view(view.controls),

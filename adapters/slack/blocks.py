@@ -14,6 +14,8 @@ from typing import Any
 from bot.controls import DELETE_CONFIRMED, PREFIX, encode
 from bot.model import Action, ActionKind, Control, View
 
+from .escape import escape
+
 SECTION_TEXT_MAX = 3000
 BUTTON_TEXT_MAX = 75
 OPTION_TEXT_MAX = 75
@@ -30,11 +32,6 @@ DELETE_DIALOG: Block = {
     "deny": {"type": "plain_text", "text": "Keep it"},
     "style": "danger",
 }
-
-
-def escape(text: str) -> str:
-    """Slack mrkdwn needs ``&``, ``<`` and ``>`` escaped; nothing else."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def clip(text: str, limit: int) -> str:
@@ -129,9 +126,12 @@ def view_blocks(view: View, extra_text: str = "") -> list[Block]:
     return [*([section(text)] if text.strip() else []), *control_blocks(view.controls)]
 
 
-def fallback_text(text: str) -> str:
-    """The notification text Slack shows where blocks are not rendered (never empty)."""
-    return clip(text, SECTION_TEXT_MAX) if text.strip() else "mergebot"
+def fallback_text(text: str, *, markup: bool = False) -> str:
+    """The notification text Slack shows where blocks are not rendered (never empty), escaped
+    like a section unless it is ``markup`` the adapter wrote itself."""
+    if not text.strip():
+        return "mergebot"
+    return clip(text if markup else escape(text), SECTION_TEXT_MAX)
 
 
 def image_block(file_id: str, alt: str) -> Block:

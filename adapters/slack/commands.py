@@ -111,7 +111,7 @@ async def merge_channel(
         "chat.postMessage",
         lambda: client.chat_postMessage(
             channel=channel,
-            text=blocks.fallback_text(intro),
+            text=blocks.fallback_text(intro, markup=True),
             blocks=[blocks.section(intro, markup=True), blocks.context(THREAD_HINT)],
         ),
         ctx.post_budget(channel),

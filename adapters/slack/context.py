@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.notices import NoticeThrottle
 from bot.progress import RateBudget
 from bot.settings import Settings
 
@@ -106,6 +107,7 @@ class SlackContext:
     def paced_client(self) -> AsyncWebClient:
         """The client for calls that handle 429 themselves."""
         return self.progress_client or self.client
+    notices: NoticeThrottle = field(default_factory=NoticeThrottle)  # refusals: one per person per job per minute
 
     @property
     def token(self) -> str:

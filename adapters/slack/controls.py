@@ -21,6 +21,7 @@ from bot.views import next_reference_label
 
 from . import blocks
 from .context import SlackContext
+from .dedupe import first_interaction
 from .emoji import reactions_help
 from .progress import StatusMessage
 from .render import ACTION_CRASHED, MERGE_CRASHED, ephemeral, show_outcome
@@ -256,6 +257,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     @app.action(CONTROL_PATTERN)
     async def on_control(ack: AsyncAck, body: dict[str, Any]) -> None:
         await ack()
+        if not await first_interaction(ctx, body):
+            return
         pressed = (body.get("actions") or [{}])[0]
         action = action_of(pressed)
         if action is None:
@@ -272,6 +275,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
             await ack(response_action="errors", errors={"prompt": "Say what to make."})
             return
         await ack()
+        if not await first_interaction(ctx, body):
+            return
         metadata = json.loads(view.get("private_metadata") or "{}")
         action = decode(str(metadata.get("a") or ""))
         if action is None:

@@ -13,11 +13,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 from bot.labels import part_with_letters
 from bot.model import ImageSource
 
 from .context import SlackContext
+from .escape import strip_markup
 from .webapi import call
 
 log = logging.getLogger(__name__)
@@ -25,8 +27,11 @@ log = logging.getLogger(__name__)
 AUTH_HINT = "add the files:read scope / invite the bot to the channel"
 PAGE_SIZE = 200
 CHANNEL_SCAN_MESSAGES = 30
-MENTION = re.compile(r"<@[A-Z0-9]+(?:\|[^>]*)?>")
 THUMB_KEY = re.compile(r"^thumb_(\d+)$")
+# Where Slack itself serves url_private and thumbnails: the only hosts that get the bot token.
+SLACK_FILE_HOSTS = frozenset(
+    {"files.slack.com", "files-edu.slack.com", "files-gov.slack.com", "files-origin.slack.com", "slack-files.com"}
+)
 
 
 @dataclass(frozen=True)
@@ -45,8 +50,18 @@ class Found:
 
 
 def clean_text(text: str) -> str:
-    """Message text without user mentions, squeezed to single spaces."""
-    return " ".join(MENTION.sub(" ", text).split())
+    """Message text as plain words: no mentions, broadcasts or link addresses (``escape.strip_markup``)."""
+    return strip_markup(text)
+
+
+def token_goes_to(ctx: SlackContext, url: str) -> bool:
+    """Whether ``url`` is on one of Slack's own file hosts (or the configured API's origin, which
+    has the token anyway): an external file's link on another allowed host never gets it."""
+    parts = urlsplit(url)
+    if parts.scheme == "https" and (parts.hostname or "").lower() in SLACK_FILE_HOSTS:
+        return True
+    api = urlsplit(ctx.settings.slack_api_url)
+    return (parts.scheme, parts.netloc.lower()) == (api.scheme, api.netloc.lower())
 
 
 def is_image(file: Mapping[str, Any]) -> bool:
@@ -137,7 +152,6 @@ async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]], *, 
     """The messages' files as sources; files skipped in messages before ``from_ts`` go unreported."""
     sources: list[ImageSource] = []
     skipped: list[str] = []
-    headers = {"Authorization": f"Bearer {ctx.token}"}
     for message in messages:
         if _from_bot(ctx, message):
             continue
@@ -155,12 +169,16 @@ async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]], *, 
                 report.append(name)
                 continue
             size = file.get("size")
+            url, fallback = urls
+            with_token = token_goes_to(ctx, url)
+            if fallback is not None and token_goes_to(ctx, fallback) != with_token:
+                fallback = None  # one source has one set of headers: never the token to a foreign host
             sources.append(
                 ImageSource(
                     name=name,
-                    url=urls[0],
-                    fallback_url=urls[1],
-                    headers=headers,
+                    url=url,
+                    fallback_url=fallback,
+                    headers={"Authorization": f"Bearer {ctx.token}"} if with_token else {},
                     caption=caption,
                     author=author,
                     size_hint=int(size) if isinstance(size, int) else None,

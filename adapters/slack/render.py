@@ -68,7 +68,9 @@ async def _show(
         await ephemeral(ctx, status.channel, user_id, status.thread_ts, view.text)
         return
     if view.ephemeral or (private_refusal and not outcome.ok and status.ts is None):
-        await ephemeral(ctx, status.channel, user_id, status.thread_ts, view.text, view.controls)
+        repeated = private_refusal and not outcome.ok and not ctx.notices.allow(user_id, _about(outcome))
+        if not repeated:  # a spammed press or reaction is told once a minute
+            await ephemeral(ctx, status.channel, user_id, status.thread_ts, view.text, view.controls)
         return
     if not outcome.ok or view.image is None or outcome.job is None:
         await status.finish(f"⚠️ {view.text}{note}", blocks.control_blocks(view.controls))
@@ -111,6 +113,10 @@ async def _share_result(
     if share_key is not None:
         await status.record("result-share", share_key)
     return shared
+
+
+def _about(outcome: Outcome) -> str:
+    return outcome.job.id if outcome.job is not None else ""
 
 
 async def ephemeral(

@@ -9,11 +9,14 @@ checks what the bot sends the way Slack does:
   ``to_dict``) and held to Block Kit's limits; a bad one answers ``invalid_blocks`` and is
   kept in ``problems`` so a test fails on it;
 - ``url_private`` and thumbnails need ``Authorization: Bearer <bot token>``; without it the
-  answer is Slack's HTML login page with status 200, as the real file host does;
+  answer is Slack's HTML login page with status 200, as the real file host does; an external
+  file (``add_file(external_url=...)``) is listed with its provider's link instead;
 - Socket Mode envelopes must be acknowledged within Slack's 3 s window; a trigger id opens
   one modal, within 3 s;
 - channels in ``outside`` are ones the bot was not invited to: reading or posting there
   answers ``not_in_channel``; ``response_url`` replies (kept in ``responses``) still work.
+
+``deliveries`` keeps every envelope sent, so a test can replay one as an attacker would.
 
 Tests drive it like people would: ``post``/``upload`` messages, ``mention`` the bot,
 ``press`` a button, ``react``, ``submit`` a modal, then ``wait_for`` what the bot did.
@@ -22,6 +25,7 @@ Tests drive it like people would: ``post``/``upload`` messages, ``mention`` the 
 from __future__ import annotations
 
 import asyncio
+import copy
 import hashlib
 import hmac
 import io
@@ -166,6 +170,9 @@ class StoredFile:
     check_file_info: bool = False
     hidden: bool = False  # the bot cannot see it (no files:read, not in the channel): hosting sends a login page
     complete: bool = True
+    # An external file (Slack's "mode": "external", e.g. a linked Google Drive file): Slack lists
+    # it, but its url_private is on the provider's host, not Slack's, and it has no thumbnails.
+    external_url: str | None = None
     shares: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
 
     @property
@@ -188,6 +195,7 @@ class SlackDouble:
         self, *, thread_page_size: int = 0, ack_window_s: float = ACK_WINDOW_S, rate_limits: bool = False
     ) -> None:
         self.rate_limits = RateLimits() if rate_limits else None
+        self.deliveries: list[tuple[str, dict[str, Any]]] = []  # every Socket Mode envelope sent: (type, payload)
         self.users: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, list[dict[str, Any]]] = {}
         self.files: dict[str, StoredFile] = {}
@@ -269,10 +277,19 @@ class SlackDouble:
         return f"{prefix}0{next(self._ids):08d}"
 
     def add_file(
-        self, name: str, data: bytes, *, user: str, mimetype: str = "image/png", check_file_info: bool = False
+        self,
+        name: str,
+        data: bytes,
+        *,
+        user: str,
+        mimetype: str = "image/png",
+        check_file_info: bool = False,
+        external_url: str | None = None,
     ) -> StoredFile:
-        """A file in the workspace that is not shared anywhere yet."""
-        stored = StoredFile(self._new_id("F"), name, name, mimetype, data, user, check_file_info)
+        """A file in the workspace that is not shared anywhere yet (``external_url``: hosted elsewhere)."""
+        stored = StoredFile(
+            self._new_id("F"), name, name, mimetype, data, user, check_file_info, external_url=external_url
+        )
         self.files[stored.id] = stored
         return stored
 
@@ -423,6 +440,7 @@ class SlackDouble:
         if envelope_type == "events_api":
             envelope["retry_attempt"] = retry_attempt
             envelope["retry_reason"] = "timeout" if retry_attempt else ""
+        self.deliveries.append((envelope_type, copy.deepcopy(payload)))
         future: asyncio.Future[Ack] = asyncio.get_running_loop().create_future()
         self._pending_acks[envelope_id] = future
         await self._sockets[-1].send_str(json.dumps(envelope))
@@ -879,6 +897,10 @@ class SlackDouble:
             "permalink": f"https://merge.slack.com/files/{stored.user}/{stored.id}/{stored.name}",
             "shares": stored.shares,
         }
+        if stored.external_url is not None:
+            base.update(mode="external", is_external=True, external_type="gdrive", url_private=stored.external_url)
+            base["url_private_download"] = stored.external_url
+            return base
         dims = _image_size(stored.data) if stored.mimetype.startswith("image/") else None
         if dims is not None:
             width, height = dims
