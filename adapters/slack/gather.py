@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 AUTH_HINT = "add the files:read scope / invite the bot to the channel"
 PAGE_SIZE = 200
+THREAD_SCAN_MESSAGES = 1000  # as Discord's THREAD_HISTORY_LIMIT: a flooded thread costs at most 5 pages
 CHANNEL_SCAN_MESSAGES = 30
 THUMB_KEY = re.compile(r"^thumb_(\d+)$")
 # Where Slack itself serves url_private and thumbnails: the only hosts that get the bot token.
@@ -40,13 +41,18 @@ class Found:
 
     sources: tuple[ImageSource, ...]
     skipped: tuple[str, ...]
+    unchecked: int = 0  # older Slack Connect files not looked up: the newest images already fill the merge
 
     def note(self) -> str:
         """A line for the reply about files that were left out, or ""."""
-        if not self.skipped:
-            return ""
-        what = "not an image" if len(self.skipped) == 1 else "not images"
-        return f"\nSkipped {', '.join(self.skipped)}: {what}."
+        lines = ""
+        if self.skipped:
+            what = "not an image" if len(self.skipped) == 1 else "not images"
+            lines += f"\nSkipped {', '.join(self.skipped)}: {what}."
+        if self.unchecked:
+            files = "file" if self.unchecked == 1 else "files"
+            lines += f"\nLeft out {self.unchecked} older Slack Connect {files}: the newest images fill the merge."
+        return lines
 
 
 def clean_text(text: str) -> str:
@@ -83,15 +89,15 @@ def best_url(file: Mapping[str, Any]) -> tuple[str, str | None] | None:
 
 
 async def thread_images(ctx: SlackContext, channel: str, thread_ts: str) -> Found:
-    """Every image file in a thread, oldest first, from ``conversations.replies``."""
+    """Every image file of a thread's first ``THREAD_SCAN_MESSAGES`` messages, oldest first."""
     return await _sources(ctx, await thread_messages(ctx, channel, thread_ts))
 
 
 async def thread_messages(ctx: SlackContext, channel: str, thread_ts: str) -> list[dict[str, Any]]:
-    """Every message of a thread, oldest first (``conversations.replies``, all pages)."""
+    """A thread's first ``THREAD_SCAN_MESSAGES`` messages, oldest first (``conversations.replies``)."""
     messages: list[dict[str, Any]] = []
     cursor: str | None = None
-    while True:
+    while len(messages) < THREAD_SCAN_MESSAGES:
         response = await call(
             "conversations.replies",
             ctx.client.conversations_replies(channel=channel, ts=thread_ts, limit=PAGE_SIZE, cursor=cursor),
@@ -102,7 +108,7 @@ async def thread_messages(ctx: SlackContext, channel: str, thread_ts: str) -> li
         cursor = (response.get("response_metadata") or {}).get("next_cursor") or None
         if not cursor:
             break
-    return messages
+    return messages[:THREAD_SCAN_MESSAGES]
 
 
 async def images_from(ctx: SlackContext, channel: str, ts: str, thread_ts: str | None) -> Found:
@@ -148,10 +154,34 @@ def _from_bot(ctx: SlackContext, message: Mapping[str, Any]) -> bool:
     return message.get("user") == ctx.identity.user_id or message.get("bot_id") == ctx.identity.bot_id
 
 
+def _stubs_worth_a_lookup(ctx: SlackContext, messages: Sequence[Mapping[str, Any]]) -> set[str]:
+    """Ids of the ``check_file_info`` stubs among the newest files that can still fill the merge.
+
+    The core keeps the newest images; a stub older than enough images is never merged, so it is
+    never looked up (``files.info`` once per stub would let a flooded thread cost hundreds of calls).
+    """
+    wanted: set[str] = set()
+    room = ctx.settings.limits.max_images
+    for message in reversed(messages):
+        if _from_bot(ctx, message):
+            continue
+        for listed in reversed(message.get("files") or []):
+            if room <= 0:
+                return wanted
+            if listed.get("file_access") == "check_file_info":
+                wanted.add(str(listed.get("id")))
+                room -= 1
+            elif is_image(listed):
+                room -= 1
+    return wanted
+
+
 async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]], *, from_ts: float = 0.0) -> Found:
     """The messages' files as sources; files skipped in messages before ``from_ts`` go unreported."""
     sources: list[ImageSource] = []
     skipped: list[str] = []
+    unchecked = 0
+    lookups = _stubs_worth_a_lookup(ctx, messages)
     for message in messages:
         if _from_bot(ctx, message):
             continue
@@ -159,6 +189,9 @@ async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]], *, 
         caption = clean_text(str(message.get("text") or ""))
         author = (await ctx.people.get(str(message["user"]))).name if message.get("user") else ""
         for listed in message.get("files") or []:
+            if listed.get("file_access") == "check_file_info" and str(listed.get("id")) not in lookups:
+                unchecked += 1
+                continue
             file = await _resolve(ctx, listed)
             if file is None:
                 report.append(str(listed.get("name") or listed.get("id") or "a file"))
@@ -187,7 +220,7 @@ async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]], *, 
                     content_type=str(file.get("mimetype") or ""),
                 )
             )
-    return Found(tuple(sources), tuple(skipped))
+    return Found(tuple(sources), tuple(skipped), unchecked)
 
 
 async def _resolve(ctx: SlackContext, file: Mapping[str, Any]) -> Mapping[str, Any] | None:

@@ -120,3 +120,19 @@ def _answer_text(discord_api: DiscordDouble, interaction: Any) -> str | None:
 
 def _refusals(discord_api: DiscordDouble, thread: dict[str, Any]) -> list[dict[str, Any]]:
     return [m for m in discord_api.bot_messages(thread) if "Only the person" in m["content"]]
+
+
+async def test_a_file_name_decoded_from_a_link_cannot_ping_or_break_lines_in_the_reply(
+    bot: RunningBot, discord_api: DiscordDouble, world: World
+) -> None:
+    link = "https://evil.example/cat%0A%40everyone%0A%3C%40%26424242%3E.png"
+    embed = {"type": "image", "url": link, "thumbnail": {"url": link}}
+    await discord_api.post_message(world.channel, world.bob, "", embeds=[embed])
+    await discord_api.post_message(world.channel, world.bob, "ok", files=[("ok.png", png(60, 60, 2))])
+    interaction = await discord_api.slash_command(world.channel, world.alice, "merge", {"prompt": "the good one"})
+    result = await result_of(discord_api, interaction)
+
+    assert "Skipped" in result["content"] and "evil.example" in result["content"]
+    assert_inert(result["content"])
+    for body in bot_bodies(discord_api):
+        assert body["allowed_mentions"]["parse"] == []

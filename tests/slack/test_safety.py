@@ -132,3 +132,32 @@ async def test_a_spammed_refused_press_is_told_once_a_minute(bot: Harness, slack
 def _refusals(slack: SlackDouble) -> list[dict[str, Any]]:
     told = [c.args for c in slack.calls_to("chat.postEphemeral") if "Only the person" in str(c.args.get("text"))]
     return told + [r for r in slack.responses if "Only the person" in str(r.get("text"))]
+
+
+async def test_a_flooded_thread_costs_a_bounded_number_of_pages(bot: Harness, slack: SlackDouble) -> None:
+    root = slack.upload(CHANNEL, ANN, ("cat.png", png(seed=1)), text="a cat")
+    thread = str(root["ts"])
+    for number in range(1_200):
+        slack.post(CHANNEL, BOB, f"spam {number}", thread_ts=thread)
+
+    await slack.mention(CHANNEL, ANN, "merge it", thread_ts=thread)
+    [result] = await bot.results(thread)
+
+    assert len((await bot.job_of(result)).references) == 1
+    assert len(slack.calls_to("conversations.replies")) <= 5  # 1,000 messages at 200 a page; 7 pages before
+
+
+async def test_older_slack_connect_stubs_past_the_limit_are_never_looked_up(bot: Harness, slack: SlackDouble) -> None:
+    root = slack.post(CHANNEL, ANN, "refs from our partner workspace")
+    thread = str(root["ts"])
+    for number in range(40):
+        slack.upload(CHANNEL, BOB, (f"p{number}.png", png(24, 24, seed=number)), thread_ts=thread, check_file_info=True)
+
+    await slack.mention(CHANNEL, ANN, "merge the newest", thread_ts=thread)
+    [result] = await bot.results(thread)
+    job = await bot.job_of(result)
+
+    limit = bot.settings.limits.max_images
+    assert [r.source for r in job.references] == [f"p{n}.png" for n in range(40 - limit, 40)]
+    assert len(slack.calls_to("files.info")) == limit  # 40 before: one per stub
+    assert "Left out 24 older Slack Connect files" in result["text"]
