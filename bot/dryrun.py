@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .generate import Generated, InputImage, PartialSink, check_call
-from .model import MergeOptions, Usage
+from .model import MergeOptions, Origin, Usage
 from .sniff import sniff
 
 
@@ -36,6 +36,8 @@ class DryRunGenerator:
         prompt: str,
         options: MergeOptions,
         on_partial: PartialSink | None = None,
+        *,
+        person: Origin | None = None,  # a real run sends a salted safety_identifier of them; nothing is sent here
     ) -> Generated:
         check_call(images, prompt, options)
         self.calls.append(PlannedCall(tuple(images), prompt, options))

@@ -111,6 +111,8 @@ class ImageGenerator(Protocol):
         prompt: str,
         options: MergeOptions,
         on_partial: PartialSink | None = None,
+        *,
+        person: Origin | None = None,  # who asked: sent as a salted safety_identifier
     ) -> Generated: ...
 
     async def aclose(self) -> None: ...
