@@ -20,6 +20,8 @@ _ANGLE_MENTION = re.compile(r"<(?=[@#/])")
 _EVERYONE = re.compile(r"@(?=everyone|here)", re.IGNORECASE)
 _SCHEME = re.compile(r"(?<=[A-Za-z0-9+.-]):(?=//)")
 _MENTION_ID = re.compile(r"<@!?(\d+)>")
+_MASKED_LINK = re.compile(r"\[([^\[\]]*)\]\(\s*<?[^()\s>]*>?\s*\)")
+_MARKUP = re.compile(r"<(?:@[!&]?\d+|#\d+|/[^:>]+:\d+)>|@(?:everyone|here)\b", re.IGNORECASE)
 
 NO_PINGS = discord.AllowedMentions.none()
 
@@ -31,6 +33,13 @@ def escape(text: str) -> str:
     text = _ANGLE_MENTION.sub(r"\\<", text)
     text = _SCHEME.sub(r"\\:", text)
     return _EVERYONE.sub("@" + ZERO_WIDTH_SPACE, text)
+
+
+def strip_markup(text: str) -> str:
+    """A message's text for a caption: masked links keep only their words; mentions and
+    ``@everyone``/``@here`` are dropped (the caption reaches the sheet and the model's prompt)."""
+    text = _MASKED_LINK.sub(lambda link: link[1], text)
+    return " ".join(_MARKUP.sub(" ", text).split())
 
 
 def ping(mention: str | None) -> discord.AllowedMentions:

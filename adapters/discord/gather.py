@@ -18,6 +18,8 @@ import yarl
 from bot.labels import part_with_letters
 from bot.model import ImageSource
 
+from .escape import strip_markup
+
 logger = logging.getLogger(__name__)
 
 CHANNEL_HISTORY_LIMIT = 50
@@ -76,7 +78,7 @@ def sources_from(messages: Iterable[discord.Message], *, bot_id: int, longest_si
         if message.author.id == bot_id:
             continue
         author = message.author.display_name
-        caption = message.content
+        caption = strip_markup(message.content)
         key = str(message.id)
         for attachment in message.attachments:
             sources.append(

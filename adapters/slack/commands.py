@@ -18,7 +18,7 @@ from bot.roles import EXAMPLE, NO_ASSIGNMENTS, ROLE_WORDS, STRENGTH_WORDS, Assig
 
 from . import blocks
 from .context import SlackContext
-from .dedupe import first_delivery
+from .dedupe import first_delivery, first_interaction
 from .emoji import reactions_help
 from .gather import Found, channel_images, clean_text, images_from, thread_images
 from .progress import StatusMessage
@@ -339,6 +339,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
             await ack(response_action="errors", errors={"roles": blocks.clip(exc.user_message, ERROR_TEXT_MAX)})
             return
         await ack()
+        if not await first_interaction(ctx, body):
+            return
         where = json.loads(view.get("private_metadata") or "{}")
         user = body["user"]
         team = str((body.get("team") or {}).get("id") or user.get("team_id") or "")
@@ -357,6 +359,8 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
             await ack(text=help_text(ctx.settings.slack_rebalance_reactions), response_type="ephemeral")
             return
         await ack()
+        if not await first_interaction(ctx, command):
+            return
         if prompt.lower() == USAGE_WORD:
             work = answer_usage(
                 ctx,

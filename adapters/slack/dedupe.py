@@ -27,11 +27,11 @@ async def first_delivery(ctx: SlackContext, body: dict[str, Any]) -> bool:
 
 
 async def first_interaction(ctx: SlackContext, body: dict[str, Any]) -> bool:
-    """False when this press or form submission was handled before (a replay)."""
+    """False when this press, form submission or slash command was handled before (a replay)."""
     trigger = body.get("trigger_id")
     if not isinstance(trigger, str) or not trigger:
         return True
-    team = str((body.get("team") or {}).get("id") or "")
+    team = str((body.get("team") or {}).get("id") or body.get("team_id") or "")
     digest = hashlib.sha256(trigger.encode()).hexdigest()[:32]  # a trigger id is short-lived, but not ours to store
     first = await ctx.service.first_delivery(f"slack:{team}:interaction:{digest}")
     if not first:

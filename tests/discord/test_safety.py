@@ -6,7 +6,7 @@ import asyncio
 from dataclasses import replace
 from typing import Any
 
-from adapters.discord.escape import escape
+from adapters.discord.escape import escape, strip_markup
 from tests.discord.conftest import RunningBot, World
 from tests.discord.session import eventually, result_of, settled, thread_with_images
 from tests.doubles.discord_double import DiscordDouble
@@ -136,3 +136,22 @@ async def test_a_file_name_decoded_from_a_link_cannot_ping_or_break_lines_in_the
     assert_inert(result["content"])
     for body in bot_bodies(discord_api):
         assert body["allowed_mentions"]["parse"] == []
+
+
+def test_captions_keep_the_words_of_links_and_lose_mentions() -> None:
+    assert strip_markup(HOSTILE + " look") == "Verify your account look"
+    assert strip_markup("the [cliffs](<https://x.example/a>) at dusk") == "the cliffs at dusk"
+
+
+async def test_a_caption_with_links_and_mentions_reaches_the_sheet_as_words(
+    bot: RunningBot, discord_api: DiscordDouble, world: World
+) -> None:
+    await discord_api.post_message(world.channel, world.bob, HOSTILE + " a cat", files=[("cat.png", png(60, 60, 1))])
+    interaction = await discord_api.slash_command(world.channel, world.alice, "merge", {"prompt": "the cat"})
+    result = await result_of(discord_api, interaction)
+    assert bot.service is not None
+    job = await eventually(lambda: bot.service.job_for_message("discord", result["id"]) if bot.service else None)
+    [reference] = job.references
+    assert "Verify your account a cat" in reference.caption
+    for raw in ("evil.example", "<@", "@everyone"):
+        assert raw not in reference.caption

@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
+from adapters.slack.commands import SHORTCUT_ID
 from adapters.slack.escape import escape, strip_markup
 from tests.doubles.server import serve_locally
 from tests.doubles.slack_double import SlackDouble
@@ -111,6 +112,37 @@ async def test_a_replayed_button_press_runs_once(bot: Harness, slack: SlackDoubl
 
     assert len(bot.openai.requests) == 2
     assert len(await bot.results(str(root["ts"]), count=2)) == 2
+
+
+async def test_a_replayed_slash_command_merges_once(bot: Harness, slack: SlackDouble) -> None:
+    slack.upload(CHANNEL, ANN, ("cat.png", png(seed=1)), text="a cat")
+    await slack.slash_command(CHANNEL, ANN, "/merge", "the cat")
+    root = await slack.wait_for(
+        lambda: next((m for m in slack.bot_messages(CHANNEL) if "asked me to merge" in m["text"]), None),
+        what="the /merge thread",
+    )
+    await bot.results(str(root["ts"]))
+    kind, command = slack.deliveries[-1]
+    await slack.deliver(kind, command, accepts_response_payload=True)
+    await asyncio.sleep(0.3)
+    await bot.idle()
+
+    assert len(bot.openai.requests) == 1
+    assert len([m for m in slack.bot_messages(CHANNEL) if "asked me to merge" in m["text"]]) == 1
+
+
+async def test_a_replayed_merge_form_submission_merges_once(bot: Harness, slack: SlackDouble) -> None:
+    root = slack.upload(CHANNEL, ANN, ("cat.png", png(seed=1)), text="a cat")
+    await slack.shortcut(CHANNEL, str(root["ts"]), ANN, SHORTCUT_ID)
+    view_id = await slack.wait_for(lambda: next(iter(slack.views), None), what="the merge modal")
+    await slack.submit(view_id, ANN, {"prompt": "the cat"})
+    await bot.results(str(root["ts"]))
+    kind, submission = slack.deliveries[-1]
+    await slack.deliver(kind, submission)
+    await asyncio.sleep(0.3)
+    await bot.idle()
+
+    assert len(bot.openai.requests) == 1
 
 
 async def test_a_spammed_refused_press_is_told_once_a_minute(bot: Harness, slack: SlackDouble) -> None:
