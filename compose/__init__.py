@@ -11,8 +11,9 @@ raises ``ComposeError`` whose text names the file.
 
 from compose.decode import ImageInfo, probe
 from compose.encode import fit_to_bytes
-from compose.errors import ComposeError
+from compose.errors import ComposeError, MarkedCopyMismatch, NoMarksFound
 from compose.layout import Arrangement, Box, Item, arrange, sheet_label
+from compose.marks import MarkedRegion, edit_mask_png, find_marked_region
 from compose.normalize import Normalized, normalize
 from compose.render import Sheet, SheetInput, compose_sheet
 
@@ -22,11 +23,16 @@ __all__ = [
     "ComposeError",
     "ImageInfo",
     "Item",
+    "MarkedCopyMismatch",
+    "MarkedRegion",
+    "NoMarksFound",
     "Normalized",
     "Sheet",
     "SheetInput",
     "arrange",
     "compose_sheet",
+    "edit_mask_png",
+    "find_marked_region",
     "fit_to_bytes",
     "normalize",
     "probe",

@@ -36,3 +36,11 @@ class DecodeTooSlow(ComposeError):
 
     def __reduce__(self) -> tuple[type[DecodeTooSlow], tuple[str, str]]:
         return DecodeTooSlow, (self.name, self.detail)
+
+
+class MarkedCopyMismatch(ComposeError):
+    """A marked-up copy that is not a copy of the result: another shape, or another picture."""
+
+
+class NoMarksFound(ComposeError):
+    """A marked-up copy identical to the result: nothing was drawn on it, or too faintly."""
