@@ -23,16 +23,17 @@ import asyncio
 import logging
 from collections.abc import Mapping
 from http import HTTPStatus
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
-
-import aiohttp
-from multidict import CIMultiDict
-from yarl import URL
 
 from .errors import FetchError
 from .model import ImageSource
 from .settings import Settings
 from .sniff import looks_like_html, sniff
+
+if TYPE_CHECKING:  # aiohttp (and its ssl set-up, 0.1 s) is imported only when something is downloaded
+    import aiohttp
+    from yarl import URL
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,8 @@ class Fetcher:
         if self._closed:
             raise RuntimeError("the fetcher is closed")
         if self._session is None:
+            import aiohttp
+
             self._session = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=CONNECTIONS, limit_per_host=CONNECTIONS_PER_HOST),
                 cookie_jar=aiohttp.DummyCookieJar(),
@@ -120,6 +123,8 @@ class Fetcher:
         return self._session
 
     async def _fetch_url(self, source: ImageSource, url: str) -> bytes:
+        import aiohttp
+
         budget = self.settings.limits.fetch_timeout_s
         host = _host(url)
         try:
@@ -146,6 +151,10 @@ class Fetcher:
         raise FetchError(source.name, reason)
 
     async def _follow(self, source: ImageSource, url: str) -> bytes:
+        import aiohttp
+        from multidict import CIMultiDict
+        from yarl import URL
+
         session = self._session_for_use()
         headers: Mapping[str, str] = source.headers
         self._check_allowed(source, url, redirected=False)
@@ -218,6 +227,8 @@ class Fetcher:
 
 
 def _redirect_target(source: ImageSource, current: URL, response: aiohttp.ClientResponse) -> URL:
+    from yarl import URL
+
     location = response.headers.get("Location")
     if not location:
         raise FetchError(source.name, f"{_host(str(current))} redirected without saying where to")

@@ -7,15 +7,46 @@ Sync, deterministic, Pillow only; nothing here knows about chat, jobs or OpenAI.
 
 Every problem a person caused (a file that is not an image, truncated, too large)
 raises ``ComposeError`` whose text names the file.
+
+Names are loaded on first use, so ``import compose.layout`` (pure geometry, what the
+bot's model needs at start-up) does not import Pillow.
 """
 
-from compose.decode import ImageInfo, probe
-from compose.encode import fit_to_bytes
-from compose.errors import ComposeError, MarkedCopyMismatch, NoMarksFound
-from compose.layout import Arrangement, Box, Item, arrange, sheet_label
-from compose.marks import MarkedRegion, edit_mask_png, find_marked_region
-from compose.normalize import Normalized, normalize
-from compose.render import Sheet, SheetInput, compose_sheet
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from compose.decode import ImageInfo, probe
+    from compose.encode import fit_to_bytes
+    from compose.errors import ComposeError, MarkedCopyMismatch, NoMarksFound
+    from compose.layout import Arrangement, Box, Item, arrange, sheet_label
+    from compose.marks import MarkedRegion, edit_mask_png, find_marked_region
+    from compose.reference import Normalized, normalize
+    from compose.render import Sheet, SheetInput, compose_sheet
+
+_HOMES = {
+    "Arrangement": "layout",
+    "Box": "layout",
+    "ComposeError": "errors",
+    "ImageInfo": "decode",
+    "MarkedCopyMismatch": "errors",
+    "MarkedRegion": "marks",
+    "NoMarksFound": "errors",
+    "edit_mask_png": "marks",
+    "find_marked_region": "marks",
+    "Item": "layout",
+    "Normalized": "reference",
+    "Sheet": "render",
+    "SheetInput": "render",
+    "arrange": "layout",
+    "compose_sheet": "render",
+    "fit_to_bytes": "encode",
+    "normalize": "reference",
+    "probe": "decode",
+    "sheet_label": "layout",
+}
 
 __all__ = [
     "Arrangement",
@@ -38,3 +69,12 @@ __all__ = [
     "probe",
     "sheet_label",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'compose' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"compose.{home}"), name)
+    globals()[name] = value
+    return value

@@ -14,12 +14,15 @@ of rows at a time, so no full-size converted copy of the picture ever exists.
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import importlib
 import io
 import logging
 import math
 import re
 import struct
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -39,6 +42,17 @@ from compose.errors import ComposeError
 logger = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
+# Pillow's plugins for the accepted formats (HEIF comes from pillow-heif, registered on first use).
+_PLUGINS = (
+    "JpegImagePlugin",
+    "MpoImagePlugin",
+    "PngImagePlugin",
+    "WebPImagePlugin",
+    "GifImagePlugin",
+    "BmpImagePlugin",
+    "TiffImagePlugin",
+    "AvifImagePlugin",
+)
 DEFAULT_MAX_PIXELS = 50_000_000
 RESAMPLE = Image.Resampling.LANCZOS
 REDUCING_GAP = 2.0
@@ -93,8 +107,14 @@ def _register_heif() -> bool:
 
 
 def _open_formats() -> list[str]:
-    """The accepted formats Pillow can open here (``Image.open`` fails on unregistered names)."""
-    Image.init()
+    """The accepted formats Pillow can open here (``Image.open`` fails on unregistered names).
+
+    Only their plugins are imported: ``Image.init()`` would import all forty (about 40 ms at start-up).
+    """
+    for plugin in _PLUGINS:
+        if f"PIL.{plugin}" not in sys.modules:
+            with contextlib.suppress(ImportError):  # a plugin whose codec this build lacks
+                importlib.import_module(f"PIL.{plugin}")
     return [name for name in ACCEPTED_FORMATS if name in Image.OPEN]
 
 

@@ -19,7 +19,7 @@ from PIL import Image, ImageFile
 
 from compose.annotate import badge_box, badge_text, draw_badge, draw_caption
 from compose.decode import DEFAULT_MAX_PIXELS, decode_to, flatten, open_image, upright_size
-from compose.encode import check_format, encode_within
+from compose.encode import check_format, encode, encode_within
 from compose.errors import ComposeError
 from compose.layout import MAX_ITEMS, Box, Item, arrange
 
@@ -58,6 +58,11 @@ class Sheet:
     boxes: dict[str, Box]
     badge_boxes: dict[str, Box]
     fill_ratio: float
+
+    def encoded_as(self, fmt: str) -> bytes:
+        """The sheet as a ``fmt`` file: its own bytes when the format matches, else a fast encoding."""
+        fmt = check_format(fmt)
+        return self.data if fmt == self.format else encode(self.image, fmt, compact=False)
 
 
 def compose_sheet(
