@@ -7,7 +7,7 @@ or import the OpenAI SDK.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from compose import Sheet, SheetInput, compose_sheet
@@ -56,7 +56,10 @@ class Prepared:
 
 
 def sheet_size(options: MergeOptions, side: int) -> tuple[int, int]:
-    """The reference sheet follows the output's aspect ratio, ``side`` on its long edge."""
+    """The reference sheet follows the output's aspect ratio, ``side`` on its long edge.
+
+    With the size on ``auto`` this is a square that ``compose_sheet(fit_aspect=True)`` reshapes.
+    """
     width, sep, height = options.size.partition("x")
     if not sep or not width.isdigit() or not height.isdigit():
         return side, side
@@ -87,7 +90,9 @@ async def prepare(
         for ref in choice.panels
     ]
     size = sheet_size(options, sheet_side)
-    sheet = await run_image_work(compose_sheet, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES)
+    sheet = await run_image_work(
+        compose_sheet, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES, fit_aspect=options.size == "auto"
+    )
     sheet_file = InputImage("reference-sheet.jpg", sheet.data, MIME["jpeg"])
     references_sent = tuple(_file(ref, images[ref.digest]) for ref in choice.sent)
     if choice.mode is Mode.COLLAGE:
@@ -99,6 +104,17 @@ async def prepare(
     prompt = build_prompt(options.prompt, legend(choice.sent, choice.mode, choice.sheet_only))
     sent_options = replace(options, input_fidelity=wanted_input_fidelity(options, choice.panels))
     return Prepared(references, sheet, prompt, files, choice, sent_options)
+
+
+def small_notes(references: Sequence[Reference], sheet: Sheet) -> tuple[str, ...]:
+    """A line for each reference the sheet shows small because its picture is small (never blown up past 2x)."""
+    sizes = {ref.label: (ref.width, ref.height) for ref in references}
+    return tuple(
+        f"{label} is only {sizes[label][0]}x{sizes[label][1]} px, so it is shown small on the sheet "
+        "(never more than twice its size)."
+        for label in sheet.small
+        if label in sizes
+    )
 
 
 def _file(reference: Reference, data: bytes) -> InputImage:

@@ -57,7 +57,7 @@ from .model import (
     ignore_progress,
 )
 from .modes import choose_mode, expected_image_count
-from .plan import Prepared, extension, prepare
+from .plan import Prepared, extension, prepare, small_notes
 from .pricing import estimate_cost, estimate_request_cost
 from .roles import apply_assignments, check_request_labels, describe_assignments, parse_assignments
 from .settings import Settings
@@ -472,7 +472,10 @@ class MergeService:
         prepared = await self._prepare(job)
         sheet = prepared.sheet
         boxes = {label: (b.x0, b.y0, b.x1, b.y1) for label, b in sheet.boxes.items()}
-        job = replace(job, sheet_digest=await self._blobs.put(sheet.data), sheet_boxes=boxes)
+        notes = tuple(note for note in small_notes(job.references, sheet) if note not in job.warnings)
+        job = replace(
+            job, sheet_digest=await self._blobs.put(sheet.data), sheet_boxes=boxes, warnings=job.warnings + notes
+        )
         await self._store.save(job)
         await report(
             Stage.COMPOSING,

@@ -31,6 +31,8 @@ BADGE_SHARE = 0.12
 BADGE_FLOOR_SHARE = 0.032
 CAPTION_SHRINK = 0.8
 _BAND_DARKEN = 0.62
+_BAND_LINES = 1.6  # band height in caption font sizes
+_BAND_MIN_CHARS = 6  # band width in caption font sizes, at least
 
 
 def _scale(size: tuple[int, int]) -> float:
@@ -139,10 +141,20 @@ def fit_text(text: str, size: int, max_width: float) -> str:
 
 
 def caption_size(panel: Box, canvas: tuple[int, int]) -> int:
-    """Caption font size in pixels for ``panel``: 6 % of its size, between 1.2 % and 2.4 % of the sheet's."""
-    floor = max(11, round(_scale(canvas) * 0.012))
+    """Caption font size in pixels for ``panel``: 6 % of its size, between 1.2 % and 2.4 % of the sheet's.
+
+    A wide, low panel (a panorama) or a narrow, tall one takes a smaller size, down to the floor, so its
+    band stays within a quarter of its height and holds a few words.
+    """
+    floor = _caption_floor(canvas)
     ceiling = max(floor, round(_scale(canvas) * 0.024))
-    return min(ceiling, max(floor, round(_scale((panel.width, panel.height)) * 0.06)))
+    preferred = min(ceiling, max(floor, round(_scale((panel.width, panel.height)) * 0.06)))
+    room = min(math.floor(panel.height / (4 * _BAND_LINES)), panel.width // _BAND_MIN_CHARS)
+    return max(floor, min(preferred, room))
+
+
+def _caption_floor(canvas: tuple[int, int]) -> int:
+    return max(11, round(_scale(canvas) * 0.012))
 
 
 def caption_band(panel: Box, canvas: tuple[int, int]) -> Box | None:
@@ -152,8 +164,8 @@ def caption_band(panel: Box, canvas: tuple[int, int]) -> Box | None:
     badge matter more than a caption cut to a few letters.
     """
     size = caption_size(panel, canvas)
-    height = round(size * 1.6)
-    if height * 4 > panel.height or panel.width < size * 6:
+    height = round(size * _BAND_LINES)
+    if height * 4 > panel.height or panel.width < size * _BAND_MIN_CHARS:
         return None
     return Box(panel.x0, panel.y1 - height, panel.x1, panel.y1)
 

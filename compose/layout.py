@@ -1,32 +1,36 @@
 """Pure geometry of the reference sheet: aspect ratios and weights in, boxes out.
 
-No image library here. The arrangement is found in four named phases:
+No image library here. The arrangement is found in five named phases:
 
 1. targets: each item gets a rectangle of unit-free area proportional to its
    weight and exactly its aspect ratio.
-2. search: a slicing tree over those rectangles (a postfix expression of items
-   and two cuts, "side by side" and "stacked") whose tight bounding box best
-   matches the canvas, found by a seeded simulated annealing that starts from
-   the best of several row, column and treemap layouts, so the same input
-   always yields the same tree. Runs of one cut (a row, a column) are then
-   sorted by label, and identical items swap so that labels read in order;
-   neither changes the geometry.
+2. search: slicing layouts (a tree of two cuts, "side by side" and "stacked")
+   whose leaves read A, B, C… in tree order, so that labels follow reading
+   order: a dynamic programme over runs of consecutive labels keeps, for each
+   run, the bounding shapes no other tree beats in both width and height, and
+   the whole run's best shapes are tried against the canvas, best cover first,
+   until one reads left to right, top to bottom (``reads_in_order``); plain rows
+   always do. With ``fit_aspect`` the canvas keeps its long side and takes the
+   aspect (1:3 to 3:1) that the best layout covers most.
 3. scale: the largest scale at which that tree, with real pixel gutters, fits
    the canvas.
 4. place: the tree is walked top-down handing out the canvas; every item gets at
    least its exact-weight rectangle, grows into local slack by at most
    ``MAX_GROWTH`` of its area, and is centred in its cell.
+5. cap: an item whose ``native`` pixel size is given is never shown more than
+   ``MAX_UPSCALE`` times larger; it gets a smaller share and the layout is made
+   again, so the others use the room (``Arrangement.capped`` names them).
 
 Because every panel is at least its exact share and at most ``1 + MAX_GROWTH``
 times it, the panel areas follow the weights within that factor (plus pixel
-rounding), whatever the aspect ratios.
+rounding), whatever the aspect ratios; capped items excepted. Same input, same boxes.
 """
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -37,11 +41,14 @@ MAX_WEIGHT = 4.0
 MAX_ITEMS = 24
 MIN_CANVAS_SIDE = 64
 MAX_GROWTH = 0.12
+MAX_UPSCALE = 2.0
+MAX_ASPECT = 3.0  # the image API's limit on a picture's sides: 1:3 to 3:1
 
 _SIDE = -1  # children side by side: widths add, heights share
 _STACK = -2  # children one above the other: heights add, widths share
-_SEED = 0x5EED
-_TIE_BREAK = 1e-9
+_SHAPES_KEPT = 8  # bounding shapes kept per run of labels: enough variety, bounded time
+_TRIES = 16  # best layouts placed and checked for reading order before falling back to rows
+_CAP_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -80,19 +87,27 @@ class Box:
 
 @dataclass(frozen=True)
 class Item:
-    """One picture to place: its aspect ratio (width / height) and its weight."""
+    """One picture to place: its aspect ratio (width / height), its weight, and optionally its pixel size.
+
+    With ``native`` (width, height) its panel is never more than ``MAX_UPSCALE`` times that size.
+    """
 
     aspect: float
     weight: float = 1.0
+    native: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
 class Arrangement:
-    """Where each item goes, in item order, and how much of the canvas the items cover."""
+    """Where each item goes, in item order, how much of the canvas the items cover, and which were capped.
+
+    ``size`` is the canvas: the one asked for, or with ``fit_aspect`` the one chosen.
+    """
 
     size: tuple[int, int]
     boxes: tuple[Box, ...]
     fill_ratio: float
+    capped: tuple[int, ...] = ()
 
 
 def sheet_label(index: int) -> str:
@@ -119,8 +134,38 @@ def default_gutter(size: tuple[int, int]) -> int:
     return max(2, round(min(size) * 0.008))
 
 
-def arrange(items: Sequence[Item], size: tuple[int, int], gutter: int | None = None) -> Arrangement:
-    """Place ``items`` on a ``size`` canvas; see the module docstring for the guarantees."""
+def reads_in_order(boxes: Sequence[Box]) -> bool:
+    """True when the boxes read in their order, left to right and top to bottom, as a page does.
+
+    For every pair, the later box is not wholly above the earlier one, and when the two share a
+    row (their heights overlap) the later one is not wholly left of the earlier one.
+    """
+    for index, first in enumerate(boxes):
+        for later in boxes[index + 1 :]:
+            if later.y1 <= first.y0:
+                return False
+            if later.y0 < first.y1 and first.y0 < later.y1 and later.x1 <= first.x0:
+                return False
+    return True
+
+
+def aspect_canvas(size: tuple[int, int], aspect: float) -> tuple[int, int]:
+    """A canvas of ``aspect`` (clamped to 1:3..3:1) whose long side is the long side of ``size``."""
+    side = max(size)
+    aspect = min(MAX_ASPECT, max(1 / MAX_ASPECT, aspect))
+    if aspect >= 1:
+        return side, max(MIN_CANVAS_SIDE, round(side / aspect))
+    return max(MIN_CANVAS_SIDE, round(side * aspect)), side
+
+
+def arrange(
+    items: Sequence[Item], size: tuple[int, int], gutter: int | None = None, *, fit_aspect: bool = False
+) -> Arrangement:
+    """Place ``items`` on a ``size`` canvas; see the module docstring for the guarantees.
+
+    With ``fit_aspect`` the canvas keeps the long side of ``size`` and takes the aspect ratio, from 1:3
+    to 3:1, that covers best; the chosen canvas is ``Arrangement.size``.
+    """
     width, height = size
     if width < MIN_CANVAS_SIDE or height < MIN_CANVAS_SIDE:
         raise ValueError(f"canvas must be at least {MIN_CANVAS_SIDE}x{MIN_CANVAS_SIDE}, got {width}x{height}")
@@ -131,27 +176,92 @@ def arrange(items: Sequence[Item], size: tuple[int, int], gutter: int | None = N
     for item in items:
         if not (math.isfinite(item.aspect) and item.aspect > 0):
             raise ValueError(f"aspect ratio must be a positive number, got {item.aspect}")
-    gap = default_gutter(size) if gutter is None else gutter
-    if gap < 0 or 2 * gap >= min(width, height) // 2:
-        raise ValueError(f"gutter must be >= 0 and leave room for pictures, got {gap}")
+        if item.native is not None and min(item.native) < 1:
+            raise ValueError(f"native size must be positive, got {item.native}")
+    if gutter is not None and (gutter < 0 or 2 * gutter >= min(width, height) // 2):
+        raise ValueError(f"gutter must be >= 0 and leave room for pictures, got {gutter}")
 
-    units = _targets(items)
-    inner = (width - 2 * gap, height - 2 * gap)
-    expression = _reading_order(_twins_in_order(items, _reading_order(_search(units, inner, gap))))
+    weights = [clamp_weight(item.weight) for item in items]
+    arrangement = _best_canvas(items, weights, size, gutter, fit_aspect)
+    capped: set[int] = set()
+    for _ in range(_CAP_ROUNDS):
+        over = _over_cap(items, arrangement.boxes)
+        if not over:
+            break
+        capped.update(over)
+        for index, excess in over.items():
+            weights[index] /= excess * 1.02
+        arrangement = _best_canvas(items, weights, size, gutter, fit_aspect)
+    boxes = tuple(_capped(box, item) for box, item in zip(arrangement.boxes, items, strict=True))
+    capped.update(index for index, (box, new) in enumerate(zip(arrangement.boxes, boxes, strict=True)) if box != new)
+    fill = sum(box.area for box in boxes) / (arrangement.size[0] * arrangement.size[1])
+    logger.debug("arranged %d items on %dx%d, fill %.3f", len(items), *arrangement.size, fill)
+    return Arrangement(size=arrangement.size, boxes=boxes, fill_ratio=fill, capped=tuple(sorted(capped)))
+
+
+def _best_canvas(
+    items: Sequence[Item], weights: Sequence[float], size: tuple[int, int], gutter: int | None, fit_aspect: bool
+) -> Arrangement:
+    """The layout on ``size``, or with ``fit_aspect`` on the better of ``size`` and the canvas fitted to it.
+
+    The search ranks shapes by their tight cover; gutters and growth decide the last percent, so the
+    fitted canvas is only taken when it really covers more.
+    """
+    fixed = _arrange(items, weights, size, gutter, fit_aspect=False)
+    if not fit_aspect:
+        return fixed
+    fitted = _arrange(items, weights, size, gutter, fit_aspect=True)
+    return fitted if fitted.fill_ratio > fixed.fill_ratio else fixed
+
+
+def _arrange(
+    items: Sequence[Item], weights: Sequence[float], size: tuple[int, int], gutter: int | None, fit_aspect: bool
+) -> Arrangement:
+    units = _targets(items, weights)
+    shapes = _shapes(units, default_gutter(size) if gutter is None else gutter, size)
+    ranked = _canvases(shapes, size, fit_aspect)
+    for canvas, tree in ranked[:_TRIES]:
+        gap = default_gutter(canvas) if gutter is None else gutter
+        expression = _postfix(tree)
+        plain = _realise(expression, units, items, canvas, gap, grow=False)
+        if reads_in_order(plain.boxes):
+            grown = _realise(expression, units, items, canvas, gap, grow=True)
+            return grown if reads_in_order(grown.boxes) else plain
+    canvas = ranked[0][0]
+    gap = default_gutter(canvas) if gutter is None else gutter
+    inner = (canvas[0] - 2 * gap, canvas[1] - 2 * gap)
+    unit_gap = _unit_gap(gap, canvas)
+    rows = min(_row_layouts(len(units)), key=lambda expression: _cost(expression, units, inner, unit_gap))
+    return _realise(rows, units, items, canvas, gap, grow=True)
+
+
+def _cost(expression: Sequence[int], units: Sequence[tuple[float, float]], inner: tuple[int, int], gap: float) -> float:
+    """Lower is better: the tight fill of the canvas is 1 / cost**2 (units have total area 1)."""
+    box_w, box_h = _bounding(expression, units, gap)
+    return max(box_w / inner[0], box_h / inner[1]) * math.sqrt(inner[0] * inner[1])
+
+
+def _realise(
+    expression: Sequence[int],
+    units: Sequence[tuple[float, float]],
+    items: Sequence[Item],
+    size: tuple[int, int],
+    gap: int,
+    grow: bool,
+) -> Arrangement:
+    inner = (size[0] - 2 * gap, size[1] - 2 * gap)
     scale = _fit_scale(expression, units, inner, gap)
     base = [(w * scale, h * scale) for w, h in units]
-    grown = _inflate(expression, base, inner, gap)
+    grown = _inflate(expression, base, inner, gap) if grow else base
     boxes = _place(expression, base, grown, items, gap, size)
-    fill = sum(box.area for box in boxes) / (width * height)
-    logger.debug("arranged %d items on %dx%d, fill %.3f", len(items), width, height, fill)
+    fill = sum(box.area for box in boxes) / (size[0] * size[1])
     return Arrangement(size=size, boxes=tuple(boxes), fill_ratio=fill)
 
 
 # phase 1: targets
 
 
-def _targets(items: Sequence[Item]) -> list[tuple[float, float]]:
-    weights = [clamp_weight(item.weight) for item in items]
+def _targets(items: Sequence[Item], weights: Sequence[float]) -> list[tuple[float, float]]:
     total = sum(weights)
     units = []
     for item, weight in zip(items, weights, strict=True):
@@ -161,6 +271,145 @@ def _targets(items: Sequence[Item]) -> list[tuple[float, float]]:
 
 
 # phase 2: search
+
+_Tree = int | tuple[int, "_Tree", "_Tree"]
+# Bounding width and height (unit lengths), the top of the lowest panel and the bottom of the highest
+# (panels sit at the top of their cells), and the tree.
+_Shape = tuple[float, float, float, float, _Tree]
+
+
+def _unit_gap(gap: int, size: tuple[int, int]) -> float:
+    """Gutters are fixed pixels; express them in unit lengths at a typical final scale."""
+    inner_w, inner_h = max(1, size[0] - 2 * gap), max(1, size[1] - 2 * gap)
+    return gap / math.sqrt(0.8 * inner_w * inner_h)
+
+
+def _shapes(units: Sequence[tuple[float, float]], gap: int, size: tuple[int, int]) -> list[_Shape]:
+    """The bounding shapes of label-ordered slicing trees over all items that no other beats in both sides.
+
+    ``runs[i][j]`` holds those of items i..j; a run's shapes come from cutting it once, anywhere, side by
+    side or stacked, and combining the shapes of the two parts. Side by side is allowed only when every
+    panel on the right reaches below the top of every panel on the left: nothing on the right then sits
+    wholly above something on the left, which a reader would take first.
+    """
+    count = len(units)
+    unit_gap = _unit_gap(gap, size)
+    runs: list[list[list[_Shape]]] = [[[] for _ in range(count)] for _ in range(count)]
+    for index, (w, h) in enumerate(units):
+        runs[index][index] = [(w, h, 0.0, h, index)]
+    for length in range(2, count + 1):
+        for first in range(count - length + 1):
+            last = first + length - 1
+            found: list[_Shape] = []
+            for cut in range(first, last):
+                left, right = runs[first][cut], runs[cut + 1][last]
+                found += _side_by_side(left, right, unit_gap)
+                found += _stacked(left, right, unit_gap)
+            runs[first][last] = _frontier(found, None if length == count else _SHAPES_KEPT)
+    return runs[0][count - 1]
+
+
+def _side_by_side(left: list[_Shape], right: list[_Shape], gap: float) -> list[_Shape]:
+    # Shapes are sorted by width, so heights fall: the narrowest shape no taller than h starts a tail.
+    out: list[_Shape] = []
+    for one, other, one_is_left in ((left, right, True), (right, left, False)):
+        falling = [-shape[1] for shape in other]
+        for shape in one:
+            for candidate in other[bisect.bisect_left(falling, -shape[1] * (1 + 1e-12)) :]:
+                first, second = (shape, candidate) if one_is_left else (candidate, shape)
+                if second[3] > first[2]:
+                    out.append(
+                        (
+                            first[0] + gap + second[0],
+                            max(first[1], second[1]),
+                            max(first[2], second[2]),
+                            min(first[3], second[3]),
+                            (_SIDE, first[4], second[4]),
+                        )
+                    )
+                    break
+    return out
+
+
+def _stacked(upper: list[_Shape], lower: list[_Shape], gap: float) -> list[_Shape]:
+    # The flattest shape no wider than w ends a head.
+    out: list[_Shape] = []
+    for one, other, one_is_upper in ((upper, lower, True), (lower, upper, False)):
+        widths = [shape[0] for shape in other]
+        for shape in one:
+            at = bisect.bisect_right(widths, shape[0] * (1 + 1e-12)) - 1
+            if at < 0:
+                continue
+            top, bottom = (shape, other[at]) if one_is_upper else (other[at], shape)
+            offset = top[1] + gap
+            out.append(
+                (
+                    max(top[0], bottom[0]),
+                    offset + bottom[1],
+                    max(top[2], offset + bottom[2]),
+                    min(top[3], offset + bottom[3]),
+                    (_STACK, top[4], bottom[4]),
+                )
+            )
+    return out
+
+
+def _frontier(shapes: list[_Shape], keep: int | None) -> list[_Shape]:
+    """The shapes no other beats in both width and height, sorted by width; at most ``keep``, spread by aspect."""
+    shapes.sort(key=lambda shape: (shape[0], shape[1]))
+    pareto: list[_Shape] = []
+    lowest = math.inf
+    for shape in shapes:
+        if shape[1] < lowest * (1 - 1e-12):
+            pareto.append(shape)
+            lowest = shape[1]
+    if keep is None or len(pareto) <= keep:
+        return pareto
+    # Keep the most compact shape in each of ``keep`` bands of log aspect ratio (1:40 to 40:1).
+    bands: dict[int, _Shape] = {}
+    for shape in pareto:
+        spread = math.log(shape[0] / shape[1]) / (2 * math.log(40)) + 0.5
+        band = min(keep - 1, max(0, int(spread * keep)))
+        kept = bands.get(band)
+        if kept is None or shape[0] * shape[1] < kept[0] * kept[1]:
+            bands[band] = shape
+    return sorted(bands.values(), key=lambda shape: shape[0])
+
+
+def _canvases(shapes: list[_Shape], size: tuple[int, int], fit_aspect: bool) -> list[tuple[tuple[int, int], _Tree]]:
+    """The shapes as (canvas, tree), best cover first; with ``fit_aspect`` each on the canvas that suits it."""
+    ranked: list[tuple[float, int, tuple[int, int], _Tree]] = []
+    for order, (w, h, _top, _bottom, tree) in enumerate(shapes):
+        canvas = aspect_canvas(size, w / h) if fit_aspect else size
+        scale = min(canvas[0] / w, canvas[1] / h)
+        cover = scale * scale / (canvas[0] * canvas[1])
+        ranked.append((-cover, order, canvas, tree))
+    ranked.sort(key=lambda entry: (entry[0], entry[1]))
+    return [(canvas, tree) for _cover, _order, canvas, tree in ranked]
+
+
+def _postfix(tree: _Tree) -> list[int]:
+    if isinstance(tree, int):
+        return [tree]
+    cut, first, second = tree
+    return [*_postfix(first), *_postfix(second), cut]
+
+
+def _row_layouts(count: int) -> list[list[int]]:
+    """Plain rows in label order, 1 to ``count`` of them, of similar length: they always read in order."""
+    layouts = []
+    for rows in range(1, count + 1):
+        per_row = math.ceil(count / rows)
+        expression: list[int] = []
+        for row, start in enumerate(range(0, count, per_row)):
+            members = list(range(start, min(count, start + per_row)))
+            expression.append(members[0])
+            for index in members[1:]:
+                expression += [index, _SIDE]
+            if row:
+                expression.append(_STACK)
+        layouts.append(expression)
+    return layouts
 
 
 def _bounding(expression: Sequence[int], dims: Sequence[tuple[float, float]], gap: float) -> tuple[float, float]:
@@ -178,190 +427,38 @@ def _bounding(expression: Sequence[int], dims: Sequence[tuple[float, float]], ga
     return stack[0]
 
 
-def _cost(expression: Sequence[int], units: Sequence[tuple[float, float]], inner: tuple[int, int], gap: float) -> float:
-    # Units have total area 1, so the tight fill of the canvas is 1 / cost**2: lower is better.
-    # Among equal layouts (a grid is rows or columns) prefer rows, which read in label order.
-    box_w, box_h = _bounding(expression, units, gap)
-    stacks = sum(1 for token in expression if token == _STACK)
-    return max(box_w / inner[0], box_h / inner[1]) * math.sqrt(inner[0] * inner[1]) + stacks * _TIE_BREAK
+# phase 5: cap
 
 
-def _balanced(count: int, inner: tuple[int, int]) -> list[int]:
-    """A balanced tree in reading order, cutting the longer side first, like a treemap."""
-
-    def build(first: int, last: int, width: float, height: float) -> list[int]:
-        if first == last:
-            return [first]
-        middle = (first + last) // 2
-        share = (middle - first + 1) / (last - first + 1)
-        if width >= height:
-            return (
-                build(first, middle, width * share, height)
-                + build(middle + 1, last, width * (1 - share), height)
-                + [_SIDE]
-            )
-        return (
-            build(first, middle, width, height * share)
-            + build(middle + 1, last, width, height * (1 - share))
-            + [_STACK]
-        )
-
-    return build(0, count - 1, float(inner[0]), float(inner[1]))
+def _cap_factor(box: Box, item: Item) -> float:
+    """How many times larger than allowed the box is (by side), 1 or less when within the cap."""
+    if item.native is None:
+        return 0.0
+    return max(box.width / (item.native[0] * MAX_UPSCALE), box.height / (item.native[1] * MAX_UPSCALE))
 
 
-def _bands(units: Sequence[tuple[float, float]], rows: bool, count: int) -> list[int]:
-    """Rows (or columns) of items of similar height (or width), ``count`` bands of similar length."""
-    across = 1 if rows else 0  # the dimension items in one band share
-    along = 1 - across
-    order = sorted(range(len(units)), key=lambda i: (-units[i][across], i))
-    target = sum(units[i][along] for i in order) / count
-    groups: list[list[int]] = []
-    current: list[int] = []
-    length = 0.0
-    for index in order:
-        if current and length + units[index][along] / 2 > target and len(groups) < count - 1:
-            groups.append(current)
-            current, length = [], 0.0
-        current.append(index)
-        length += units[index][along]
-    groups.append(current)
-    inner_cut, outer_cut = (_SIDE, _STACK) if rows else (_STACK, _SIDE)
-    expression: list[int] = []
-    for position, group in enumerate(groups):
-        expression.append(group[0])
-        for index in group[1:]:
-            expression += [index, inner_cut]
-        if position:
-            expression.append(outer_cut)
-    return expression
+def _over_cap(items: Sequence[Item], boxes: Sequence[Box]) -> dict[int, float]:
+    """Items shown more than MAX_UPSCALE times their size, with the area factor by which they are too big."""
+    over = {}
+    for index, (box, item) in enumerate(zip(boxes, items, strict=True)):
+        factor = _cap_factor(box, item)
+        if factor > 1 + 1e-9:
+            over[index] = factor * factor
+    return over
 
 
-def _starts(units: Sequence[tuple[float, float]], inner: tuple[int, int]) -> list[list[int]]:
-    count = len(units)
-    starts = [_balanced(count, inner)]
-    for bands in range(1, count + 1):
-        starts.append(_bands(units, True, bands))
-        starts.append(_bands(units, False, bands))
-    return starts
+def _capped(box: Box, item: Item) -> Box:
+    """``box`` shrunk to at most MAX_UPSCALE times the item's size, keeping its aspect, its top and its centre line.
 
-
-def _valid(expression: Sequence[int]) -> bool:
-    operands = 0
-    for token in expression:
-        if token >= 0:
-            operands += 1
-        else:
-            operands -= 1
-            if operands < 1:
-                return False
-    return operands == 1
-
-
-def _neighbour(expression: list[int], rng: random.Random) -> list[int] | None:
-    candidate = list(expression)
-    move = rng.randrange(3)
-    if move == 0:
-        operands = [i for i, token in enumerate(candidate) if token >= 0]
-        first, second = rng.sample(operands, 2)
-        candidate[first], candidate[second] = candidate[second], candidate[first]
-    elif move == 1:
-        operators = [i for i, token in enumerate(candidate) if token < 0]
-        index = rng.choice(operators)
-        candidate[index] = _SIDE if candidate[index] == _STACK else _STACK
-    else:
-        pairs = [i for i in range(len(candidate) - 1) if (candidate[i] >= 0) != (candidate[i + 1] >= 0)]
-        index = rng.choice(pairs)
-        candidate[index], candidate[index + 1] = candidate[index + 1], candidate[index]
-        if not _valid(candidate):
-            return None
-    return candidate
-
-
-def _search(units: Sequence[tuple[float, float]], inner: tuple[int, int], gap: int) -> list[int]:
-    count = len(units)
-    if count == 1:
-        return [0]
-    # Gutters are fixed pixels; express them in unit lengths at a typical final scale.
-    unit_gap = gap / math.sqrt(0.8 * inner[0] * inner[1])
-    current_cost, current = min((_cost(start, units, inner, unit_gap), start) for start in _starts(units, inner))
-    rng = random.Random(_SEED)
-    best, best_cost = current, current_cost
-    steps = 400 + 160 * count
-    temperature = 0.05
-    cooling = (0.0005 / temperature) ** (1 / steps)
-    for _ in range(steps):
-        candidate = _neighbour(current, rng)
-        temperature *= cooling
-        if candidate is None:
-            continue
-        cost = _cost(candidate, units, inner, unit_gap)
-        if cost <= current_cost or rng.random() < math.exp((current_cost - cost) / temperature):
-            current, current_cost = candidate, cost
-            if cost < best_cost:
-                best, best_cost = candidate, cost
-    return best
-
-
-_Tree = int | tuple[int, list["_Tree"]]
-
-
-def _reading_order(expression: Sequence[int]) -> list[int]:
-    """The same geometry with labels read left to right, top to bottom where the tree allows.
-
-    A run of the same cut is one row (or column) whose bounding box does not depend on the order of
-    its members, so each run is sorted by the first label it holds.
+    Panels hang from the top of their cells, so the shrunk one still starts its row with its neighbours.
     """
-    stack: list[_Tree] = []
-    for token in expression:
-        if token >= 0:
-            stack.append(token)
-            continue
-        right = stack.pop()
-        left = stack.pop()
-        members: list[_Tree] = []
-        for child in (left, right):
-            if isinstance(child, tuple) and child[0] == token:
-                members.extend(child[1])
-            else:
-                members.append(child)
-        stack.append((token, members))
-
-    def first(node: _Tree) -> int:
-        return node if isinstance(node, int) else min(first(child) for child in node[1])
-
-    ordered: list[int] = []
-
-    def emit(node: _Tree) -> None:
-        if isinstance(node, int):
-            ordered.append(node)
-            return
-        cut, members = node
-        head, *rest = sorted(members, key=first)
-        emit(head)
-        for member in rest:
-            emit(member)
-            ordered.append(cut)
-
-    emit(stack[0])
-    return ordered
-
-
-def _twins_in_order(items: Sequence[Item], expression: Sequence[int]) -> list[int]:
-    """Items of identical shape and weight can trade places; give the earlier label the earlier place."""
-    groups: dict[tuple[float, float], list[int]] = {}
-    for index, item in enumerate(items):
-        groups.setdefault((item.aspect, clamp_weight(item.weight)), []).append(index)
-    group_of = {index: members for members in groups.values() for index in members}
-    handed_out = {id(members): 0 for members in groups.values()}
-    relabelled = []
-    for token in expression:
-        if token < 0:
-            relabelled.append(token)
-            continue
-        members = group_of[token]
-        relabelled.append(members[handed_out[id(members)]])
-        handed_out[id(members)] += 1
-    return relabelled
+    factor = _cap_factor(box, item)
+    if factor <= 1 or item.native is None:
+        return box
+    width = max(1, math.floor(box.width / factor))
+    height = max(1, min(box.height, round(width / item.aspect)))
+    x0 = box.x0 + (box.width - width) // 2
+    return Box(x0, box.y0, x0 + width, box.y0 + height)
 
 
 # phase 3: scale
@@ -465,8 +562,11 @@ def _place(
             visit(left, x, y, left_w, height)
             visit(right, x + left_w + gap, y, free - left_w, height)
         else:
+            # Stacked parts keep their own heights and the slack goes below, as on a page: spreading it
+            # would push a lower panel down past a neighbour's and break the reading order.
             free = max(0.0, height - gap)
-            top_h = free * left.height / (left.height + right.height)
+            needed = left.height + right.height
+            top_h = free * left.height / needed if free < needed else left.height
             visit(left, x, y, width, top_h)
             visit(right, x, y + top_h + gap, width, free - top_h)
 
@@ -474,7 +574,9 @@ def _place(
     placed = [box for box in boxes if box is not None]
     if len(placed) != len(items):
         raise AssertionError("layout lost an item")
-    return placed
+    # Centre the whole page vertically in what is left below it.
+    shift = (size[1] - gap - max(box.y1 for box in placed)) // 2
+    return [Box(box.x0, box.y0 + shift, box.x1, box.y1 + shift) for box in placed] if shift > 0 else placed
 
 
 def _fit(
@@ -489,5 +591,5 @@ def _fit(
     box_w = min(room_w, max(1, round(wanted_w * factor)), max(1, math.floor((room_h + 0.49) * aspect)))
     box_h = min(room_h, max(1, round(box_w / aspect)))
     x0 = left + (room_w - box_w) // 2
-    y0 = top + (room_h - box_h) // 2
+    y0 = top  # top-aligned: a short panel beside a tall one still reads as part of its row
     return Box(x0, y0, x0 + box_w, y0 + box_h)

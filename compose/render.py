@@ -19,7 +19,7 @@ from PIL import Image, ImageFile
 
 from compose.annotate import badge_box, badge_text, draw_badge, draw_caption
 from compose.decode import DEFAULT_MAX_PIXELS, decode_to, flatten, open_image, upright_size
-from compose.encode import check_format, encode, encode_within
+from compose.encode import check_format, encode_within
 from compose.errors import ComposeError
 from compose.layout import MAX_ITEMS, Box, Item, arrange
 
@@ -58,11 +58,7 @@ class Sheet:
     boxes: dict[str, Box]
     badge_boxes: dict[str, Box]
     fill_ratio: float
-
-    def encoded_as(self, fmt: str) -> bytes:
-        """The sheet as a ``fmt`` file: its own bytes when the format matches, else a fast encoding."""
-        fmt = check_format(fmt)
-        return self.data if fmt == self.format else encode(self.image, fmt, compact=False)
+    small: tuple[str, ...] = ()
 
 
 def compose_sheet(
@@ -72,11 +68,15 @@ def compose_sheet(
     max_bytes: int | None = None,
     max_pixels: int = DEFAULT_MAX_PIXELS,
     threads: int | None = None,
+    fit_aspect: bool = False,
 ) -> Sheet:
     """Build the labeled, weighted reference sheet of ``refs`` on a ``size`` canvas, encoded as ``fmt``.
 
-    Panel areas follow the weights, every picture keeps its aspect ratio, each panel carries its label
-    badge and, when given, its caption. With ``max_bytes`` the encoding lowers quality, then shrinks the
+    Panel areas follow the weights, every picture keeps its aspect ratio, panels read A, B, C… left to
+    right and top to bottom, each carries its label badge and, when given, its caption. A picture is
+    never shown more than twice its own size: a small one gets a small panel and its label is listed in
+    ``Sheet.small``. With ``fit_aspect`` the sheet keeps the long side of ``size`` and takes the aspect
+    ratio (1:3 to 3:1) its pictures cover best. With ``max_bytes`` the encoding lowers quality, then shrinks the
     sheet (boxes are scaled with it). Pictures are decoded on up to ``threads`` threads (default: the
     CPU count, at most 4; Pillow decodes without the GIL), the call itself stays synchronous and its
     output does not depend on the thread count. Raises ComposeError naming the file for any unusable
@@ -91,8 +91,9 @@ def compose_sheet(
         items = []
         for ref, image in zip(refs, opened, strict=True):
             width, height = upright_size(image)
-            items.append(Item(aspect=width / height, weight=ref.weight))
-        arrangement = arrange(items, size)
+            items.append(Item(aspect=width / height, weight=ref.weight, native=(width, height)))
+        arrangement = arrange(items, size, fit_aspect=fit_aspect)
+        size = arrangement.size
         canvas = Image.new("RGB", size, SHEET_BACKGROUND)
 
         def panel(index: int) -> Image.Image:
@@ -137,6 +138,7 @@ def compose_sheet(
         boxes=boxes,
         badge_boxes=badges,
         fill_ratio=fill,
+        small=tuple(refs[index].label for index in arrangement.capped),
     )
 
 

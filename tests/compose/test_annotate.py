@@ -146,3 +146,29 @@ def test_characters_no_font_has_are_left_out_not_drawn_as_boxes() -> None:
     assert drawable(kept) == kept
     assert has_glyph("A") and has_glyph("漢") and has_glyph("\u0301")
     assert not has_glyph("\U0010fffd") and not has_glyph("🐈")
+
+
+def test_panoramas_get_a_caption_too() -> None:
+    """A 4:1 strip across a 2048-px sheet is low but wide: its caption shrinks to fit, it is not left off."""
+    canvas = (2048, 2048)
+    strip = Box(16, 16, 2032, 200)
+    band = caption_band(strip, canvas)
+    assert band is not None and 4 * band.height <= strip.height and band.width == strip.width
+    assert caption_size(strip, canvas) >= round(2048 * 0.012)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    width=st.integers(min_value=8, max_value=2048),
+    height=st.integers(min_value=8, max_value=2048),
+    canvas=st.sampled_from([(1024, 1024), (1536, 1024), (2048, 2048), (2048, 683)]),
+)
+def test_every_panel_large_enough_for_a_caption_has_one(width: int, height: int, canvas: tuple[int, int]) -> None:
+    """Large enough: a band at the smallest caption size fits in a quarter of its height and holds 6 letters."""
+    panel = Box(0, 0, min(width, canvas[0]), min(height, canvas[1]))
+    floor = max(11, round(math.sqrt(canvas[0] * canvas[1]) * 0.012))
+    band = caption_band(panel, canvas)
+    if 4 * round(floor * 1.6) <= panel.height and panel.width >= 6 * floor:
+        assert band is not None
+    if band is not None:
+        assert 4 * band.height <= panel.height and band.y1 == panel.y1 and band.width == panel.width

@@ -9,7 +9,17 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from compose.layout import MAX_GROWTH, Arrangement, Box, Item, arrange, sheet_label
+from compose.layout import (
+    MAX_ASPECT,
+    MAX_GROWTH,
+    MAX_UPSCALE,
+    Arrangement,
+    Box,
+    Item,
+    arrange,
+    reads_in_order,
+    sheet_label,
+)
 
 SIZES = [(1024, 1024), (1536, 1024), (1024, 1536), (2048, 2048)]
 PORTRAIT, LANDSCAPE, SQUARE, PHONE, WIDE = 3 / 4, 4 / 3, 1.0, 9 / 16, 16 / 9
@@ -103,8 +113,9 @@ def test_typical_mixes_cover_most_of_the_canvas(size: tuple[int, int]) -> None:
         arrangement = arrange(placed, size)
         check_geometry(arrangement, placed)
         fills.append(arrangement.fill_ratio)
+    # Labels in reading order cost a few percent on a fixed canvas; with the aspect free see below.
     assert min(fills) >= 0.6, fills
-    assert sum(fills) / len(fills) >= 0.7, fills
+    assert sum(fills) / len(fills) >= 0.68, fills
 
 
 def test_single_item_fills_the_limiting_side() -> None:
@@ -176,3 +187,102 @@ def test_label_a_comes_first_in_its_row_and_column(placed: list[Item], size: tup
         over = other.x0 < first.x1 and first.x0 < other.x1
         assert not (beside and other.x1 <= first.x0), (first, other)
         assert not (over and other.y1 <= first.y0), (first, other)
+
+
+@property_settings
+@given(placed=items, size=canvases, fit=st.booleans())
+def test_labels_read_left_to_right_top_to_bottom(placed: list[Item], size: tuple[int, int], fit: bool) -> None:
+    """A reader finds A, B, C… in order: no later panel wholly above an earlier one or left of it in its row."""
+    arrangement = arrange(placed, size, fit_aspect=fit)
+    check_geometry(arrangement, placed)
+    assert reads_in_order(arrangement.boxes), arrangement.boxes
+
+
+def test_a_big_mixed_sheet_reads_in_order() -> None:
+    """The 24-image sheet of issue 13 read ABEJLDSCFMNOGTHIPRQVWKXU row by row."""
+    shapes = [PORTRAIT, LANDSCAPE, SQUARE, PHONE, WIDE, 1 / 3, 3.0, 0.25]
+    placed = [Item(shapes[index * 5 % len(shapes)], 1.0 + index % 3 / 2) for index in range(24)]
+    boxes = arrange(placed, (2048, 2048)).boxes
+    assert reads_in_order(boxes)
+    assert min(range(24), key=lambda index: (boxes[index].y0, boxes[index].x0)) == 0
+
+
+def test_reading_order_check() -> None:
+    row = [Box(0, 0, 10, 10), Box(20, 0, 30, 10)]
+    assert reads_in_order(row)
+    assert not reads_in_order(row[::-1])  # B left of A in the same row
+    column = [Box(0, 0, 10, 10), Box(0, 20, 10, 30)]
+    assert reads_in_order(column)
+    assert not reads_in_order(column[::-1])  # B above A
+    # Columns read before rows: the top-right panel comes after the bottom-left one.
+    assert not reads_in_order([Box(0, 0, 10, 10), Box(0, 20, 10, 30), Box(20, 0, 30, 10)])
+
+
+@property_settings
+@given(placed=items, size=canvases)
+def test_auto_aspect_keeps_the_long_side_within_the_api_range(placed: list[Item], size: tuple[int, int]) -> None:
+    arrangement = arrange(placed, size, fit_aspect=True)
+    width, height = arrangement.size
+    assert max(width, height) == max(size)
+    assert 1 / MAX_ASPECT - 0.01 <= width / height <= MAX_ASPECT + 0.01
+    fixed = arrange(placed, (max(size), max(size)))
+    assert arrangement.fill_ratio >= fixed.fill_ratio - 0.02
+
+
+def test_auto_aspect_fits_three_landscapes() -> None:
+    """Three 4:3 photos left half of a square sheet grey; with the aspect free they cover it."""
+    placed = [Item(LANDSCAPE)] * 3
+    square = arrange(placed, (2048, 2048))
+    free = arrange(placed, (2048, 2048), fit_aspect=True)
+    assert square.fill_ratio < 0.7
+    assert free.fill_ratio >= 0.85 and free.size != (2048, 2048)
+
+
+@pytest.mark.parametrize("count", [5, 6, 8, 9, 12, 16, 24])
+def test_auto_aspect_covers_three_quarters_of_mixed_sets(count: int) -> None:
+    shapes = [PORTRAIT, LANDSCAPE, SQUARE, PHONE, WIDE, LANDSCAPE, PORTRAIT, SQUARE]
+    placed = [Item(shapes[(index * 3 + count) % len(shapes)], 2.0 if index == 1 else 1.0) for index in range(count)]
+    arrangement = arrange(placed, (2048, 2048), fit_aspect=True)
+    check_geometry(arrangement, placed)
+    assert arrangement.fill_ratio >= 0.75
+
+
+def test_small_pictures_are_never_blown_up_more_than_twice() -> None:
+    icon = Item(SQUARE, native=(32, 32))
+    placed = [Item(LANDSCAPE, native=(4000, 3000)), icon, Item(PORTRAIT, native=(3000, 4000))]
+    arrangement = arrange(placed, (2048, 2048))
+    box = arrangement.boxes[1]
+    assert box.width <= 32 * MAX_UPSCALE and box.height <= 32 * MAX_UPSCALE
+    assert arrangement.capped == (1,)
+    # The others lose nothing to the icon's empty panel: the layout is made again without its share.
+    uncapped = arrange([placed[0], Item(SQUARE), placed[2]], (2048, 2048))
+    others = arrangement.boxes[0].area + arrangement.boxes[2].area
+    assert others >= uncapped.boxes[0].area + uncapped.boxes[2].area
+    assert arrangement.boxes[0].area / arrangement.boxes[2].area == pytest.approx(1.0, rel=0.2)
+
+
+@property_settings
+@given(
+    placed=st.lists(
+        st.builds(
+            Item,
+            aspect=aspects,
+            weight=weights,
+            native=st.tuples(st.integers(8, 3000), st.integers(8, 3000)),
+        ),
+        min_size=1,
+        max_size=12,
+    ),
+    size=st.sampled_from(SIZES),
+)
+def test_no_panel_is_more_than_twice_its_picture(placed: list[Item], size: tuple[int, int]) -> None:
+    placed = [Item(item.native[0] / item.native[1], item.weight, item.native) for item in placed if item.native]
+    arrangement = arrange(placed, size)
+    check_geometry(arrangement, placed)
+    assert reads_in_order(arrangement.boxes)
+    for index, (box, item) in enumerate(zip(arrangement.boxes, placed, strict=True)):
+        assert item.native is not None
+        assert box.width <= item.native[0] * MAX_UPSCALE + 1 and box.height <= item.native[1] * MAX_UPSCALE + 1
+        if index not in arrangement.capped:
+            continue
+        assert box.width >= item.native[0] * MAX_UPSCALE * 0.9 or box.height >= item.native[1] * MAX_UPSCALE * 0.9

@@ -9,6 +9,7 @@ import pytest
 from PIL import Image, ImageStat
 
 from compose import Box, ComposeError, Sheet, SheetInput, compose_sheet, sheet_label
+from compose.layout import reads_in_order
 from compose.render import SHEET_BACKGROUND, TRANSPARENT_BACKGROUND
 from tests.compose import samples
 
@@ -309,3 +310,38 @@ def test_thread_count_does_not_change_the_bytes() -> None:
     assert (
         compose_sheet(refs, size=(1024, 1024), threads=1).data == compose_sheet(refs, size=(1024, 1024), threads=4).data
     )
+
+
+def test_a_tiny_icon_is_shown_at_most_twice_its_size_and_named() -> None:
+    icon = SheetInput(samples.encode(samples.solid(32, 32, COLOURS[1]), "PNG"), "B", name="icon.png")
+    photos = [
+        SheetInput(samples.encode(samples.photo(1200, 900, seed), "JPEG"), label)
+        for seed, label in ((1, "A"), (2, "C"))
+    ]
+    sheet = compose_sheet([photos[0], icon, photos[1]], size=(1024, 1024))
+    assert sheet.small == ("B",)
+    box = sheet.boxes["B"]
+    assert box.width <= 64 and box.height <= 64
+    assert close(centre(sheet, box), COLOURS[1])
+    assert compose_sheet(photos, size=(1024, 1024)).small == ()
+
+
+def test_with_the_aspect_free_the_sheet_takes_the_shape_its_pictures_cover() -> None:
+    refs = [SheetInput(samples.encode(samples.photo(800, 600, seed), "JPEG"), sheet_label(seed)) for seed in range(3)]
+    square = compose_sheet(refs, size=(2048, 2048))
+    fitted = compose_sheet(refs, size=(2048, 2048), fit_aspect=True)
+    assert max(fitted.size) == 2048 and fitted.size != (2048, 2048)
+    assert 1 / 3 <= fitted.size[0] / fitted.size[1] <= 3
+    assert fitted.image.size == fitted.size
+    assert fitted.fill_ratio >= 0.85 > square.fill_ratio
+    assert all(box.inside(*fitted.size) for box in fitted.boxes.values())
+
+
+def test_sheet_panels_read_in_label_order() -> None:
+    shapes = [(300, 400), (400, 300), (400, 100), (100, 300), (300, 300), (160, 90), (90, 160), (500, 250), (250, 250)]
+    refs = [
+        SheetInput(samples.encode(samples.solid(w, h, COLOURS[index % len(COLOURS)]), "PNG"), sheet_label(index))
+        for index, (w, h) in enumerate(shapes)
+    ]
+    sheet = compose_sheet(refs, size=(1024, 1024))
+    assert reads_in_order([sheet.boxes[ref.label] for ref in refs])

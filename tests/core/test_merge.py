@@ -118,3 +118,28 @@ async def test_a_bad_file_among_good_ones_is_named_and_the_rest_merged(
     assert "Skipped B (notes.txt): the file is not an image" in outcome.view.text
     assert "Skipped C (broken.png)" in outcome.view.text
     assert len(openai_double.requests) == 1
+
+
+async def test_a_tiny_image_is_shown_small_and_the_reply_says_so(chat: ChatSurface) -> None:
+    chat.post("photo.jpg", jpeg(1200, 900, seed=1), author="ana", text="the room")
+    chat.post("icon.png", png(24, 24, seed=2), author="ben", text="this logo")
+    outcome = await chat.merge("the logo from B on the wall of A")
+
+    assert outcome.ok, outcome.view.text
+    job = outcome.job
+    assert job is not None and job.sheet_boxes is not None
+    x0, y0, x1, y1 = job.sheet_boxes["B"]
+    assert x1 - x0 <= 48 and y1 - y0 <= 48
+    assert "B is only 24x24 px, so it is shown small" in outcome.view.text
+
+
+async def test_with_the_size_on_auto_the_sheet_takes_the_shape_that_covers_best(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    for seed in range(3):
+        chat.post(f"photo{seed}.jpg", jpeg(800, 600, seed=seed), author="ana")
+    outcome = await chat.merge("one picture from these three")
+
+    assert outcome.ok, outcome.view.text
+    [sheet] = openai_double.requests[-1].files
+    assert sheet.width != sheet.height and max(sheet.width, sheet.height) == 2048
