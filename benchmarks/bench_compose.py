@@ -1,222 +1,224 @@
-"""Benchmark of compose_sheet against a naive Pillow baseline, run as one command.
+"""The reference sheet as a person gets it, measured from outside: whole processes, in one run.
 
-    python -m benchmarks.bench_compose            (or: python benchmarks/bench_compose.py)
+    python -m benchmarks.bench_compose [--rounds 7] [--sets photos,chat,pngs]
 
-Prints figures, asserts nothing. Measures, each variant in its own fresh subprocess so peak
-memory is honest (ru_maxrss covers Pillow's C buffers, which tracemalloc cannot see):
+Prints figures, asserts nothing. For each set of files (16 photos of 12 MP, 4 chat-sized photos,
+16 PNGs of 1 MP) it runs each variant as its own fresh process, in interleaved rounds (so a busy
+machine slows them alike), and reports the median wall time, the ratio against the naive baseline
+of the same run, and the peak memory (the child's ru_maxrss, from wait4):
 
-* 16 photos of 12 MP (4000x3000 JPEG, quality 90) into a 2048x2048 JPEG sheet: wall time and
-  peak memory for ``compose_sheet`` and for the naive way (open, convert, full-size LANCZOS
-  resize, paste, same boxes, same encoder), and the speed-up between the two in this run;
-* the per-reference cost for small inputs (1 MP PNGs): sheets of 1, 4, 8 and 16 references,
-  least-squares slope (per reference) and intercept (fixed cost per sheet).
+* naive: what one writes first with Pillow: full decode, convert, LANCZOS resize to the panel,
+  paste, save the sheet as PNG at Pillow's default compression (same boxes as mergebot);
+* cli: ``mergebot merge FILES --prompt x --dry-run --out sheet.png``, the path a person takes
+  (start-up, reading and checking the files, labels, the real service on a throwaway store, the
+  sheet, the stored copies, the PNG file, the JSON request);
+* cli-separate: the same with ``--mode separate``: each reference normalised to be sent as its
+  own image, the time to a ready request when the sheet alone is not the request;
+* compose: a process that reads the files, calls ``compose_sheet`` and writes its JPEG;
+* libvips: ``thumbnail_buffer`` per file into its panel, ``insert`` into the canvas, PNG at
+  compression 1 (only when pyvips is installed: ``pip install pyvips pyvips-binary``);
+* floor: decode each file at the smallest scale its format allows (JPEG DCT scaling to 1/8,
+  PNG in full), nothing else: what no variant can avoid.
 
-The photos are synthetic but photo-like (benchmarks/photos.py, shared with bench_pipeline) and
-cached under benchmarks/.cache/ (gitignored), so only the first run pays for making them.
+The photos are synthetic but photo-like (benchmarks/photos.py) and cached under
+benchmarks/.cache/ (gitignored), so only the first run pays for making them.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
-import json
 import os
-import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
-import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from PIL import Image
-
-from compose import Item, SheetInput, arrange, compose_sheet, sheet_label
-from compose.encode import encode
-
-PHOTO_COUNT = 16
-PHOTO_SIZE = (4000, 3000)
-SHEET_SIZE = (2048, 2048)
-SMALL_SIZE = (1155, 866)  # 1.0 MP
-SMALL_COUNTS = (1, 4, 8, 16)
-ROUNDS = 3
-
-
-def photos() -> list[Path]:
-    from benchmarks.photos import photo_path  # numpy: kept out of the measured child processes
-
-    return [photo_path(index, *PHOTO_SIZE, "JPEG", 90) for index in range(PHOTO_COUNT)]
+ROOT = Path(__file__).resolve().parent.parent
+SHEET_SIDE = 2048
+SETS = {
+    # name: (description, count, width, height, format, JPEG quality)
+    "photos": ("16 photos of 12 MP (4000x3000 JPEG q90)", 16, 4000, 3000, "JPEG", 90),
+    "chat": ("4 chat-sized photos (1500x1000 JPEG q85)", 4, 1500, 1000, "JPEG", 85),
+    "pngs": ("16 PNGs of 1 MP (1155x866)", 16, 1155, 866, "PNG", 0),
+}
+VARIANTS = ("naive", "cli", "cli-separate", "compose", "libvips", "floor")
+ROUNDS = 7
 
 
-def small_pngs() -> list[Path]:
-    from benchmarks.photos import photo_path
+def inputs(name: str) -> list[Path]:
+    from benchmarks.photos import photo_path  # numpy: kept out of the measured processes
 
-    return [photo_path(index, *SMALL_SIZE, "PNG") for index in range(max(SMALL_COUNTS))]
-
-
-# --- the two ways of building the sheet (run inside the child process) ---
+    _what, count, width, height, fmt, quality = SETS[name]
+    return [photo_path(seed, width, height, fmt, quality) for seed in range(count)]
 
 
-def run_compose(datas: list[bytes], threads: int | None = None) -> bytes:
-    refs = [SheetInput(data, sheet_label(index)) for index, data in enumerate(datas)]
-    return compose_sheet(refs, size=SHEET_SIZE, fmt="jpeg", threads=threads).data
+# --- what the measured child processes run (python -m benchmarks.bench_compose --run VARIANT OUT FILES) ---
 
 
-def run_compose_one_thread(datas: list[bytes]) -> bytes:
-    return run_compose(datas, threads=1)
+def _boxes(paths: list[str]) -> list[tuple[int, int, int, int]]:
+    """mergebot's own layout for these files on a 2048-px square, so every variant fills the same panels."""
+    from PIL import Image
+
+    from compose.layout import Item, arrange
+
+    sizes = []
+    for path in paths:
+        with Image.open(path) as image:
+            sizes.append(image.size)
+    items = [Item(width / height, native=(width, height)) for width, height in sizes]
+    return [box.as_tuple() for box in arrange(items, (SHEET_SIDE, SHEET_SIDE)).boxes]
 
 
-def run_naive(datas: list[bytes]) -> bytes:
-    """What one writes first: full decode, convert, full-size LANCZOS resize, paste; same boxes and encoder."""
-    pictures_sizes = []
-    for data in datas:
-        with Image.open(io.BytesIO(data)) as image:
-            pictures_sizes.append(image.size)
-    boxes = arrange([Item(width / height) for width, height in pictures_sizes], SHEET_SIZE).boxes
-    canvas = Image.new("RGB", SHEET_SIZE, (242, 242, 242))
-    for data, box in zip(datas, boxes, strict=True):
-        picture = Image.open(io.BytesIO(data)).convert("RGB")
-        canvas.paste(picture.resize((box.width, box.height), Image.Resampling.LANCZOS), (box.x0, box.y0))
-    return encode(canvas, "jpeg", compact=False)
+def run_naive(out: str, paths: list[str]) -> None:
+    from PIL import Image
+
+    canvas = Image.new("RGB", (SHEET_SIDE, SHEET_SIDE), (242, 242, 242))
+    for path, (x0, y0, x1, y1) in zip(paths, _boxes(paths), strict=True):
+        with Image.open(path) as image:
+            picture = image.convert("RGB").resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS)
+        canvas.paste(picture, (x0, y0))
+    canvas.save(out)
 
 
-VARIANTS = {"naive": run_naive, "compose": run_compose, "compose-1t": run_compose_one_thread}
+def run_compose(out: str, paths: list[str]) -> None:
+    from compose import SheetInput, compose_sheet, sheet_label
+
+    refs = [SheetInput(Path(path).read_bytes(), sheet_label(index)) for index, path in enumerate(paths)]
+    Path(out).write_bytes(compose_sheet(refs, size=(SHEET_SIDE, SHEET_SIDE), fmt="jpeg").data)
 
 
-def _memory_mb(field: str) -> float:
-    """VmRSS (now) or VmHWM (peak) of this process from /proc; unlike ru_maxrss, VmHWM starts afresh at exec."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return float(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss) / 1024
+def run_libvips(out: str, paths: list[str]) -> None:
+    import pyvips
+
+    canvas = pyvips.Image.black(SHEET_SIDE, SHEET_SIDE, bands=3) + 242
+    for path, (x0, y0, x1, y1) in zip(paths, _boxes(paths), strict=True):
+        picture = pyvips.Image.thumbnail_buffer(Path(path).read_bytes(), x1 - x0, height=y1 - y0, size="force")
+        canvas = canvas.insert(picture.extract_band(0, n=3) if picture.bands > 3 else picture, x0, y0)
+    canvas.cast("uchar").pngsave(out, compression=1)
 
 
-def child_memory(variant: str, paths: list[str]) -> dict[str, object]:
-    """One run of ``variant`` in this fresh process: its peak memory."""
-    datas = [Path(path).read_bytes() for path in paths]
-    Image.init()
-    with_inputs = _memory_mb("VmHWM")
-    tracemalloc.start()
-    VARIANTS[variant](datas)
-    _current, heap_peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    return {
-        "peak_rss_mb": _memory_mb("VmHWM"),
-        "rss_with_inputs_mb": with_inputs,
-        "py_heap_peak_mb": heap_peak / 2**20,
-    }
+def run_floor(out: str, paths: list[str]) -> None:
+    from PIL import Image
+
+    for path in paths:
+        with Image.open(path) as image:
+            if image.format == "JPEG":
+                image.draft("RGB", (image.width // 8, image.height // 8))
+            image.load()
 
 
-def child_timing(variants: list[str], paths: list[str], rounds: int) -> dict[str, list[float]]:
-    """Wall times of ``variants`` run in turns (so a busy machine slows them alike), after one warm-up each."""
-    datas = [Path(path).read_bytes() for path in paths]
-    for variant in variants:
-        VARIANTS[variant](datas[:1])
-    times: dict[str, list[float]] = {variant: [] for variant in variants}
-    for _ in range(rounds):
-        for variant in variants:
-            started = time.perf_counter()
-            VARIANTS[variant](datas)
-            times[variant].append(time.perf_counter() - started)
-    return times
+RUNNERS: dict[str, Callable[[str, list[str]], None]] = {
+    "naive": run_naive,
+    "compose": run_compose,
+    "libvips": run_libvips,
+    "floor": run_floor,
+}
 
 
-def _child(arguments: list[str]) -> object:
-    """Run this module as a fresh interpreter with ``arguments`` and read its JSON answer."""
-    root = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(root)}
-    done = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_compose", *arguments],
-        cwd=root,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=1800,
+# --- the parent: launch, time and weigh each process ---
+
+
+def libvips_available() -> bool:
+    probe = subprocess.run([sys.executable, "-c", "import pyvips"], capture_output=True, check=False)
+    return probe.returncode == 0
+
+
+def _mergebot() -> list[str]:
+    script = Path(sys.executable).with_name("mergebot")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot.cli"]
+
+
+def _command(variant: str, out: Path, paths: list[Path]) -> list[str]:
+    files = [str(path) for path in paths]
+    if variant in ("cli", "cli-separate"):
+        mode = ["--mode", "separate"] if variant == "cli-separate" else []
+        return [*_mergebot(), "merge", *files, "--prompt", "x", *mode, "--dry-run", "--out", str(out)]
+    return [sys.executable, "-m", "benchmarks.bench_compose", "--run", variant, str(out), *files]
+
+
+def measure(variant: str, paths: list[Path], scratch: Path) -> tuple[float, float]:
+    """Wall seconds and peak RSS in MB of one fresh process running ``variant``."""
+    out = scratch / ("sheet.jpg" if variant == "compose" else "sheet.png")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "MERGEBOT_DATA_DIR": str(scratch / "data")}
+    env = {key: value for key, value in env.items() if not key.startswith(("OPENAI_", "DISCORD_", "SLACK_"))}
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        _command(variant, out, paths), cwd=scratch, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    _pid, status, usage = os.wait4(process.pid, 0)
+    elapsed = time.perf_counter() - started
+    stderr = process.stderr.read().decode() if process.stderr else ""
+    if status != 0:
+        raise RuntimeError(f"{variant} failed: {stderr.strip()[-400:]}")
+    return elapsed, usage.ru_maxrss / 1024
 
 
-def measure_memory(variant: str, paths: list[Path]) -> dict[str, float]:
-    answer = _child(["--memory", variant, *map(str, paths)])
-    assert isinstance(answer, dict)
-    return {key: float(value) for key, value in answer.items()}
+def bench_set(name: str, rounds: int, variants: list[str]) -> None:
+    paths = inputs(name)
+    megabytes = sum(path.stat().st_size for path in paths) / 2**20
+    print(f"\n{SETS[name][0]}, {megabytes:.1f} MB of files -> {SHEET_SIDE}-px sheet, {rounds} rounds", flush=True)
+    times: dict[str, list[float]] = {variant: [] for variant in variants}
+    peaks: dict[str, list[float]] = {variant: [] for variant in variants}
+    with tempfile.TemporaryDirectory(prefix="bench-compose-") as folder:
+        scratch = Path(folder)
+        for variant in variants:  # warm the page cache and Python's bytecode cache once
+            measure(variant, paths[:1], scratch)
+        for _ in range(rounds):
+            for variant in variants:
+                elapsed, peak = measure(variant, paths, scratch)
+                times[variant].append(elapsed)
+                peaks[variant].append(peak)
+            shutil.rmtree(scratch / "data", ignore_errors=True)
+    naive = statistics.median(times["naive"])
+    print(f"  {'variant':<13}{'median s':>9}{'best s':>8}{'vs naive':>10}{'peak MB':>9}")
+    for variant in variants:
+        median = statistics.median(times[variant])
+        print(
+            f"  {variant:<13}{median:>9.2f}{min(times[variant]):>8.2f}{naive / median:>9.1f}x"
+            f"{max(peaks[variant]):>9.0f}"
+        )
+    if "cli" in times and "cli-separate" in times:
+        ratio = statistics.median(times["cli-separate"]) / statistics.median(times["cli"])
+        print(f"  each reference as its own image: {ratio:.2f}x the time of the sheet alone (target <= 1.5x)")
 
 
-def measure_times(variants: list[str], paths: list[Path], rounds: int) -> dict[str, list[float]]:
-    answer = _child(["--timing", ",".join(variants), "--rounds", str(rounds), *map(str, paths)])
-    assert isinstance(answer, dict)
-    return {key: [float(value) for value in values] for key, values in answer.items()}
-
-
-def _fit_line(points: list[tuple[int, float]]) -> tuple[float, float]:
-    """Least-squares slope and intercept."""
-    xs, ys = [x for x, _ in points], [y for _, y in points]
-    mean_x, mean_y = statistics.fmean(xs), statistics.fmean(ys)
-    slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum((x - mean_x) ** 2 for x in xs)
-    return slope, mean_y - slope * mean_x
+def startup(rounds: int) -> None:
+    bare, helped = [], []
+    for _ in range(rounds):
+        for runs, argv in ((bare, [sys.executable, "-c", "pass"]), (helped, [*_mergebot(), "--help"])):
+            started = time.perf_counter()
+            subprocess.run(argv, capture_output=True, check=True, cwd=ROOT)
+            runs.append(time.perf_counter() - started)
+    print(
+        f"\nstart-up: `mergebot --help` {statistics.median(helped):.3f} s median "
+        f"(bare `python -c pass` {statistics.median(bare):.3f} s; target < 0.15 s)"
+    )
 
 
 def main() -> int:
-    print("preparing inputs (cached under benchmarks/.cache/) ...", flush=True)
-    big = photos()
-    small = small_pngs()
-    total_mb = sum(path.stat().st_size for path in big) / 2**20
-    print(
-        f"\n16 photos {PHOTO_SIZE[0]}x{PHOTO_SIZE[1]} JPEG q90 ({total_mb:.1f} MB in all) -> "
-        f"{SHEET_SIZE[0]}x{SHEET_SIZE[1]} JPEG sheet, {os.cpu_count()} CPUs"
-    )
-    variants = list(VARIANTS)
-    times = measure_times(variants, big, ROUNDS)
-    memory = {variant: measure_memory(variant, big) for variant in variants}
-    print(f"wall time over {ROUNDS} interleaved rounds; memory from one run in a fresh process per variant")
-    print(
-        f"{'variant':<11}{'median s':>9}{'best s':>8}{'peak RSS MB':>13}{'with inputs':>13}{'work MB':>9}{'py heap':>9}"
-    )
-    for variant in variants:
-        figures = memory[variant]
-        peak, base = figures["peak_rss_mb"], figures["rss_with_inputs_mb"]
-        print(
-            f"{variant:<11}{statistics.median(times[variant]):>9.2f}{min(times[variant]):>8.2f}"
-            f"{peak:>13.1f}{base:>13.1f}{peak - base:>9.1f}{figures['py_heap_peak_mb']:>9.1f}"
-        )
-    naive = statistics.median(times["naive"])
-    for variant in ("compose", "compose-1t"):
-        ratio = naive / statistics.median(times[variant])
-        best = min(times["naive"]) / min(times[variant])
-        print(f"speed-up {variant} over naive: {ratio:.1f}x median, {best:.1f}x best-of (target >= 6x)")
-    print(
-        f"compose peak RSS {memory['compose']['peak_rss_mb']:.1f} MB, whole process with the "
-        f"{total_mb:.0f} MB of inputs held in memory (target <= 120 MB)"
-    )
-    print("  work MB = peak minus the process with inputs loaded; py heap = tracemalloc (Python objects only)")
-    print("  compose decodes on its default threads (min(4, CPUs)); compose-1t on one")
-
-    print(f"\nsmall inputs: 1 MP PNGs ({SMALL_SIZE[0]}x{SMALL_SIZE[1]}) -> 2048x2048 JPEG sheet, one thread")
-    points = []
-    for count in SMALL_COUNTS:
-        measured = measure_times(["compose-1t"], small[:count], 5)["compose-1t"]
-        points.append((count, statistics.median(measured)))
-        print(f"  {count:>2} refs: {statistics.median(measured) * 1000:7.1f} ms")
-    slope, intercept = _fit_line(points)
-    print(f"  per reference: {slope * 1000:.1f} ms; fixed cost per sheet: {intercept * 1000:.1f} ms")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=ROUNDS)
+    parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
+    arguments = parser.parse_args()
+    variants = [variant for variant in VARIANTS if variant != "libvips" or libvips_available()]
+    print(f"{os.cpu_count()} CPUs; variants: {', '.join(variants)}", flush=True)
+    if "libvips" not in variants:
+        print("(libvips skipped: pyvips is not installed)")
+    startup(arguments.rounds)
+    for name in arguments.sets.split(","):
+        bench_set(name, arguments.rounds, variants)
     return 0
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--memory", choices=tuple(VARIANTS), help=argparse.SUPPRESS)
-    parser.add_argument("--timing", help=argparse.SUPPRESS)
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help=argparse.SUPPRESS)
-    parser.add_argument("paths", nargs="*", help=argparse.SUPPRESS)
-    arguments = parser.parse_args()
-    if arguments.memory:
-        print(json.dumps(child_memory(arguments.memory, arguments.paths)))
-        sys.exit(0)
-    if arguments.timing:
-        print(json.dumps(child_timing(arguments.timing.split(","), arguments.paths, arguments.rounds)))
+    if len(sys.argv) > 3 and sys.argv[1] == "--run":
+        RUNNERS[sys.argv[2]](sys.argv[3], sys.argv[4:])
         sys.exit(0)
     sys.exit(main())

@@ -1,15 +1,21 @@
 """Build docs/sheet-example.jpg, the README picture, from photos scikit-image ships in its wheel.
 
 Run from the repository root: ``python -m benchmarks.make_example`` (needs the ``bench`` extra, scikit-image).
-The photos are read as the PNG/JPEG files they are, so the sheet goes through the same decode path as uploads.
+
+A hard mix, as people's threads are: a 4:1 panorama, a 1:3 portrait strip, ordinary photos, one
+reference weighted 2 and a 32-px icon, on a sheet whose aspect is free (the output size on ``auto``).
+The panorama and the strip are cut from the shipped photos; every file goes through the same decode
+path as uploads.
 """
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
 import skimage.data
+from PIL import Image
 
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -17,28 +23,46 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
 from compose import SheetInput, compose_sheet, sheet_label
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "sheet-example.jpg"
-# (file in skimage/data, weight, caption as it would come from the chat message)
-PHOTOS = (
-    ("astronaut.png", 2.0, "the character: Eileen Collins, suit and all"),
-    ("coffee.png", 1.0, "this cup, on the table"),
-    ("chelsea.png", 1.5, "add the cat ★ on her lap"),
-    ("rocket.jpg", 1.0, "launch in the background, dusk light"),
-    ("motorcycle_left.png", 0.5, "bike.png"),
-    ("hubble_deep_field.jpg", 1.0, "星空 — sky like this"),
-)
+FOLDER = Path(skimage.data.__file__).parent
 
 
-def build(size: tuple[int, int] = (1536, 1024)) -> bytes:
-    """Compose the example sheet and return its JPEG bytes."""
-    folder = Path(skimage.data.__file__).parent
-    refs = [
-        SheetInput((folder / file).read_bytes(), sheet_label(index), weight=weight, caption=caption, name=file)
-        for index, (file, weight, caption) in enumerate(PHOTOS)
+def _cut(file: str, box: tuple[int, int, int, int], size: tuple[int, int] | None = None) -> bytes:
+    with Image.open(FOLDER / file) as image:
+        picture = image.convert("RGB").crop(box)
+    if size is not None:
+        picture = picture.resize(size, Image.Resampling.LANCZOS)
+    buffer = io.BytesIO()
+    picture.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _file(file: str) -> bytes:
+    return (FOLDER / file).read_bytes()
+
+
+# (bytes, weight, caption as it would come from the chat message, file name)
+def photos() -> list[tuple[bytes, float, str, str]]:
+    return [
+        (_file("astronaut.png"), 2.0, "ana: the character, suit and all", "astronaut.png"),
+        (_cut("hubble_deep_field.jpg", (0, 300, 872, 518)), 1.0, "ben: this sky as a wide band", "sky.png"),
+        (_cut("rocket.jpg", (150, 0, 363, 640)), 1.0, "cy: the tower", "tower.png"),
+        (_file("coffee.png"), 1.0, "ana: this cup, on the table", "coffee.png"),
+        (_file("chelsea.png"), 1.0, "ben: add the cat ★ on her lap", "chelsea.png"),
+        (_cut("logo.png", (0, 0, 500, 500), (32, 32)), 1.0, "cy: our logo", "logo.png"),
+        (_file("motorcycle_left.png"), 1.0, "星空 — bike.png", "bike.png"),
     ]
-    sheet = compose_sheet(refs, size=size, fmt="jpeg")
-    print(f"{len(refs)} photos, weights {[ref.weight for ref in refs]}, fill ratio {sheet.fill_ratio:.2f}")
+
+
+def build(size: tuple[int, int] = (2048, 2048)) -> bytes:
+    """Compose the example sheet and return its JPEG bytes."""
+    refs = [
+        SheetInput(data, sheet_label(index), weight=weight, caption=caption, name=name)
+        for index, (data, weight, caption, name) in enumerate(photos())
+    ]
+    sheet = compose_sheet(refs, size=size, fmt="jpeg", fit_aspect=True)
+    print(f"{len(refs)} pictures on {sheet.size[0]}x{sheet.size[1]}, fill {sheet.fill_ratio:.2f}, small: {sheet.small}")
     for label, box in sheet.boxes.items():
-        print(f"  {label}: {box.width}x{box.height} = {box.area} px")
+        print(f"  {label}: {box.width}x{box.height} at ({box.x0}, {box.y0})")
     return sheet.data
 
 

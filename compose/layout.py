@@ -48,7 +48,7 @@ _SIDE = -1  # children side by side: widths add, heights share
 _STACK = -2  # children one above the other: heights add, widths share
 _SHAPES_KEPT = 8  # bounding shapes kept per run of labels: enough variety, bounded time
 _TRIES = 16  # best layouts placed and checked for reading order before falling back to rows
-_CAP_ROUNDS = 4
+_CAP_ROUNDS = 3
 
 
 @dataclass(frozen=True)
@@ -137,12 +137,15 @@ def default_gutter(size: tuple[int, int]) -> int:
 def reads_in_order(boxes: Sequence[Box]) -> bool:
     """True when the boxes read in their order, left to right and top to bottom, as a page does.
 
-    For every pair, the later box is not wholly above the earlier one, and when the two share a
-    row (their heights overlap) the later one is not wholly left of the earlier one.
+    For every pair, the later box is not wholly above the earlier one, does not start higher when it
+    stands to its right (a reader scanning the top line takes it first), and when the two share a row
+    (their heights overlap) is not wholly left of it.
     """
     for index, first in enumerate(boxes):
         for later in boxes[index + 1 :]:
             if later.y1 <= first.y0:
+                return False
+            if later.x0 >= first.x1 and later.y0 < first.y0:
                 return False
             if later.y0 < first.y1 and first.y0 < later.y1 and later.x1 <= first.x0:
                 return False
@@ -191,7 +194,8 @@ def arrange(
         capped.update(over)
         for index, excess in over.items():
             weights[index] /= excess * 1.02
-        arrangement = _best_canvas(items, weights, size, gutter, fit_aspect)
+        # The canvas stays the one chosen: the shares change a little, the shape of the set hardly.
+        arrangement = _arrange(items, weights, arrangement.size, gutter, fit_aspect=False)
     boxes = tuple(_capped(box, item) for box, item in zip(arrangement.boxes, items, strict=True))
     capped.update(index for index, (box, new) in enumerate(zip(arrangement.boxes, boxes, strict=True)) if box != new)
     fill = sum(box.area for box in boxes) / (arrangement.size[0] * arrangement.size[1])
@@ -289,8 +293,8 @@ def _shapes(units: Sequence[tuple[float, float]], gap: int, size: tuple[int, int
 
     ``runs[i][j]`` holds those of items i..j; a run's shapes come from cutting it once, anywhere, side by
     side or stacked, and combining the shapes of the two parts. Side by side is allowed only when every
-    panel on the right reaches below the top of every panel on the left: nothing on the right then sits
-    wholly above something on the left, which a reader would take first.
+    panel on the left starts at the top: the right part starts there too, so a stack on the left would
+    put something on the right above a panel a reader should take first. A row may end in a stack.
     """
     count = len(units)
     unit_gap = _unit_gap(gap, size)
@@ -317,7 +321,7 @@ def _side_by_side(left: list[_Shape], right: list[_Shape], gap: float) -> list[_
         for shape in one:
             for candidate in other[bisect.bisect_left(falling, -shape[1] * (1 + 1e-12)) :]:
                 first, second = (shape, candidate) if one_is_left else (candidate, shape)
-                if second[3] > first[2]:
+                if first[2] <= 0.0 < second[3]:
                     out.append(
                         (
                             first[0] + gap + second[0],
