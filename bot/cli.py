@@ -196,6 +196,8 @@ def _health(settings: Settings) -> int:
 
 
 def _migrate_store(settings: Settings, source: Path) -> int:
+    import asyncio
+
     from .migrate import migrate_store
 
     try:
