@@ -138,7 +138,7 @@ async def test_with_the_size_on_auto_the_sheet_takes_the_shape_that_covers_best(
 ) -> None:
     for seed in range(3):
         chat.post(f"photo{seed}.jpg", jpeg(800, 600, seed=seed), author="ana")
-    outcome = await chat.merge("one picture from these three")
+    outcome = await chat.merge("one picture from these three", mode=Mode.COLLAGE)
 
     assert outcome.ok, outcome.view.text
     [sheet] = openai_double.requests[-1].files
