@@ -19,7 +19,7 @@ from .actions import REACTIONS_HELP, actor_of
 from .context import AdapterContext, context_of
 from .controls import MODAL_TIMEOUT_S, PROMPT_INPUT_ID, PROMPT_MAX
 from .progress import StatusMessage, acknowledge
-from .render import clip
+from .render import shown
 
 logger = logging.getLogger(__name__)
 
@@ -207,8 +207,8 @@ async def _merge(
     mode = Mode(choices.get("mode", settings.mode.value))
     try:
         roles, weights = request_maps(parse_assignments(choices.get("roles", "")))
-    except InputError as exc:
-        await interaction.edit_original_response(content=clip(exc.user_message))
+    except InputError as exc:  # the text quotes what the person typed: escaped like every echo
+        await interaction.edit_original_response(content=shown(exc.user_message))
         return
     # A collage panel is never larger than the sheet; references sent on their own keep the core's full size.
     longest = min(settings.sheet_side, REFERENCE_MAX_SIDE) if mode is Mode.COLLAGE else REFERENCE_MAX_SIDE

@@ -53,6 +53,11 @@ async def test_bad_roles_in_merge_get_a_clear_reply_and_nothing_runs(
     unknown = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "x", "roles": "E=style"})
     answer = await settled(discord_api, unknown)
     assert "There is no reference E in this merge (it has A, B)" in answer["content"]
+    masked = await discord_api.slash_command(
+        thread, world.alice, "merge", {"prompt": "x", "roles": "A=[verify](https://evil.example)"}
+    )
+    answer = await settled(discord_api, masked)
+    assert "verify" in answer["content"] and "[verify](https://evil.example)" not in answer["content"]
     assert openai_api.requests == []
 
 
