@@ -62,6 +62,16 @@ def _postgres_bin() -> Path:
     raise ServerUnavailable("PostgreSQL is not installed (apt-get install postgresql)")
 
 
+def _runuser() -> str:
+    """util-linux's runuser lives in sbin, which a minimal PATH may leave out."""
+    found = shutil.which("runuser") or next(
+        (path for path in ("/usr/sbin/runuser", "/sbin/runuser") if Path(path).exists()), None
+    )
+    if found is None:
+        raise ServerUnavailable("running as root, but runuser (util-linux) is missing to start PostgreSQL as postgres")
+    return found
+
+
 @dataclass
 class PostgresServer:
     """A throwaway PostgreSQL cluster on a loopback port."""
@@ -79,7 +89,7 @@ class PostgresServer:
         return f"postgresql://{PG_USER}@127.0.0.1:{self.port}/{name}"
 
     def _command(self, *args: str) -> list[str]:
-        prefix = ["runuser", "-u", self.run_as, "--"] if self.run_as else []
+        prefix = [_runuser(), "-u", self.run_as, "--"] if self.run_as else []
         return [*prefix, *args]
 
     @classmethod

@@ -51,7 +51,9 @@ async def test_a_text_file_and_a_corrupt_image_are_named_and_the_rest_merged(
     result = await result_of(discord_api, interaction)
 
     assert result["content"].startswith("Merged A, B:")
-    skipped = {line.split(":", 1)[0]: line for line in result["content"].splitlines()[1:]}
+    skipped = {
+        line.split(":", 1)[0]: line for line in result["content"].splitlines()[1:] if line.startswith("Skipped")
+    }
     assert set(skipped) == {"Skipped notes.txt", "Skipped C (broken.png)"}, "a text file takes no letter"
     assert "not an image" in skipped["Skipped notes.txt"], "the reason is the file, not a failed download"
     assert "truncated" in skipped["Skipped C (broken.png)"], "a picture that fails keeps its letter, unused"
