@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import re
@@ -351,3 +352,58 @@ async def test_run_without_credentials_names_the_variables(tmp_path: Path) -> No
 async def test_invalid_settings_exit_2_with_the_variable_named(tmp_path: Path) -> None:
     code, _, err = await mergebot("run", env={"MERGEBOT_CONCURRENCY": "many"}, cwd=tmp_path)
     assert code == 2 and "MERGEBOT_CONCURRENCY" in err
+
+
+async def _imported_after(args: list[str], cwd: Path) -> set[str]:
+    probe = (
+        f"import sys, runpy; sys.argv=['mergebot', *{args!r}];\n"
+        "try:\n    runpy.run_module('bot.cli', run_name='__main__')\nexcept SystemExit: pass\n"
+        "print(' '.join(sorted(sys.modules)), file=sys.stderr)"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        probe,
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    _, err = await asyncio.wait_for(process.communicate(), 60)
+    return set(err.decode().strip().splitlines()[-1].split())
+
+
+async def test_start_up_imports_only_what_the_command_needs(tmp_path: Path) -> None:
+    """Start-up is most of a small merge's time: no Pillow or asyncio for --help, no aiohttp for local files."""
+    helped = await _imported_after(["--help"], tmp_path)
+    assert not {"PIL", "asyncio", "aiohttp", "openai", "compose.render"} & helped
+    (tmp_path / "a.png").write_bytes(png())
+    merged = await _imported_after(["merge", "a.png", "-p", "x", "--dry-run", "--out", "s.png"], tmp_path)
+    assert "PIL.PngImagePlugin" in merged
+    unneeded = {"aiohttp", "openai", "importlib.metadata", "PIL.PsdImagePlugin", "PIL.EpsImagePlugin"}
+    assert not unneeded & merged
+
+
+async def test_version_is_looked_up_only_when_asked_for(tmp_path: Path) -> None:
+    code, out, _ = await mergebot("--version", cwd=tmp_path)
+    assert code == 0 and out.startswith("mergebot ")
+
+
+async def test_dry_run_writes_the_sheets_own_bytes_when_the_suffix_matches(tmp_path: Path) -> None:
+    code, out, err = await mergebot("merge", *images(tmp_path), "-p", "x", "--dry-run", "--out", "s.jpg", cwd=tmp_path)
+    assert code == 0, err
+    assert (tmp_path / "s.jpg").stat().st_size == json.loads(out)["sheet"]["bytes"]
+
+
+async def test_dry_run_writes_a_png_sheet_quickly_and_losslessly(tmp_path: Path) -> None:
+    """A .png of the JPEG sheet is the sheet's pixels, written at a fast zlib level (not Pillow's default 6)."""
+    code, out, err = await mergebot("merge", *images(tmp_path), "-p", "x", "--dry-run", "--out", "s.png", cwd=tmp_path)
+    assert code == 0, err
+    written = tmp_path / "s.png"
+    sheet = json.loads(out)["sheet"]
+    with Image.open(written) as image:
+        assert image.format == "PNG" and image.size == (sheet["width"], sheet["height"])
+        pixels = image.convert("RGB")
+    default_level = io.BytesIO()
+    pixels.save(default_level, "PNG")
+    assert written.stat().st_size > len(default_level.getvalue())  # a faster, lighter compression than level 6
