@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -21,7 +22,17 @@ import asyncpg
 from .errors import ConfigError, JobNotFound
 from .model import Job, JobStatus, Reference
 from .settings import Settings
-from .store import PER_USER_DAILY, WORKSPACE_DAILY_COST, Quota, Totals, register_driver
+from .store import (
+    INTERRUPTED_WHILE_QUEUED,
+    INTERRUPTED_WHILE_RUNNING,
+    PER_USER_DAILY,
+    WORKSPACE_DAILY_COST,
+    Caps,
+    Claimed,
+    Quota,
+    Totals,
+    register_driver,
+)
 from .store_rows import (
     CHARGED_USD,
     INSERT_REFERENCE,
@@ -112,7 +123,18 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: each reference's role (subject, style, scene, object, none, off); older rows are plain.
     ("ALTER TABLE job_references ADD COLUMN role TEXT NOT NULL DEFAULT 'none'",),
+    # 4: counting live leases (the concurrency caps) without a scan.
+    ("CREATE INDEX jobs_by_lease ON jobs (lease_expires)",),
 )
+
+CLAIM_LOCK = 0x636C6169  # "clai": held while a replica claims, so the caps hold across replicas
+# A job any worker may claim: enqueued, not finished, and nobody holds a live lease on it ($1-$3).
+_CLAIMABLE = "j.status IN ($1, $2) AND j.queued_at IS NOT NULL AND (j.lease_expires IS NULL OR j.lease_expires <= $3)"
+
+
+def _claimable_params(now: float) -> tuple[object, ...]:
+    return (JobStatus.QUEUED.value, JobStatus.RUNNING.value, now)
+
 
 _PLACEHOLDER = re.compile(r"\?")
 
@@ -216,6 +238,91 @@ class PostgresJobStore:
     async def release(self, job_id: str) -> None:
         async with self._conn() as conn:
             await conn.execute("UPDATE jobs SET released = 1 WHERE id = $1", job_id)
+
+    async def enqueue(self, job_id: str, now: float) -> None:
+        async with self._conn() as conn:
+            await conn.execute("UPDATE jobs SET queued_at = $1 WHERE id = $2 AND queued_at IS NULL", now, job_id)
+
+    async def claim(
+        self, owner: str, platforms: Sequence[str], caps: Caps, lease_s: float, now: float
+    ) -> Claimed | None:
+        if not platforms:
+            return None
+        async with self._conn() as conn, conn.transaction():
+            # Claims queue behind this lock, so the caps' counts and the claim are one step for
+            # every replica; SKIP LOCKED passes over a row another transaction holds.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CLAIM_LOCK)
+            held = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE lease_expires > $1", now)
+            if int(held) >= caps.global_concurrency:
+                return None
+            row = await conn.fetchrow(
+                f"SELECT j.id, j.attempts FROM jobs AS j WHERE {_CLAIMABLE} AND j.platform = ANY($4::text[]) "
+                "AND (SELECT COUNT(*) FROM jobs AS r WHERE r.lease_expires > $3 AND r.platform = j.platform "
+                "AND r.workspace_id = j.workspace_id AND r.user_id = j.user_id) < $5 "
+                "ORDER BY j.queued_at, j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
+                *_claimable_params(now),
+                list(platforms),
+                caps.per_user_concurrency,
+            )
+            if row is None:
+                return None
+            job_id, attempts = str(row[0]), int(row[1])
+            await conn.execute(
+                "UPDATE jobs SET status = $1, lease_owner = $2, lease_expires = $3, attempts = $4 WHERE id = $5",
+                JobStatus.RUNNING.value,
+                owner,
+                now + lease_s,
+                attempts + 1,
+                job_id,
+            )
+        job = await self.get(job_id)
+        return None if job is None else Claimed(job, attempts + 1)
+
+    async def renew(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "UPDATE jobs SET lease_expires = $1 WHERE id = $2 AND lease_owner = $3 AND lease_expires IS NOT NULL",
+                now + lease_s,
+                job_id,
+                owner,
+            )
+        return _rows_changed(status) > 0
+
+    async def end_lease(self, job_id: str, owner: str) -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE id = $1 AND lease_owner = $2",
+                job_id,
+                owner,
+            )
+
+    async def queue_positions(self, now: float) -> dict[str, int]:
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                f"SELECT j.id FROM jobs AS j WHERE {_CLAIMABLE} ORDER BY j.queued_at, j.id", *_claimable_params(now)
+            )
+        return {str(row[0]): place for place, row in enumerate(rows, start=1)}
+
+    async def expire_unclaimed(self, created_before: float, now: float) -> list[Job]:
+        async with self._conn() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", CLAIM_LOCK)
+            rows = await conn.fetch(
+                f"SELECT j.id, j.attempts FROM jobs AS j WHERE {_CLAIMABLE} AND j.created_at < $4",
+                *_claimable_params(now),
+                created_before,
+            )
+            for job_id, attempts in rows:
+                await conn.execute(
+                    "UPDATE jobs SET status = $1, error = $2, finished_at = $3, lease_owner = NULL, "
+                    "lease_expires = NULL, released = CASE WHEN $4 THEN released ELSE 1 END WHERE id = $5",
+                    JobStatus.INTERRUPTED.value,
+                    INTERRUPTED_WHILE_RUNNING if attempts else INTERRUPTED_WHILE_QUEUED,
+                    now,
+                    bool(attempts),
+                    job_id,
+                )
+        expired = [await self.get(str(row[0])) for row in rows]
+        return [job for job in expired if job is not None]
 
     async def get(self, job_id: str) -> Job | None:
         jobs = await self._select("WHERE j.id = $1", job_id)

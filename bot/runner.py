@@ -140,8 +140,8 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 async def _drain(service: MergeService, grace_s: float) -> None:
     """Take no new merges, release the waiting ones, give running ones ``grace_s`` to finish."""
-    released = service.drain.begin()
-    running = service.drain.in_progress - released
+    released = service.stop()
+    running = service.running - released
     if not running and not released:
         log.info("stopping")
         return
@@ -151,9 +151,9 @@ async def _drain(service: MergeService, grace_s: float) -> None:
         grace_s,
         released,
     )
-    left = await service.drain.settle(grace_s)
+    left = await service.settle(grace_s)
     if left:
-        log.warning("stopping with %d merges unfinished after %.0f s; they are marked interrupted", left, grace_s)
+        log.warning("stopping with %d merges unfinished after %.0f s; they resume at the next start", left, grace_s)
     else:
         log.info("every running merge finished; stopping")
 

@@ -8,13 +8,13 @@ whose view says what happened.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from compose import fit_to_bytes, normalize
 
@@ -36,7 +36,7 @@ from .gather import REFERENCE_MAX_SIDE, check_count, gather
 from .health import Check, Health, storage_checks
 from .imagework import run_image_work
 from .labels import missing_from, missing_message, next_label, span, unusable_named
-from .limits import Limiter, PositionSink
+from .limits import Limiter
 from .model import (
     MAX_WEIGHT,
     Action,
@@ -63,9 +63,18 @@ from .roles import apply_assignments, check_request_labels, describe_assignments
 from .settings import Settings
 from .shutdown import Drain, Released
 from .storage_faults import StorageAlarm
-from .store import JobStore, open_store
+from .store import INTERRUPTED_WHILE_QUEUED, Caps, Claimed, JobStore, open_store
 from .usage import usage_view
-from .views import delete_confirmation, details_view, failure_view, notice, reference_prompt, result_view
+from .views import (
+    delete_confirmation,
+    details_view,
+    failure_controls,
+    failure_view,
+    notice,
+    reference_prompt,
+    result_view,
+)
+from .worker import Resumer, Worker
 
 if TYPE_CHECKING:
     from .blobs import Blobs
@@ -75,11 +84,12 @@ log = logging.getLogger(__name__)
 
 RESTARTING = "mergebot is restarting, so it is not starting new merges. Ask again in a minute."
 WAITING_AT_STOP = (
-    "mergebot is restarting before this merge's turn came, so it has not started and nothing was spent. "
-    "Ask again in a minute."
+    "mergebot is restarting before this merge's turn came, so it has not started and nothing was spent yet. "
+    "It stays in line and starts by itself when mergebot is back."
 )
 
 UNPRICED_MODEL = "unpriced_model"  # the LimitExceeded.limit of a model the cost cap cannot count
+RESUMED_PREFIX = "Resumed after a restart. "
 REBALANCE_FACTOR = 1.5
 PRUNE_EVERY = 20
 
@@ -119,13 +129,18 @@ class ImageGenerator(Protocol):
 
 
 class _Reporter:
-    """Sends progress to the adapter's sink; a failing sink never fails the merge."""
+    """Sends progress to the adapter's sink; a failing sink never fails the merge.
 
-    def __init__(self, sink: ProgressSink, job_id: str) -> None:
+    A resumed job's updates say so, so the person knows why it took longer."""
+
+    def __init__(self, sink: ProgressSink, job_id: str, *, resumed: bool = False) -> None:
         self._sink = sink
         self._job_id = job_id
+        self._prefix = RESUMED_PREFIX if resumed else ""
 
     async def __call__(self, stage: Stage, text: str, **extra: object) -> None:
+        if stage not in (Stage.DONE, Stage.FAILED):
+            text = self._prefix + text
         try:
             await self._sink(Progress(stage, self._job_id, text, **extra))  # type: ignore[arg-type]
         except Exception:
@@ -148,12 +163,16 @@ class MergeService:
         self._blobs = blobs
         self._fetcher = fetcher
         self._limiter = Limiter(settings.limits, store)
+        caps = Caps(settings.limits.global_concurrency, settings.limits.per_user_concurrency)
+        self._worker = Worker(store, caps, self._run_claimed)
         self._generator: ImageGenerator | None = generator
         self._finished_since_prune = 0
         self.health = Health()
         self.drain = Drain()
         self._storage = StorageAlarm()
         self._durations = RecentDurations()
+        self._stale: list[Job] = []  # too old to resume, waiting for their platform to be told
+        self._tasks: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, settings: Settings, *, generator: ImageGenerator | None = None) -> MergeService:
@@ -164,9 +183,65 @@ class MergeService:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(settings)
         blobs = open_blobs(settings)
-        return cls(settings, store, blobs, Fetcher(settings), generator)
+        service = cls(settings, store, blobs, Fetcher(settings), generator)
+        await service.start()
+        return service
+
+    async def start(self) -> None:
+        """Start running queued jobs; first tell the people whose jobs waited too long to resume."""
+        too_old = time.time() - self.settings.limits.resume_within_s
+        for job in await self._store.expire_unclaimed(too_old, time.time()):
+            log.info("job %s waited too long to resume; its person can press Retry", job.id)
+            self._stale.append(job)
+        self._worker.start()
+
+    def deliver_for(self, platform: str, resumer: Resumer) -> None:
+        """Let this process run ``platform``'s jobs nobody here waits for (resumed after a restart,
+        or enqueued by another process); ``resumer`` gives where each one shows its progress and outcome.
+        Jobs of that platform that waited too long to resume are told to it now."""
+        self._worker.deliver_for(platform, resumer)
+        stale = [job for job in self._stale if job.origin.platform == platform]
+        self._stale = [job for job in self._stale if job.origin.platform != platform]
+        for job in stale:
+            self._background(self._tell_expired(job, resumer))
+
+    def stop(self) -> int:
+        """Begin a clean stop: claim no new jobs, refuse new merges and release the waiting ones
+        (told; their jobs stay queued and resume at the next start); how many were released."""
+        self._worker.stop_claiming()
+        return self.drain.begin()
+
+    @property
+    def running(self) -> int:
+        """Merges of this process still going: callers waiting for theirs, and resumed jobs."""
+        return self.drain.in_progress + self._worker.running
+
+    async def settle(self, grace_s: float) -> int:
+        """Wait up to ``grace_s`` for running merges and the posting of their outcomes; how many
+        were still going. Those left when the service closes resume at the next start."""
+        deadline = time.monotonic() + grace_s
+        left = await self.drain.settle(grace_s)
+        finished = await self._worker.drain(max(0.0, deadline - time.monotonic()))
+        return left if finished else max(left, self._worker.running)
+
+    async def _tell_expired(self, job: Job, resumer: Resumer) -> None:
+        try:
+            delivery = await resumer(job)
+            view = View(text=job.error or INTERRUPTED_WHILE_QUEUED, controls=failure_controls(job))
+            await delivery.finish(Outcome(view, job=job, ok=False))
+        except Exception:
+            log.exception("could not tell the person of job %s that it was not resumed", job.id)
+
+    def _background(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def aclose(self) -> None:
+        await self._worker.aclose()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self._generator is not None:
             await self._generator.aclose()
         await self._fetcher.aclose()
@@ -201,7 +276,7 @@ class MergeService:
             return Outcome(failure_view(exc, None), ok=False, error=exc)
         except Exception as exc:
             return self._storage_refusal(exc, "admitting a merge")
-        return await self._run(job, progress, request)
+        return await self._submit(job, progress, request)
 
     # -- actions on stored jobs -------------------------------------------------------------
 
@@ -260,7 +335,7 @@ class MergeService:
             return Outcome(failure_view(exc, None), job=job, ok=False, error=exc)
         except Exception as exc:
             return self._storage_refusal(exc, "admitting a merge")
-        return await self._run(child, progress, None)
+        return await self._submit(child, progress, None)
 
     def _storage_refusal(self, exc: Exception, what: str) -> Outcome:
         """The outcome of a write the data dir refused; re-raises anything else."""
@@ -406,40 +481,65 @@ class MergeService:
 
     # -- the pipeline -----------------------------------------------------------------------
 
-    async def _run(self, job: Job, sink: ProgressSink, request: MergeRequest | None) -> Outcome:
-        """Queue, gather (for new merges), compose, generate and store one job."""
+    async def _submit(self, job: Job, sink: ProgressSink, request: MergeRequest | None) -> Outcome:
+        """Gather an admitted job's images (new merges), enqueue it and wait for a worker to run it."""
+        ticket = self._worker.expect(job, sink)
+        started = time.perf_counter()
         report = _Reporter(sink, job.id)
         timings: dict[str, float] = {}
-        started = time.perf_counter()
-
-        async def on_position(position: int) -> None:
-            text = "Queued: you are next" if position == 1 else f"Queued: number {position} in line"
-            await report(Stage.QUEUED, text, queue_position=position)
-
-        api_called = False
         try:
-            async with self._slot(job, on_position):
-                job = replace(job, status=JobStatus.RUNNING)
-                await self._store.save(job)
-                missing: Mapping[str, str] = missing_from(job.warnings)
-                if request is not None:
-                    await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
-                    job, missing = await self._gather_into(job, request)
-                    timings["gather"] = time.perf_counter() - started
-                self._check_letters(job, missing)
-                mark = time.perf_counter()
-                job, prepared = await self._compose_stage(job, report)
-                timings["compose"] = time.perf_counter() - mark
-                mark = time.perf_counter()
-                api_called = True
-                generated = await self._generate_stage(job, prepared, report)
-                timings["generate"] = time.perf_counter() - mark
-                job = await self._store_result(job, generated, timings, started)
-        except Released:
-            # Left queued in the store for the next start; the person hears why nothing happened.
-            await self._store.release(job.id)
-            await report(Stage.FAILED, WAITING_AT_STOP)
-            return Outcome(failure_view(ShuttingDown(WAITING_AT_STOP), None), job=job, ok=False)
+            missing: Mapping[str, str] = missing_from(job.warnings)
+            if request is not None:
+                await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
+                job, missing = await self._gather_into(job, request)
+                timings["gather"] = time.perf_counter() - started
+            self._check_letters(job, missing)
+        except Exception as exc:
+            self._worker.forget(job.id)
+            error = exc if isinstance(exc, MergebotError) else self._storage.failed(exc, f"gathering merge {job.id}")
+            if error is None:
+                log.exception("gathering for merge %s failed unexpectedly", job.id)
+                error = MergebotError(f"Something went wrong on my side (merge {job.id}). Please try again.")
+            return await self._fail(job, error, report, timings, started, charged=False)
+        try:
+            await self._store.enqueue(job.id, time.time())
+        except Exception as exc:
+            self._worker.forget(job.id)
+            return self._storage_refusal(exc, "queueing a merge")
+        self._worker.wake()
+        try:
+            try:
+                with self.drain.waiting():
+                    await ticket.claimed
+            except Released:
+                if not ticket.claimed.done() or ticket.claimed.cancelled():
+                    # Left queued in the store: the next start (or another replica) runs it.
+                    self._worker.forget(job.id)
+                    await report(Stage.FAILED, WAITING_AT_STOP)
+                    return Outcome(failure_view(ShuttingDown(WAITING_AT_STOP), None), job=job, ok=False)
+                # Claimed in the same instant as the stop: it is running, so it finishes as usual.
+            return await ticket.outcome
+        finally:
+            self._worker.forget(job.id)
+
+    async def _run_claimed(self, claimed: Claimed, sink: ProgressSink) -> Outcome:
+        """Compose, generate and store a job a worker claimed; a second attempt says it resumed."""
+        job = claimed.job
+        report = _Reporter(sink, job.id, resumed=claimed.attempt > 1)
+        timings: dict[str, float] = dict(job.timings)
+        started = time.perf_counter()
+        api_called = claimed.attempt > 1 and job.sheet_digest is not None  # the dead attempt may have been billed
+        try:
+            job = replace(job, status=JobStatus.RUNNING)
+            await self._store.save(job)
+            mark = time.perf_counter()
+            job, prepared = await self._compose_stage(job, report, show_sheet=job.sheet_digest is None)
+            timings["compose"] = time.perf_counter() - mark
+            mark = time.perf_counter()
+            api_called = True
+            generated = await self._generate_stage(job, prepared, report)
+            timings["generate"] = time.perf_counter() - mark
+            job = await self._store_result(job, generated, timings, started)
         except MergebotError as exc:
             return await self._fail(job, exc, report, timings, started, charged=api_called)
         except Exception as exc:
@@ -458,16 +558,9 @@ class MergeService:
         await self._maybe_prune()
         return Outcome(result_view(job, generated.images[0], extension(generated.output_format)), job=job)
 
-    @asynccontextmanager
-    async def _slot(self, job: Job, on_position: PositionSink) -> AsyncIterator[None]:
-        """A global slot and one of the person's; a stop while waiting raises ``Released``."""
-        async with AsyncExitStack() as stack:
-            with self.drain.waiting():
-                await stack.enter_async_context(self._limiter.slot(job.origin, on_position))
-            yield
-
-    async def _compose_stage(self, job: Job, report: _Reporter) -> tuple[Job, Prepared]:
-        """Build and store the reference sheet, show it, and record its panel boxes on the job."""
+    async def _compose_stage(self, job: Job, report: _Reporter, *, show_sheet: bool = True) -> tuple[Job, Prepared]:
+        """Build and store the reference sheet, show it (unless a resumed job showed it already),
+        and record its panel boxes on the job."""
         await report(Stage.COMPOSING, "Building the reference sheet…")
         prepared = await self._prepare(job)
         sheet = prepared.sheet
@@ -477,12 +570,13 @@ class MergeService:
             job, sheet_digest=await self._blobs.put(sheet.data), sheet_boxes=boxes, warnings=job.warnings + notes
         )
         await self._store.save(job)
-        await report(
-            Stage.COMPOSING,
-            f"Reference sheet ready ({', '.join(r.label for r in job.references)}). Generating…",
-            image=sheet.data,
-            image_name=f"sheet-{job.id}.{extension(sheet.format)}",
-        )
+        ready = f"Reference sheet ready ({', '.join(r.label for r in job.references)}). Generating…"
+        if show_sheet:
+            await report(
+                Stage.COMPOSING, ready, image=sheet.data, image_name=f"sheet-{job.id}.{extension(sheet.format)}"
+            )
+        else:
+            await report(Stage.COMPOSING, ready)
         return job, prepared
 
     async def _generate_stage(self, job: Job, prepared: Prepared, report: _Reporter) -> Generated:

@@ -26,10 +26,13 @@ from .errors import ConfigError, JobNotFound
 from .model import Job, JobStatus, Reference
 from .settings import Settings
 from .store import (
+    INTERRUPTED_WHILE_GATHERING,
     INTERRUPTED_WHILE_QUEUED,
     INTERRUPTED_WHILE_RUNNING,
     PER_USER_DAILY,
     WORKSPACE_DAILY_COST,
+    Caps,
+    Claimed,
     Quota,
     Totals,
     register_driver,
@@ -122,7 +125,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
     # 3: each reference's role (subject, style, scene, object, none, off); older rows are plain.
     ("ALTER TABLE job_references ADD COLUMN role TEXT NOT NULL DEFAULT 'none'",),
+    # 4: counting live leases (the concurrency caps) without a scan.
+    ("CREATE INDEX jobs_by_lease ON jobs (lease_expires)",),
 )
+
+# A job any worker may claim: enqueued, not finished, and nobody holds a live lease on it.
+_CLAIMABLE = "j.status IN (?, ?) AND j.queued_at IS NOT NULL AND (j.lease_expires IS NULL OR j.lease_expires <= ?)"
+
+
+def _claimable_params(now: float) -> tuple[object, ...]:
+    return (JobStatus.QUEUED.value, JobStatus.RUNNING.value, now)
+
 
 _SQL_VARIABLES_PER_QUERY = 500  # well under SQLite's limit on bound parameters
 
@@ -156,7 +169,7 @@ class SqliteJobStore:
                 await self._db.execute("PRAGMA synchronous = NORMAL")
             async with self._lock:
                 await self._migrate(self._db)
-                await self._mark_interrupted(self._db)
+                await self._recover(self._db)
         except BaseException:
             await self.close()
             raise
@@ -253,6 +266,84 @@ class SqliteJobStore:
             "ORDER BY j.created_at DESC, j.id DESC LIMIT ?",
             (platform, workspace_id, JobStatus.DELETED.value, max(0, limit)),
         )
+
+    async def enqueue(self, job_id: str, now: float) -> None:
+        async with self._lock, self._transaction() as db:
+            await db.execute("UPDATE jobs SET queued_at = ? WHERE id = ? AND queued_at IS NULL", (now, job_id))
+
+    async def claim(
+        self, owner: str, platforms: Sequence[str], caps: Caps, lease_s: float, now: float
+    ) -> Claimed | None:
+        if not platforms:
+            return None
+        marks = ", ".join("?" for _ in platforms)
+        async with self._lock, self._transaction() as db:
+            held = await _scalar(db, "SELECT COUNT(*) FROM jobs WHERE lease_expires > ?", (now,))
+            if int(held) >= caps.global_concurrency:
+                return None
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT j.id, j.attempts FROM jobs AS j WHERE {_CLAIMABLE} AND j.platform IN ({marks}) "
+                    "AND (SELECT COUNT(*) FROM jobs AS r WHERE r.lease_expires > ? AND r.platform = j.platform "
+                    "AND r.workspace_id = j.workspace_id AND r.user_id = j.user_id) < ? "
+                    "ORDER BY j.queued_at, j.id LIMIT 1",
+                    (*_claimable_params(now), *platforms, now, caps.per_user_concurrency),
+                )
+            )
+            if not rows:
+                return None
+            job_id, attempts = str(rows[0][0]), int(rows[0][1])
+            await db.execute(
+                "UPDATE jobs SET status = ?, lease_owner = ?, lease_expires = ?, attempts = ? WHERE id = ?",
+                (JobStatus.RUNNING.value, owner, now + lease_s, attempts + 1, job_id),
+            )
+        job = await self.get(job_id)
+        return None if job is None else Claimed(job, attempts + 1)
+
+    async def renew(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+        async with self._lock, self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND lease_expires IS NOT NULL",
+                (now + lease_s, job_id, owner),
+            )
+            return cursor.rowcount > 0
+
+    async def end_lease(self, job_id: str, owner: str) -> None:
+        async with self._lock, self._transaction() as db:
+            await db.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ?",
+                (job_id, owner),
+            )
+
+    async def queue_positions(self, now: float) -> dict[str, int]:
+        async with self._lock:
+            rows = await self._conn().execute_fetchall(
+                f"SELECT j.id FROM jobs AS j WHERE {_CLAIMABLE} ORDER BY j.queued_at, j.id", _claimable_params(now)
+            )
+        return {str(row[0]): place for place, row in enumerate(rows, start=1)}
+
+    async def expire_unclaimed(self, created_before: float, now: float) -> list[Job]:
+        async with self._lock, self._transaction() as db:
+            rows = list(
+                await db.execute_fetchall(
+                    f"SELECT j.id, j.attempts FROM jobs AS j WHERE {_CLAIMABLE} AND j.created_at < ?",
+                    (*_claimable_params(now), created_before),
+                )
+            )
+            for job_id, attempts in rows:
+                await db.execute(
+                    "UPDATE jobs SET status = ?, error = ?, finished_at = ?, lease_owner = NULL, lease_expires = NULL, "
+                    "released = CASE WHEN ? THEN released ELSE 1 END WHERE id = ?",
+                    (
+                        JobStatus.INTERRUPTED.value,
+                        INTERRUPTED_WHILE_RUNNING if attempts else INTERRUPTED_WHILE_QUEUED,
+                        now,
+                        bool(attempts),
+                        job_id,
+                    ),
+                )
+        expired = [await self.get(str(row[0])) for row in rows]
+        return [job for job in expired if job is not None]
 
     async def count_user_jobs_since(self, platform: str, workspace_id: str, user_id: str, since: float) -> int:
         row = await self._one(
@@ -381,26 +472,35 @@ class SqliteJobStore:
             await db.execute("COMMIT")
             log.info("job store schema migrated to version %d", version)
 
-    async def _mark_interrupted(self, db: aiosqlite.Connection) -> None:
+    async def _recover(self, db: aiosqlite.Connection) -> None:
+        """This process owns the database (the lock file), so whatever the last one held is free:
+        its running jobs are claimable again at once; jobs it was still gathering images for
+        cannot resume (nothing of them is stored) and are interrupted and released."""
         now = time.time()
         await db.execute("BEGIN IMMEDIATE")
         try:
-            total = 0
-            for status, text in (
-                (JobStatus.RUNNING.value, INTERRUPTED_WHILE_RUNNING),
-                (JobStatus.QUEUED.value, INTERRUPTED_WHILE_QUEUED),
+            freed = await db.execute(
+                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE lease_expires IS NOT NULL"
+            )
+            lost = 0
+            for status, text, released in (
+                (JobStatus.QUEUED.value, INTERRUPTED_WHILE_GATHERING, 1),
+                (JobStatus.RUNNING.value, INTERRUPTED_WHILE_RUNNING, 0),  # from before the queue was durable
             ):
                 cursor = await db.execute(
-                    "UPDATE jobs SET status = ?, error = ?, finished_at = COALESCE(finished_at, ?) WHERE status = ?",
-                    (JobStatus.INTERRUPTED.value, text, now, status),
+                    "UPDATE jobs SET status = ?, error = ?, finished_at = COALESCE(finished_at, ?), "
+                    "released = MAX(released, ?) WHERE status = ? AND queued_at IS NULL",
+                    (JobStatus.INTERRUPTED.value, text, now, released, status),
                 )
-                total += max(0, cursor.rowcount)
+                lost += max(0, cursor.rowcount)
         except BaseException:
             await db.execute("ROLLBACK")
             raise
         await db.execute("COMMIT")
-        if total:
-            log.warning("marked %d unfinished job(s) from the previous run as interrupted", total)
+        if freed.rowcount > 0:
+            log.warning("%d job(s) the previous run was working on will resume", freed.rowcount)
+        if lost:
+            log.warning("marked %d job(s) the previous run was still gathering as interrupted", lost)
 
 
 async def _write_job(db: aiosqlite.Connection, job: Job) -> None:

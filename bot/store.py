@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 DEFAULT_DRIVER = "sqlite"
 INTERRUPTED_WHILE_RUNNING = "The bot restarted while this merge was running. Press Retry to run it again."
 INTERRUPTED_WHILE_QUEUED = "The bot restarted while this merge was waiting its turn. Press Retry to run it again."
+INTERRUPTED_WHILE_GATHERING = "The bot restarted while it gathered this merge's images. Run /merge again."
 
 # The limits ``JobStore.admit`` can refuse with (``LimitExceeded.limit`` carries the same names).
 PER_USER_DAILY = "per_user_daily"
@@ -47,6 +48,22 @@ class Totals(NamedTuple):
     cost_usd: float
 
 
+@dataclass(frozen=True)
+class Caps:
+    """How many jobs may hold a lease at once: in all, and per person."""
+
+    global_concurrency: int
+    per_user_concurrency: int
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A job a worker holds the lease of; ``attempt`` 1 is its first run, more is a resume."""
+
+    job: Job
+    attempt: int
+
+
 @runtime_checkable
 class JobStore(Protocol):
     """Where jobs, their references, lineage and platform message ids live.
@@ -56,7 +73,12 @@ class JobStore(Protocol):
     """
 
     async def open(self) -> None:
-        """Create or migrate the schema; mark jobs left queued or running as interrupted."""
+        """Create or migrate the schema.
+
+        A driver whose database only one process uses at a time (SQLite) also recovers what the
+        dead process left: running jobs become claimable at once, jobs still gathering their
+        images are marked interrupted (there is nothing stored to resume them from).
+        """
         ...
 
     async def close(self) -> None:
@@ -106,6 +128,42 @@ class JobStore(Protocol):
     async def release(self, job_id: str) -> None:
         """Give back a job's place in the daily count and its reservation (it failed before
         costing anything). Saving the job later does not take them again."""
+        ...
+
+    # -- the durable queue: a job is claimable once enqueued, and while nobody holds its lease
+
+    async def enqueue(self, job_id: str, now: float) -> None:
+        """Make an admitted job (its references gathered) claimable, in line behind those enqueued before ``now``."""
+        ...
+
+    async def claim(
+        self, owner: str, platforms: Sequence[str], caps: Caps, lease_s: float, now: float
+    ) -> Claimed | None:
+        """Take the oldest claimable job of ``platforms`` whose person is under ``caps``, if the
+        global cap allows one more, and hold its lease until ``now + lease_s``; else None.
+
+        Claimable: enqueued and not finished, and nobody holds a live lease on it (a job whose
+        lease expired, because its worker died, is claimed again and counts as a resume). The
+        caps count live leases, so they hold for every worker sharing the store.
+        """
+        ...
+
+    async def renew(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+        """Extend ``owner``'s lease to ``now + lease_s``; False when ``owner`` no longer holds it."""
+        ...
+
+    async def end_lease(self, job_id: str, owner: str) -> None:
+        """``owner`` is done with the job (finished, failed or handed back): its slot is free."""
+        ...
+
+    async def queue_positions(self, now: float) -> dict[str, int]:
+        """Every claimable job's place in line (1 is next), by the order they were enqueued."""
+        ...
+
+    async def expire_unclaimed(self, created_before: float, now: float) -> list[Job]:
+        """Mark claimable jobs created before ``created_before`` interrupted, and return them:
+        too old to resume by themselves (their people are told and can press Retry). Those that
+        never reached the API are released."""
         ...
 
     async def count_user_jobs_since(self, platform: str, workspace_id: str, user_id: str, since: float) -> int:

@@ -9,6 +9,7 @@ token-less API version discord.py itself keeps there.
 
 from __future__ import annotations
 
+import functools
 import logging
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ from .controls import ControlButton, RebalanceSelect
 from .escape import NO_PINGS
 from .forms import answer_form
 from .reactions import on_reaction
+from .resume import resumer
 
 if TYPE_CHECKING:
     from bot.service import MergeService
@@ -76,6 +78,7 @@ class MergeClient(discord.Client):
 
     async def setup_hook(self) -> None:
         self.add_dynamic_items(ControlButton, RebalanceSelect)
+        self.context.service.deliver_for("discord", functools.partial(resumer, self, self.context))
 
     async def on_ready(self) -> None:
         user = self.user

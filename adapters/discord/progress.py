@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 # it retries 500, 502, 504 and 524 itself and waits out 429s).
 RETRIES = 2
 LEFT_BEHIND_ROLE = "earlier-status"
+STATUS_ROLE = "status"
 WEBHOOK_UNUSABLE = frozenset({50027, 10015, 10008})  # Invalid Webhook Token, Unknown Webhook, Unknown Message
 Messageable = discord.abc.Messageable
 # Discord's message and interaction-webhook routes allow about 5 edits per 5 s; one a second per
@@ -92,10 +93,12 @@ class StatusMessage:
         self.mention = mention
         self.asked_in_interaction = interaction is not None  # a waiting requester, not a reaction
         self.ephemeral = ephemeral  # the interaction was deferred privately
-        self.message: discord.Message | None = None  # set once posted as a channel message
+        # set once posted as a channel message (a partial one when a resumed job addresses it by id)
+        self.message: discord.Message | discord.PartialMessage | None = None
         self.message_id: int | None = loading_id
         self.left_behind: int | None = None  # an earlier status message a new one took over from
         self.job_id: str | None = None
+        self._recorded_status: int | None = None  # the message id stored as the job's status message
         self._last_text: str | None = None
         self._max_bytes = upload_limit(interaction, channel)
         self.feed = StatusFeed(self._publish, PACE)
@@ -129,6 +132,18 @@ class StatusMessage:
             await self.show(rendered)
         except discord.HTTPException as exc:
             logger.warning("status update for job %s failed: %s", progress.job_id, exc.status)
+            return
+        await self._record_status()
+
+    async def _record_status(self) -> None:
+        """Store which message shows the job, so a resumed run (another process) edits the same one."""
+        if self.job_id is None or self.message_id is None or self.message_id == self._recorded_status:
+            return
+        self._recorded_status = self.message_id
+        try:
+            await self.context.service.record_message(self.job_id, STATUS_ROLE, str(self.message_id))
+        except Exception:
+            logger.warning("could not record the status message of job %s", self.job_id, exc_info=True)
 
     # -- the end
 

@@ -9,6 +9,7 @@ cleanly: background work is cancelled and connections are closed.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ from bot.settings import Settings
 
 from .app import build_app, check_app_token, create_context
 from .context import SlackContext
+from .resume import resume
 
 if TYPE_CHECKING:
     from bot.health import Health
@@ -49,6 +51,7 @@ async def serve(
     ctx = await create_context(settings, service)
     socket_mode = settings.slack_app_token is not None
     app = build_app(ctx, http_mode=not socket_mode)
+    service.deliver_for("slack", functools.partial(resume, ctx))
     if started is not None:
         started(ctx)
     try:

@@ -17,6 +17,7 @@ from bot.model import (
     Actor,
     Control,
     ImageSource,
+    Job,
     MergeOptions,
     MergeRequest,
     Origin,
@@ -26,6 +27,7 @@ from bot.model import (
     Stage,
 )
 from bot.service import MergeService
+from bot.worker import Delivery
 
 
 @dataclass
@@ -81,6 +83,17 @@ class ChatSurface:
 
     async def _on_progress(self, update: Progress) -> None:
         self.progress.append(update)
+
+    async def resume(self, job: Job) -> Delivery:
+        """Where a job nobody waits for (resumed after a restart) shows up: the same lists."""
+
+        async def finish(outcome: Outcome) -> None:
+            self.replies.append(outcome)
+
+        return Delivery(self._on_progress, finish)
+
+    def outcome_of(self, job_id: str) -> Outcome | None:
+        return next((o for o in self.replies if o.job is not None and o.job.id == job_id), None)
 
     def stages(self, job_id: str) -> list[Stage]:
         return [p.stage for p in self.progress if p.job_id == job_id]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.limits import FairQueue
 from bot.model import Stage
 from bot.pricing import estimate_request_cost
 from bot.service import MergeService
@@ -49,15 +48,24 @@ async def test_workspace_daily_cost_cap(settings: Settings, openai_double: OpenA
         await chat.service.aclose()
 
 
-async def test_concurrent_merges_per_person(settings: Settings, openai_double: OpenAIDouble) -> None:
+async def test_a_persons_extra_merge_waits_its_turn_instead_of_being_refused(
+    settings: Settings, openai_double: OpenAIDouble
+) -> None:
     chat = await open_chat(with_limits(settings, per_user_concurrency=1))
     try:
         openai_double.fail_next("slow", delay=1.0)
         first = asyncio.create_task(chat.merge("slow one"))
         await eventually(lambda: openai_double.requests)
-        refused = await chat.merge("second at once")
-        assert not refused.ok and "already have a merge running" in refused.view.text
-        assert (await first).ok
+        second = asyncio.create_task(chat.merge("second at once"))
+        third = asyncio.create_task(chat.merge("someone else's", user="ben"))
+        assert (await third).ok  # ben is not held up by ana's cap
+        assert not first.done() and not second.done()
+        outcomes = [await first, await second]
+        assert all(o.ok for o in outcomes) and outcomes[1].job is not None
+        waited = [p.text for p in chat.progress if p.stage is Stage.QUEUED and p.job_id == outcomes[1].job.id]
+        assert waited and waited[-1] == "Queued: you are next"  # told its place, not refused
+        prompts = [r.fields["prompt"].split("\n")[0] for r in openai_double.requests]
+        assert prompts == ["slow one", "someone else's", "second at once"]
     finally:
         await chat.service.aclose()
 
@@ -86,23 +94,6 @@ async def test_global_queue_reports_positions_in_order(settings: Settings, opena
         assert prompts == ["first", "second", "third"]
     finally:
         await chat.service.aclose()
-
-
-async def test_fair_queue_passes_a_slot_on_when_a_waiter_is_cancelled() -> None:
-    queue = FairQueue(1)
-
-    async def ignore(_: int) -> None:
-        pass
-
-    await queue.acquire(ignore)
-    waiter = asyncio.create_task(queue.acquire(ignore))
-    behind = asyncio.create_task(queue.acquire(ignore))
-    await asyncio.sleep(0)
-    waiter.cancel()
-    await asyncio.sleep(0)
-    queue.release()
-    await asyncio.wait_for(behind, 1)
-    assert queue.waiting == 0
 
 
 async def test_too_many_images_keeps_the_most_recent_and_names_the_rest(

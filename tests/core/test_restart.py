@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.model import ActionKind, JobStatus
+from bot.model import ActionKind, JobStatus, Stage
 from bot.service import MergeService
 from bot.settings import Settings
 from tests.core.chat import ChatSurface, control, eventually
+from tests.core.conftest import with_limits
 from tests.doubles.openai_double import OpenAIDouble
 from tests.imagegen import png
 
@@ -28,9 +29,8 @@ async def test_controls_work_after_a_restart(settings: Settings) -> None:
         await after.service.aclose()
 
 
-async def test_a_job_running_when_the_process_died_is_interrupted_and_retryable(
-    settings: Settings, openai_double: OpenAIDouble
-) -> None:
+async def _die_during_generation(settings: Settings, openai_double: OpenAIDouble) -> str:
+    """Start a merge, let the process die while the API holds the call; the job's id."""
     before = ChatSurface(await MergeService.open(settings))
     before.post("a.png", png(seed=1))
     openai_double.fail_next("slow", delay=30.0)
@@ -41,12 +41,43 @@ async def test_a_job_running_when_the_process_died_is_interrupted_and_retryable(
     await asyncio.gather(running, return_exceptions=True)
     await before.service.aclose()
     openai_double.reset()
+    return job_id
 
+
+async def test_a_job_running_when_the_process_died_resumes_by_itself(
+    settings: Settings, openai_double: OpenAIDouble
+) -> None:
+    job_id = await _die_during_generation(settings, openai_double)
     after = ChatSurface(await MergeService.open(settings))
     try:
+        after.service.deliver_for("chat", after.resume)
+        await eventually(lambda: after.outcome_of(job_id))
+        outcome = after.outcome_of(job_id)
+        assert outcome is not None and outcome.ok, outcome
+        assert outcome.job is not None and outcome.job.status is JobStatus.SUCCEEDED
+        assert len(openai_double.requests) == 1  # generation re-ran once; gathering did not
+        shown = [p.text for p in after.progress if p.job_id == job_id and p.stage is not Stage.DONE]
+        assert shown and all(text.startswith("Resumed after a restart.") for text in shown)
+        assert not any(p.image is not None and p.partial_index is None for p in after.progress)  # sheet not re-sent
+        assert len([o for o in after.replies if o.job is not None and o.job.id == job_id]) == 1
+    finally:
+        await after.service.aclose()
+
+
+async def test_a_job_too_old_to_resume_is_interrupted_and_retryable(
+    settings: Settings, openai_double: OpenAIDouble
+) -> None:
+    job_id = await _die_during_generation(settings, openai_double)
+    after = ChatSurface(await MergeService.open(with_limits(settings, resume_within_s=0.0)))
+    try:
+        after.service.deliver_for("chat", after.resume)
+        await eventually(lambda: after.outcome_of(job_id))
+        told = after.outcome_of(job_id)
+        assert told is not None and not told.ok and "Press Retry" in told.view.text
+        assert openai_double.requests == []
         job = await after.service.job(job_id)
         assert job is not None and job.status is JobStatus.INTERRUPTED
-        retried = await after.press(control(_retry_outcome(job_id), ActionKind.RETRY))
+        retried = await after.press(control(told, ActionKind.RETRY))
         assert retried.ok, retried.view.text
         assert retried.job is not None and retried.job.parent_id == job_id
     finally:

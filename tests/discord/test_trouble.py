@@ -232,7 +232,8 @@ async def test_a_merge_waiting_for_another_says_it_is_queued_then_runs(
 ) -> None:
     thread = await thread_with_images(discord_api, world.channel, world.alice, 2)
     await discord_api.post_message(world.channel, world.bob, "mine", files=[("mine.png", png(64, 64, seed=8))])
-    openai_api.fail_next("slow", delay=1.0)
+    # long enough for the second's status to go from fetching to its place in line (edits are 1 s apart)
+    openai_api.fail_next("slow", delay=4.0)
     first = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "first in line"})
 
     def running() -> bool:

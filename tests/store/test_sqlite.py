@@ -17,8 +17,9 @@ from bot.model import JobStatus, Role
 from bot.settings import Settings
 from bot.sqlite_store import MIGRATIONS, SqliteJobStore
 from bot.store import (
-    INTERRUPTED_WHILE_QUEUED,
+    INTERRUPTED_WHILE_GATHERING,
     INTERRUPTED_WHILE_RUNNING,
+    Caps,
     JobStore,
     create_store,
     open_store,
@@ -139,31 +140,35 @@ async def test_a_database_from_a_newer_release_is_refused(tmp_path: Path) -> Non
         await SqliteJobStore(path).open()
 
 
-async def test_restart_marks_unfinished_jobs_interrupted(tmp_path: Path) -> None:
+async def test_restart_resumes_claimed_jobs_and_interrupts_ungathered_ones(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite3"
     before = SqliteJobStore(path)
     await before.open()
-    running = simple_job("running1", status=JobStatus.RUNNING, messages={"status": "m-1"})
-    queued = simple_job("queued01", status=JobStatus.QUEUED)
+    claimed = simple_job("claimed1", messages={"status": "m-1"})
+    gathering = simple_job("gather01", references=())
+    legacy = simple_job("running1", status=JobStatus.RUNNING)  # running before the queue was durable
     done = simple_job("done0001", status=JobStatus.SUCCEEDED, finished_at=1_234.5)
     failed = simple_job("failed01", status=JobStatus.FAILED, error="It broke.", finished_at=1_300.0)
-    for job in (running, queued, done, failed):
+    for job in (claimed, gathering, legacy, done, failed):
         await before.save(job)
+    await before.enqueue(claimed.id, 2_000.0)
+    assert await before.claim("dead-worker", ["discord"], Caps(4, 2), 3_600.0, 2_000.0) is not None
     await before.close()  # the process dies here: nothing on close touches job statuses
 
     after = SqliteJobStore(path)
     await after.open()
     try:
+        assert await after.queue_positions(2_001.0) == {"claimed1": 1}  # its lease is free at once
+        resumed = await after.claim("new-worker", ["discord"], Caps(4, 2), 30.0, 2_001.0)
+        assert resumed is not None and resumed.job.id == "claimed1" and resumed.attempt == 2
+        assert resumed.job.messages == {"status": "m-1"}  # its status message can still be edited
+        was_gathering = await after.get("gather01")
+        assert was_gathering is not None and was_gathering.status is JobStatus.INTERRUPTED
+        assert was_gathering.error == INTERRUPTED_WHILE_GATHERING
         was_running = await after.get("running1")
-        was_queued = await after.get("queued01")
-        assert was_running is not None and was_queued is not None
-        assert was_running.status is JobStatus.INTERRUPTED
+        assert was_running is not None and was_running.status is JobStatus.INTERRUPTED
         assert was_running.error == INTERRUPTED_WHILE_RUNNING
-        assert was_running.finished_at is not None
-        assert was_running.messages == {"status": "m-1"}  # its status message can still be edited
-        assert was_running.references == running.references  # everything needed for a retry is kept
-        assert was_queued.status is JobStatus.INTERRUPTED
-        assert was_queued.error == INTERRUPTED_WHILE_QUEUED
+        assert was_running.references == legacy.references  # everything needed for a retry is kept
         assert await after.get("done0001") == done
         assert await after.get("failed01") == failed
     finally:
@@ -286,6 +291,7 @@ async def test_a_database_from_before_roles_gains_them_and_its_references_are_pl
         await first.close()
     with sqlite3.connect(path) as db:  # back to the schema and data from before roles
         db.execute("ALTER TABLE job_references DROP COLUMN role")
+        db.execute("DROP INDEX jobs_by_lease")  # migration 4 (the lease index) came after roles
         db.execute("DELETE FROM schema_version WHERE version >= ?", (ROLES_MIGRATION,))
     second = SqliteJobStore(path)
     await second.open()

@@ -1,0 +1,259 @@
+"""The worker: claims queued jobs from the store and runs them under a lease it renews.
+
+A merge is stored and enqueued by ``MergeService``; any worker sharing the store may claim
+it. The claim enforces the global and per-person concurrency caps (live leases are the
+running jobs), so a person's extra merges wait in line instead of being refused. A job whose
+worker died is claimed again once its lease expires and resumes.
+
+Where a job's progress and outcome go: to the caller waiting for it in this process
+(``expect``), else to the ``Delivery`` its platform registered (``deliver_for``), which
+addresses the job's stored messages through the platform's REST API. Jobs of a platform
+with neither are not claimed here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
+
+from .model import Job, JobStatus, Outcome, Progress, ProgressSink, Stage, View
+from .store import INTERRUPTED_WHILE_QUEUED, Caps, Claimed, JobStore
+
+log = logging.getLogger(__name__)
+
+LEASE_S = 30.0  # a dead worker's job is claimed again within this
+RENEW_EVERY_S = LEASE_S / 3
+POLL_S = 1.0  # look for work other processes enqueued (or left behind) this often
+WORKER_FAILED = "Something went wrong on my side (merge {job_id}). Please try again."
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """Where a job nobody in this process waits for shows its progress and its outcome."""
+
+    progress: ProgressSink
+    finish: Callable[[Outcome], Awaitable[None]]
+
+
+Resumer = Callable[[Job], Awaitable[Delivery]]
+RunJob = Callable[[Claimed, ProgressSink], Awaitable[Outcome]]
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """What a caller waiting for its job holds: ``claimed`` resolves when a worker here takes
+    the job (it is no longer waiting in line), ``outcome`` when it has run."""
+
+    claimed: asyncio.Future[None]
+    outcome: asyncio.Future[Outcome]
+
+
+@dataclass
+class _Waiter:
+    """A caller in this process waiting for its job's outcome."""
+
+    platform: str
+    progress: ProgressSink
+    outcome: asyncio.Future[Outcome]
+    claimed: asyncio.Future[None]  # done once a worker here has taken the job
+    position: int | None = None
+
+
+@dataclass
+class _Running:
+    task: asyncio.Task[None]
+    job_id: str
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Worker:
+    """Claims and runs jobs until stopped. ``run_job`` runs one claimed job to its outcome."""
+
+    def __init__(self, store: JobStore, caps: Caps, run_job: RunJob) -> None:
+        self._store = store
+        self._caps = caps
+        self._run_job = run_job
+        self.owner = f"worker-{secrets.token_hex(4)}"
+        self._resumers: dict[str, Resumer] = {}
+        self._waiters: dict[str, _Waiter] = {}
+        self._running: dict[str, _Running] = {}
+        self._wake = asyncio.Event()
+        self._claiming = True
+        self._closed = False
+        self._loop: asyncio.Task[None] | None = None
+
+    # -- what the service and the adapters call
+
+    def start(self) -> None:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop().create_task(self._serve(), name="mergebot:worker")
+
+    def deliver_for(self, platform: str, resumer: Resumer) -> None:
+        """Let this worker run ``platform``'s jobs that nobody here waits for (resumed, or enqueued elsewhere)."""
+        self._resumers[platform] = resumer
+        self.wake()
+
+    def expect(self, job: Job, progress: ProgressSink) -> Ticket:
+        """The claim and the outcome of ``job`` once a worker here runs it; its progress goes to ``progress``."""
+        loop = asyncio.get_running_loop()
+        ticket = Ticket(claimed=loop.create_future(), outcome=loop.create_future())
+        self._waiters[job.id] = _Waiter(job.origin.platform, progress, ticket.outcome, ticket.claimed)
+        return ticket
+
+    def forget(self, job_id: str) -> None:
+        """Stop waiting for ``job_id`` (it failed before it was enqueued, or the caller left)."""
+        self._waiters.pop(job_id, None)
+
+    def wake(self) -> None:
+        """Look for claimable work now rather than at the next poll."""
+        self._wake.set()
+
+    def stop_claiming(self) -> None:
+        """Take no new jobs; those running carry on (the first half of a clean stop)."""
+        self._claiming = False
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    async def drain(self, grace_s: float) -> bool:
+        """Wait up to ``grace_s`` for the running jobs; True when all finished in time."""
+        tasks = [r.task for r in self._running.values()]
+        if not tasks:
+            return True
+        _, pending = await asyncio.wait(tasks, timeout=grace_s)
+        return not pending
+
+    async def aclose(self) -> None:
+        """Stop claiming and cancel what still runs: its jobs stay claimable for the next start."""
+        self._claiming = False
+        self._closed = True
+        if self._loop is not None:
+            self._loop.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop
+            self._loop = None
+        tasks = [r.task for r in self._running.values()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for waiter in self._waiters.values():
+            for future in (waiter.claimed, waiter.outcome):
+                if not future.done():
+                    future.cancel()
+        self._waiters.clear()
+
+    # -- the loop
+
+    async def _serve(self) -> None:
+        while not self._closed:
+            self._wake.clear()
+            try:
+                await self._tick()
+            except Exception:
+                log.exception("the worker could not read the queue; trying again")
+            # asyncio.timeout, not wait_for: 3.11's wait_for can swallow a cancellation.
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(POLL_S):
+                    await self._wake.wait()
+
+    async def _tick(self) -> None:
+        while self._claiming:
+            platforms = sorted(set(self._resumers) | {w.platform for w in self._waiters.values()})
+            claimed = await self._store.claim(self.owner, platforms, self._caps, LEASE_S, time.time())
+            if claimed is None:
+                break
+            self._start(claimed)
+        await self._tell_positions()
+
+    async def _tell_positions(self) -> None:
+        waiting = {job_id: w for job_id, w in self._waiters.items() if job_id not in self._running}
+        if not waiting:
+            return
+        positions = await self._store.queue_positions(time.time())
+        for job_id, waiter in waiting.items():
+            position = positions.get(job_id)
+            if position is None or position == waiter.position:
+                continue
+            waiter.position = position
+            text = "Queued: you are next" if position == 1 else f"Queued: number {position} in line"
+            await _safely(waiter.progress, Progress(Stage.QUEUED, job_id, text, queue_position=position))
+
+    def _start(self, claimed: Claimed) -> None:
+        job_id = claimed.job.id
+        task = asyncio.get_running_loop().create_task(self._work(claimed), name=f"mergebot:job:{job_id}")
+        self._running[job_id] = _Running(task, job_id)
+
+    async def _work(self, claimed: Claimed) -> None:
+        job = claimed.job
+        renewing = asyncio.get_running_loop().create_task(self._renew(job.id, asyncio.current_task()))
+        waiter = self._waiters.pop(job.id, None)
+        if waiter is not None and not waiter.claimed.done():
+            waiter.claimed.set_result(None)
+        try:
+            delivery = await self._delivery(job, waiter)
+            if delivery is None:  # its caller was in this process and is gone: nobody would see it
+                log.info("job %s has nobody to show it to; marking it interrupted", job.id)
+                await self._store.save(replace(job, status=JobStatus.INTERRUPTED, error=INTERRUPTED_WHILE_QUEUED))
+                if claimed.attempt == 1:
+                    await self._store.release(job.id)
+                return
+            outcome = await self._run_job(claimed, delivery.progress)
+            renewing.cancel()
+            if not await self._store.renew(job.id, self.owner, LEASE_S, time.time()):
+                log.warning("lost the lease of job %s before its outcome; another worker has it", job.id)
+                return
+            await delivery.finish(outcome)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("job %s could not be run or shown", job.id)
+        finally:
+            renewing.cancel()
+            if waiter is not None and not waiter.outcome.done():  # never leave a caller waiting forever
+                waiter.outcome.set_result(Outcome(View(WORKER_FAILED.format(job_id=job.id)), job=job, ok=False))
+            self._running.pop(job.id, None)
+            await self._end_lease(job.id)
+            self.wake()
+
+    async def _delivery(self, job: Job, waiter: _Waiter | None) -> Delivery | None:
+        if waiter is not None:
+            outcome = waiter.outcome
+
+            async def finish(result: Outcome) -> None:
+                if not outcome.done():
+                    outcome.set_result(result)
+
+            return Delivery(waiter.progress, finish)
+        resumer = self._resumers.get(job.origin.platform)
+        return None if resumer is None else await resumer(job)
+
+    async def _renew(self, job_id: str, work: asyncio.Task[None] | None) -> None:
+        while True:
+            await asyncio.sleep(RENEW_EVERY_S)
+            try:
+                held = await self._store.renew(job_id, self.owner, LEASE_S, time.time())
+            except Exception:
+                log.warning("could not renew the lease of job %s", job_id, exc_info=True)
+                continue
+            if not held and work is not None:
+                log.warning("lost the lease of job %s; stopping it", job_id)
+                work.cancel()
+                return
+
+    async def _end_lease(self, job_id: str) -> None:
+        # Shielded: a cancelled job still hands its slot back, so the next start resumes it at once.
+        with contextlib.suppress(Exception, asyncio.CancelledError):
+            await asyncio.shield(self._store.end_lease(job_id, self.owner))
+
+
+async def _safely(sink: ProgressSink, progress: Progress) -> None:
+    try:
+        await sink(progress)
+    except Exception:
+        log.exception("progress sink failed for job %s", progress.job_id)

@@ -1,0 +1,177 @@
+"""The durable queue contract: claims in order, under the caps, with leases that expire."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from bot.model import JobStatus
+from bot.store import INTERRUPTED_WHILE_QUEUED, INTERRUPTED_WHILE_RUNNING, Caps, JobStore, Quota
+
+from .conftest import make_store
+from .jobs import origin, simple_job
+
+ROOMY = Caps(global_concurrency=10, per_user_concurrency=10)
+LEASE = 30.0
+NOW = 10_000.0
+DAY = Quota(since=0.0, per_user_daily=100, workspace_daily_usd=100.0)
+
+
+async def _enqueued(store: JobStore, job_id: str, at: float, user: str = "user-1", platform: str = "discord") -> None:
+    job = replace(simple_job(job_id, created_at=at), origin=origin(platform=platform, user=user))
+    assert await store.admit(job, 0.1, DAY) is None
+    await store.enqueue(job_id, at)
+
+
+async def test_jobs_are_claimed_in_the_order_they_were_enqueued(store: JobStore) -> None:
+    for i, job_id in enumerate(("third001", "first001", "second01")):
+        await _enqueued(store, job_id, NOW + (2, 0, 1)[i])
+    claimed = [await store.claim("w1", ["discord"], ROOMY, LEASE, NOW + 5) for _ in range(4)]
+    assert [c.job.id if c else None for c in claimed] == ["first001", "second01", "third001", None]
+    assert all(c is None or (c.attempt == 1 and c.job.status is JobStatus.RUNNING) for c in claimed)
+
+
+async def test_an_admitted_job_is_not_claimable_until_enqueued(store: JobStore) -> None:
+    assert await store.admit(simple_job("gather01", created_at=NOW), 0.1, DAY) is None
+    assert await store.claim("w1", ["discord"], ROOMY, LEASE, NOW) is None
+    assert await store.queue_positions(NOW) == {}
+    await store.enqueue("gather01", NOW)
+    assert await store.queue_positions(NOW) == {"gather01": 1}
+
+
+async def test_claims_only_the_platforms_asked_for(store: JobStore) -> None:
+    await _enqueued(store, "slack001", NOW, platform="slack")
+    assert await store.claim("w1", ["discord"], ROOMY, LEASE, NOW) is None
+    assert await store.claim("w1", [], ROOMY, LEASE, NOW) is None
+    claimed = await store.claim("w1", ["discord", "slack"], ROOMY, LEASE, NOW)
+    assert claimed is not None and claimed.job.id == "slack001"
+
+
+async def test_the_global_cap_counts_live_leases(store: JobStore) -> None:
+    for i in range(3):
+        await _enqueued(store, f"glob{i:04}", NOW + i, user=f"user-{i}")
+    caps = Caps(global_concurrency=2, per_user_concurrency=2)
+    first = await store.claim("w1", ["discord"], caps, LEASE, NOW + 5)
+    assert first is not None
+    assert await store.claim("w2", ["discord"], caps, LEASE, NOW + 5) is not None
+    assert await store.claim("w3", ["discord"], caps, LEASE, NOW + 5) is None
+    await store.save(replace(first.job, status=JobStatus.FAILED, error="It broke."))
+    await store.end_lease("glob0000", "w1")
+    third = await store.claim("w3", ["discord"], caps, LEASE, NOW + 5)
+    assert third is not None and third.job.id == "glob0002"
+
+
+async def test_a_persons_extra_job_waits_while_others_pass_it(store: JobStore) -> None:
+    await _enqueued(store, "ana00001", NOW, user="ana")
+    await _enqueued(store, "ana00002", NOW + 1, user="ana")
+    await _enqueued(store, "ben00001", NOW + 2, user="ben")
+    caps = Caps(global_concurrency=10, per_user_concurrency=1)
+    first = await store.claim("w1", ["discord"], caps, LEASE, NOW + 5)
+    second = await store.claim("w1", ["discord"], caps, LEASE, NOW + 5)
+    assert first is not None and second is not None
+    assert (first.job.id, second.job.id) == ("ana00001", "ben00001")
+    assert await store.claim("w1", ["discord"], caps, LEASE, NOW + 5) is None
+    assert await store.queue_positions(NOW + 5) == {"ana00002": 1}
+    await store.save(replace(first.job, status=JobStatus.SUCCEEDED))
+    await store.end_lease("ana00001", "w1")
+    later = await store.claim("w1", ["discord"], caps, LEASE, NOW + 6)
+    assert later is not None and later.job.id == "ana00002"
+
+
+async def test_queue_positions_follow_the_line(store: JobStore) -> None:
+    for i in range(4):
+        await _enqueued(store, f"line{i:04}", NOW + i)
+    assert await store.queue_positions(NOW + 5) == {f"line{i:04}": i + 1 for i in range(4)}
+    await store.claim("w1", ["discord"], ROOMY, LEASE, NOW + 5)
+    assert await store.queue_positions(NOW + 5) == {"line0001": 1, "line0002": 2, "line0003": 3}
+
+
+async def test_an_expired_lease_is_claimed_again_as_a_resume(store: JobStore) -> None:
+    await _enqueued(store, "lease001", NOW)
+    first = await store.claim("dead", ["discord"], ROOMY, LEASE, NOW)
+    assert first is not None and first.attempt == 1
+    assert await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + LEASE - 1) is None  # still held
+    again = await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + LEASE + 1)
+    assert again is not None and again.job.id == "lease001" and again.attempt == 2
+    assert not await store.renew("lease001", "dead", LEASE, NOW + LEASE + 2)  # the dead worker lost it
+    assert await store.renew("lease001", "w2", LEASE, NOW + LEASE + 2)
+
+
+async def test_renewing_keeps_the_job_from_being_claimed(store: JobStore) -> None:
+    await _enqueued(store, "renew001", NOW)
+    assert await store.claim("w1", ["discord"], ROOMY, LEASE, NOW) is not None
+    for step in range(1, 5):
+        assert await store.renew("renew001", "w1", LEASE, NOW + step * 20)
+    assert await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + 4 * 20 + LEASE - 1) is None
+
+
+async def test_a_finished_job_is_never_claimed(store: JobStore) -> None:
+    await _enqueued(store, "finish01", NOW)
+    claimed = await store.claim("w1", ["discord"], ROOMY, LEASE, NOW)
+    assert claimed is not None
+    await store.save(replace(claimed.job, status=JobStatus.SUCCEEDED))
+    await store.end_lease("finish01", "w1")
+    assert await store.claim("w1", ["discord"], ROOMY, LEASE, NOW + 1) is None
+    assert await store.claim("w1", ["discord"], ROOMY, LEASE, NOW + 10 * LEASE) is None
+
+
+async def test_a_job_handed_back_is_claimable_at_once(store: JobStore) -> None:
+    await _enqueued(store, "handed01", NOW)
+    assert await store.claim("w1", ["discord"], ROOMY, LEASE, NOW) is not None
+    await store.end_lease("handed01", "w1")  # stopped mid-run: left for the next start
+    again = await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + 1)
+    assert again is not None and again.attempt == 2
+
+
+async def test_jobs_too_old_to_resume_are_interrupted(store: JobStore) -> None:
+    await _enqueued(store, "oldrun01", NOW)
+    await _enqueued(store, "oldwait1", NOW + 1)
+    await _enqueued(store, "fresh001", NOW + 100)
+    assert await store.claim("dead", ["discord"], ROOMY, LEASE, NOW + 2) is not None  # oldrun01
+    expired = await store.expire_unclaimed(created_before=NOW + 50, now=NOW + 2 + LEASE + 1)
+    assert sorted(job.id for job in expired) == ["oldrun01", "oldwait1"]
+    errors = {job.id: (job.status, job.error) for job in expired}
+    assert errors["oldrun01"] == (JobStatus.INTERRUPTED, INTERRUPTED_WHILE_RUNNING)
+    assert errors["oldwait1"] == (JobStatus.INTERRUPTED, INTERRUPTED_WHILE_QUEUED)
+    assert await store.queue_positions(NOW + 200) == {"fresh001": 1}
+    # the one that never reached a worker gave its reservation back; the other may have been billed
+    assert await store.cost_since("discord", "guild-1", 0.0) == pytest.approx(0.2)
+
+
+async def test_concurrent_claims_never_pass_the_caps(store: JobStore) -> None:
+    for i in range(12):
+        await _enqueued(store, f"race{i:04}", NOW + i, user=f"user-{i % 3}")
+    caps = Caps(global_concurrency=5, per_user_concurrency=2)
+    claims = await asyncio.gather(*(store.claim(f"w{i}", ["discord"], caps, LEASE, NOW + 20) for i in range(12)))
+    won = [c for c in claims if c is not None]
+    assert len(won) == 5
+    assert len({c.job.id for c in won}) == 5
+    per_user: dict[str, int] = {}
+    for c in won:
+        per_user[c.job.origin.user_id] = per_user.get(c.job.origin.user_id, 0) + 1
+    assert max(per_user.values()) <= 2
+
+
+async def test_two_stores_on_one_database_never_claim_a_job_twice(
+    store_kind: str, tmp_path: Path, database_url: str | None
+) -> None:
+    if store_kind == "sqlite-memory":
+        pytest.skip("an in-memory database is private to its connection")
+    first = make_store(store_kind, tmp_path, database_url)
+    second = make_store(store_kind, tmp_path, database_url)
+    await first.open()
+    await second.open()
+    try:
+        for i in range(8):
+            await _enqueued(first, f"twice{i:03}", NOW + i, user=f"user-{i}")
+        claims = await asyncio.gather(
+            *((first if i % 2 else second).claim(f"w{i}", ["discord"], ROOMY, LEASE, NOW + 20) for i in range(16))
+        )
+        ids = [c.job.id for c in claims if c is not None]
+        assert sorted(ids) == [f"twice{i:03}" for i in range(8)]
+    finally:
+        await first.close()
+        await second.close()
