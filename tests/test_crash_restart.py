@@ -14,6 +14,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from tests.core.chat import eventually
@@ -23,6 +24,8 @@ from tests.imagegen import png
 
 CHANNEL = "C0GENERAL"
 STOP_WITHIN_S = 20.0
+
+pytestmark = pytest.mark.slow
 
 
 @pytest_asyncio.fixture

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
+
+import pytest
 
 from bot.model import ActionKind, JobStatus, Stage
 from bot.service import MergeService
-from bot.settings import Settings
+from bot.settings import Secret, Settings
 from tests.core.chat import ChatSurface, control, eventually
 from tests.core.conftest import with_limits
 from tests.doubles.openai_double import OpenAIDouble
@@ -88,3 +91,40 @@ def _retry_outcome(job_id: str):  # type: ignore[no-untyped-def]
     from bot.model import Control, Outcome, View
 
     return Outcome(View("", controls=(Control(ActionKind.RETRY, job_id, "Retry"),)))
+
+
+async def test_a_resumed_job_keeps_its_one_reservation(settings: Settings, openai_double: OpenAIDouble) -> None:
+    job_id = await _die_during_generation(settings, openai_double)
+    after = ChatSurface(await MergeService.open(settings))
+    try:
+        after.service.deliver_for("chat", after.resume)
+        await eventually(lambda: after.outcome_of(job_id))
+        outcome = after.outcome_of(job_id)
+        assert outcome is not None and outcome.ok and outcome.job is not None
+        assert outcome.job.cost_usd is not None and outcome.job.cost_usd > 0
+        totals = await after.service._store.totals_since("chat", "team-1", 0.0)
+        assert totals.jobs == 1  # the person's daily count took it once, at admission
+        assert totals.cost_usd == pytest.approx(outcome.job.cost_usd)  # settled once, to the real usage
+    finally:
+        await after.service.aclose()
+
+
+async def test_two_replicas_resume_a_left_job_once(
+    settings: Settings, openai_double: OpenAIDouble, postgres_url: str
+) -> None:
+    shared = replace(settings, store_driver="postgres", database_url=Secret(postgres_url))
+    job_id = await _die_during_generation(shared, openai_double)
+    replicas = [ChatSurface(await MergeService.open(shared)) for _ in range(2)]
+    try:
+        for replica in replicas:  # both look for work in the same instant
+            replica.service.deliver_for("chat", replica.resume)
+        await eventually(lambda: any(r.outcome_of(job_id) for r in replicas))
+        await asyncio.sleep(1.5)  # past the workers' next poll: a second claim would have started
+        outcomes = [o for r in replicas for o in r.replies if o.job is not None and o.job.id == job_id]
+        assert len(outcomes) == 1 and outcomes[0].ok
+        assert len(openai_double.requests) == 1  # generated once, by one replica
+        showed = [r for r in replicas if any(p.job_id == job_id for p in r.progress)]
+        assert len(showed) == 1  # the other replica never showed a second run's progress
+    finally:
+        for replica in replicas:
+            await replica.service.aclose()
