@@ -5,7 +5,7 @@
 the ``bot.errors`` type a chat user can act on: ``UnsupportedOption``, ``TooManyImages``,
 ``PromptTooLong`` or ``NoImages``.
 
-Source: the ``openai`` 3.54 SDK docstrings for ``images.edit`` (November 2026), which are newer
+Source: the ``openai`` 3.54 SDK docstrings (``markup``: 3.57) for ``images.edit`` (November 2026), which are newer
 than the pinned OpenAPI document. The SDK does not document sizes, qualities or backgrounds for
 ``gpt-image-2.6-*``: those entries are deliberately conservative (see ``_GPT_IMAGE_2_6``).
 """
@@ -91,6 +91,10 @@ class ModelCaps:
     max_n: int = 10
     streams: bool = True
     max_partial_images: int = 3
+    # How a region edit says where image 1 may change: ``mask`` (a PNG transparent where the edit
+    # may happen, every GPT Image model) or ``markup`` (a transparent overlay drawn on image 1, the
+    # SDK: "Supports GPT Image 2.5. Cannot be combined with mask").
+    edit_area: str = "mask"
 
     def partial_images(self, wanted: int) -> int:
         """``wanted`` partial previews clamped to what the model streams (0 when it does not)."""
@@ -101,7 +105,9 @@ _FLEXIBLE = SizeRule(flexible=True)
 _STANDARD = SizeRule(flexible=False)
 
 _GPT_IMAGE_2 = ModelCaps(name="gpt-image-2", sizes=_FLEXIBLE)  # transparent is "in preview": allowed
-_GPT_IMAGE_2_5 = ModelCaps(name="gpt-image-2.5", sizes=_FLEXIBLE, qualities=BASE_QUALITIES | {"xhigh", "max"})
+_GPT_IMAGE_2_5 = ModelCaps(
+    name="gpt-image-2.5", sizes=_FLEXIBLE, qualities=BASE_QUALITIES | {"xhigh", "max"}, edit_area="markup"
+)
 # gpt-image-2.6-*: the SDK lists the models but documents none of their options. Conservative
 # until it does: standard sizes only, base qualities, no transparent background, no
 # input_fidelity. partial_images is documented for every GPT Image model, so streaming stays on.

@@ -4,6 +4,7 @@
                   [--role A=subject ...] [--strength B=high ...]
                   [--size WxH|auto] [--quality low|medium|high|auto] [--model NAME]
                   [--out PATH] [--dry-run] [--skip-bad] [--quiet | --json]
+    mergebot refine RESULT [REFERENCE...] --prompt TEXT [--marked MARKED] [--out PATH] [--dry-run] ...
     mergebot run                 start every configured chat platform
     mergebot health              say whether a running bot is healthy (exit 0) or not (1), and what was checked
     mergebot migrate-store       copy a SQLite install to MERGEBOT_DATABASE_URL / MERGEBOT_BLOB_URL
@@ -131,6 +132,9 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     output.add_argument("--quiet", "-q", action="store_true", help="print nothing but a failure's one line")
     output.add_argument("--json", action="store_true", help="print the outcome as one JSON object on stdout")
 
+    from . import refine_cli
+
+    refine_cli.add_parser(commands)
     commands.add_parser("run", help="start every chat platform whose credentials are set")
     commands.add_parser(
         "health",
@@ -181,6 +185,10 @@ def _main(argv: list[str]) -> int:
         _exit(EXIT_USAGE, exc.user_message)
     if args.command == "merge":
         return _merge(args, settings)
+    if args.command == "refine":
+        from . import refine_cli
+
+        return refine_cli.run(args, settings)
     if args.command == "run":
         return _run(settings)
     if args.command == "migrate-store":

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .generate import Generated, InputImage, PartialSink, check_call
+from .generate import EditArea, Generated, InputImage, PartialSink, check_call
 from .model import MergeOptions, Origin, Usage
 from .sniff import sniff
 
@@ -22,6 +22,7 @@ class PlannedCall:
     images: tuple[InputImage, ...]
     prompt: str
     options: MergeOptions
+    area: EditArea | None = None
 
 
 @dataclass
@@ -38,9 +39,10 @@ class DryRunGenerator:
         on_partial: PartialSink | None = None,
         *,
         person: Origin | None = None,  # a real run sends a salted safety_identifier of them; nothing is sent here
+        area: EditArea | None = None,
     ) -> Generated:
-        check_call(images, prompt, options)
-        self.calls.append(PlannedCall(tuple(images), prompt, options))
+        check_call(images, prompt, options, area)
+        self.calls.append(PlannedCall(tuple(images), prompt, options, area))
         first = images[0].data
         return Generated((first,), sniff(first) or "png", Usage(), options.model, elapsed_s=0.0, partials=0)
 

@@ -8,6 +8,7 @@
     │   ├── TooManyImages         more references than the limit
     │   ├── PromptTooLong         prompt over the model's limit
     │   ├── MissingReference      the prompt names a letter no reference carries
+    │   ├── MarkedCopyRefused     a region edit's marked copy matches nothing (says what to do)
     │   └── UnsupportedOption     the model does not take this option combination
     ├── FetchError                a download failed (host, size, timeout, not an image)
     ├── LimitExceeded             a quota or concurrency limit; says which and when it resets
@@ -74,6 +75,10 @@ class MissingReference(InputError):
     def __init__(self, user_message: str, labels: tuple[str, ...]) -> None:
         super().__init__(user_message)
         self.labels = labels
+
+
+class MarkedCopyRefused(InputError):
+    """A marked copy for a region edit is another picture, or has no marks on it."""
 
 
 class UnsupportedOption(InputError):

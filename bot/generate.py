@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 INPUT_MIME_TYPES = frozenset({"image/png", "image/jpeg", "image/webp"})
+MAX_AREA_BYTES = 4 * 2**20  # the SDK: the mask "must be a valid PNG file, less than 4MB"
 API_MESSAGE_MAX_CHARS = 300
 _SAFETY_VIOLATIONS = re.compile(r"safety_violations=\[([^\]]*)\]")
 _RETRYABLE_STATUS = frozenset({408, 409})
@@ -56,6 +57,15 @@ class InputImage:
     name: str
     data: bytes
     mime: str  # "image/png" | "image/jpeg" | "image/webp"
+
+
+@dataclass(frozen=True)
+class EditArea:
+    """Where a region edit may change image 1: ``param`` is ``mask`` (a PNG transparent there) or
+    ``markup`` (a transparent overlay marking it), as the model takes (``ModelCaps.edit_area``)."""
+
+    param: str
+    image: InputImage
 
 
 @dataclass(frozen=True)
@@ -139,15 +149,17 @@ class Generator:
         on_partial: PartialSink | None = None,
         *,
         person: Origin | None = None,
+        area: EditArea | None = None,
     ) -> Generated:
         """Send ``images`` and ``prompt`` (already built, legend included) with ``options``.
 
-        ``person`` (who asked) is sent as a salted ``safety_identifier``, never as the raw id.
+        ``person`` (who asked) is sent as a salted ``safety_identifier``, never as the raw id;
+        ``area`` (a region edit) limits the edit of image 1.
 
         Raises ``bot.errors.InputError`` subclasses before any call when the model would refuse
         the request, and ``GenerationError`` subclasses when the call fails.
         """
-        caps, files = check_call(images, prompt, options)
+        caps, files = check_call(images, prompt, options, area)
         client = self._openai()
         timeout_s = self._settings.limits.job_timeout_s
         started = time.monotonic()
@@ -155,6 +167,7 @@ class Generator:
         attempt = _Attempt(
             client, files, prompt, options, caps, self._settings.partial_images, on_partial, identifier, self._redactor
         )
+        attempt.area = area
         try:
             async with asyncio.timeout(timeout_s):
                 images_out, output_format, usage = await self._with_retries(attempt, started + timeout_s)
@@ -224,6 +237,7 @@ class _Attempt:
         self.safety_identifier = safety_identifier
         self.redactor = redactor
         self.partials = 0
+        self.area: EditArea | None = None
 
     def _params(self) -> dict[str, Any]:
         options = self.options
@@ -241,6 +255,8 @@ class _Attempt:
             params["input_fidelity"] = options.input_fidelity
         if self.safety_identifier is not None:
             params["safety_identifier"] = self.safety_identifier
+        if self.area is not None:
+            params[self.area.param] = _as_file(self.area.image)
         return params
 
     async def run(self, timeout_s: float) -> tuple[tuple[bytes, ...], str, Usage | None]:
@@ -279,7 +295,7 @@ class _Attempt:
 
 
 def check_call(
-    images: Sequence[InputImage], prompt: str, options: MergeOptions
+    images: Sequence[InputImage], prompt: str, options: MergeOptions, area: EditArea | None = None
 ) -> tuple[ModelCaps, list[tuple[str, bytes, str]]]:
     """Everything the API would refuse, checked before any call; the files as the SDK takes them.
 
@@ -287,6 +303,10 @@ def check_call(
     """
     caps = caps_for(options.model)
     check_request(replace(options, prompt=prompt), len(images))
+    if area is not None and area.param != caps.edit_area:
+        raise ValueError(f"{options.model} takes a region as {caps.edit_area}, not {area.param}")
+    if area is not None and (area.image.mime != "image/png" or len(area.image.data) >= MAX_AREA_BYTES):
+        raise ValueError(f"the {area.param} must be a PNG under {MAX_AREA_BYTES} bytes")
     return caps, [_as_file(image) for image in images]
 
 

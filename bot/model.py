@@ -81,6 +81,7 @@ class ActionKind(StrEnum):
     DELETE = "delete"
     MERGE_ANYWAY = "anyway"  # run a merge the prompt-letter check stopped
     ROLES = "roles"
+    REFINE = "refine"  # edit the result: change only what the person says (a marked copy limits it to a region)
 
 
 class Stage(StrEnum):
@@ -177,6 +178,16 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Refinement:
+    """What a refine edits: ``base`` (the blob digest of the picture it changes, sent as image 1)
+    and, for a region edit, ``mask`` (the blob digest of the images.edit mask PNG at the base's
+    size, transparent where the edit may happen). The person's words are the job's prompt."""
+
+    base: str
+    mask: str | None = None
+
+
+@dataclass(frozen=True)
 class MergeOptions:
     """What the person asked the model for."""
 
@@ -190,11 +201,21 @@ class MergeOptions:
     n: int = 1
     input_fidelity: str | None = None
     check_letters: bool = True  # stop before any call when the prompt names a letter with no reference
+    refine: Refinement | None = None  # a refine of an earlier result: its picture goes first
+
+
+@dataclass(frozen=True)
+class EditSource:
+    """A refine from files (the CLI): the picture to edit, sent as image 1 at its own size, and
+    for a region edit a marked-up copy of it."""
+
+    picture: ImageSource
+    marked: ImageSource | None = None
 
 
 @dataclass(frozen=True)
 class MergeRequest:
-    """A new merge from an adapter or the CLI."""
+    """A new merge from an adapter or the CLI (``edit``: a refine of a picture from files)."""
 
     origin: Origin
     sources: tuple[ImageSource, ...]
@@ -203,6 +224,7 @@ class MergeRequest:
     start_later_hint: str = ""  # how to start from a later message here, said when images were left out
     skip_bad: bool = True  # False (the CLI without --skip-bad): an unusable file or too many stop the merge
     roles: Mapping[str, Role] = field(default_factory=dict)  # label -> role, over any caption's role word
+    edit: EditSource | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ Details can say the same thing later from the stored job.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .capabilities import caps_for
 from .model import Mode, Reference
@@ -32,14 +32,23 @@ class ModeChoice:
     sent: tuple[Reference, ...]
     sheet_only: tuple[Reference, ...] = ()
     note: str = ""
+    reserved: int = 0  # images sent before the references: a refine's picture to edit
+    no_room: bool = False  # the reserved images took every place: no reference is sent
 
     @property
-    def image_count(self) -> int:
+    def reference_images(self) -> int:
+        """The images the references take (the sheet counted as one)."""
+        if self.no_room:
+            return 0
         if self.mode is Mode.COLLAGE:
             return 1
         if self.mode is Mode.HYBRID:
             return 1 + len(self.sent)
         return len(self.sent)
+
+    @property
+    def image_count(self) -> int:
+        return self.reserved + self.reference_images
 
     @property
     def panels(self) -> tuple[Reference, ...]:
@@ -55,14 +64,23 @@ class ModeChoice:
         return f"{used}, {count} image{'s' if count != 1 else ''}"
 
 
-def choose_mode(requested: Mode, model: str, references: Sequence[Reference]) -> ModeChoice:
+def choose_mode(requested: Mode, model: str, references: Sequence[Reference], *, reserved: int = 0) -> ModeChoice:
     """What ``requested`` means for ``model`` and these ``references`` (off ones are left out).
 
-    Unknown and retired models raise ``UnsupportedOption`` (from the capability table).
+    ``reserved`` images go before the references (a refine's picture to edit) and take their
+    places in the model's limit. Unknown and retired models raise ``UnsupportedOption`` (from the
+    capability table).
     """
-    limit = caps_for(model).max_input_images
+    choice = _choose(requested, model, references, caps_for(model).max_input_images - reserved)
+    return replace(choice, reserved=reserved) if reserved else choice
+
+
+def _choose(requested: Mode, model: str, references: Sequence[Reference], limit: int) -> ModeChoice:
     panels = tuple(ref for ref in references if ref.included)
     ordered = tuple(send_order(references))
+    if limit <= 0:
+        note = f"{model} takes one image, so only the picture to edit was sent"
+        return ModeChoice(requested, Mode.COLLAGE, panels, note=note, no_room=True)
     if requested is Mode.COLLAGE:
         return ModeChoice(requested, Mode.COLLAGE, panels)
     if requested is Mode.SEPARATE:
@@ -86,10 +104,17 @@ def choose_mode(requested: Mode, model: str, references: Sequence[Reference]) ->
     return ModeChoice(requested, Mode.SEPARATE, ordered)
 
 
-def expected_image_count(requested: Mode, model: str, count: int) -> int:
-    """The images ``choose_mode`` will send for ``count`` references none of which is off: what a
-    new merge is checked and priced for before its references are gathered."""
-    limit = caps_for(model).max_input_images
+def expected_image_count(requested: Mode, model: str, count: int, *, reserved: int = 0) -> int:
+    """The images ``choose_mode`` will send for ``count`` references none of which is off (after
+    ``reserved`` ones, a refine's picture): what a new merge is checked and priced for before its
+    references are gathered."""
+    limit = caps_for(model).max_input_images - reserved
+    if limit <= 0 or (reserved and not count):
+        return reserved
+    return reserved + _expected(requested, limit, count)
+
+
+def _expected(requested: Mode, limit: int, count: int) -> int:
     if requested is Mode.COLLAGE:
         return 1
     if requested is Mode.SEPARATE:

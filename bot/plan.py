@@ -12,15 +12,15 @@ from dataclasses import dataclass, replace
 
 from compose import Sheet, SheetInput, compose_sheet
 
-from .capabilities import wanted_input_fidelity
+from .capabilities import caps_for, wanted_input_fidelity
 from .captions import sheet_caption
 from .fetch import Fetcher
 from .gather import gather
-from .generate import InputImage
+from .generate import EditArea, InputImage
 from .imagework import run_image_work
 from .model import MergeOptions, MergeRequest, Mode, Reference
 from .modes import ModeChoice, choose_mode
-from .prompting import build_prompt, legend
+from .prompting import build_prompt, legend, refine_legend
 from .roles import check_request_labels, role_tag
 from .settings import Settings
 from .sniff import sniff
@@ -44,11 +44,12 @@ class Prepared:
     """
 
     references: tuple[Reference, ...]
-    sheet: Sheet
+    sheet: Sheet | None  # None only for a refine of a picture with no references
     prompt: str
     files: tuple[InputImage, ...]
     choice: ModeChoice
     options: MergeOptions
+    area: EditArea | None = None  # a region edit's mask or markup for image 1
 
     @property
     def mode(self) -> Mode:
@@ -73,11 +74,13 @@ async def prepare(
 ) -> Prepared:
     """Compose the sheet off the event loop and choose the files and prompt for ``options.mode``.
 
-    ``images`` maps each reference's digest to its normalised bytes. The sheet shows every
-    reference that is not off, with its role beside its badge; it is built in every mode,
-    since the chat shows it to people as their legend.
+    ``images`` maps each reference's digest to its normalised bytes (and a refine's picture and
+    mask digests to theirs). The sheet shows every reference that is not off, with its role beside
+    its badge; it is built in every mode, since the chat shows it to people as their legend. A
+    refine sends its picture to edit first and the references after it, as the mode allows.
     """
-    choice = choose_mode(options.mode, options.model, references)
+    refine = options.refine
+    choice = choose_mode(options.mode, options.model, references, reserved=0 if refine is None else 1)
     inputs = [
         SheetInput(
             data=images[ref.digest],
@@ -90,20 +93,53 @@ async def prepare(
         for ref in choice.panels
     ]
     size = sheet_size(options, sheet_side)
-    sheet = await run_image_work(
-        compose_sheet, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES, fit_aspect=options.size == "auto"
+    sheet = (
+        await run_image_work(
+            compose_sheet, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES, fit_aspect=options.size == "auto"
+        )
+        if inputs
+        else None
     )
-    sheet_file = InputImage("reference-sheet.jpg", sheet.data, MIME["jpeg"])
+    sheet_file = InputImage("reference-sheet.jpg", sheet.data if sheet is not None else b"", MIME["jpeg"])
     references_sent = tuple(_file(ref, images[ref.digest]) for ref in choice.sent)
-    if choice.mode is Mode.COLLAGE:
-        files: tuple[InputImage, ...] = (sheet_file,)
+    if choice.no_room or sheet is None:
+        files: tuple[InputImage, ...] = ()
+    elif choice.mode is Mode.COLLAGE:
+        files = (sheet_file,)
     elif choice.mode is Mode.HYBRID:
         files = (sheet_file, *references_sent)
     else:
         files = references_sent
-    prompt = build_prompt(options.prompt, legend(choice.sent, choice.mode, choice.sheet_only))
     sent_options = replace(options, input_fidelity=wanted_input_fidelity(options, choice.panels))
-    return Prepared(references, sheet, prompt, files, choice, sent_options)
+    if refine is None:
+        if sheet is None:
+            raise ValueError("a merge needs at least one reference")
+        prompt = build_prompt(options.prompt, legend(choice.sent, choice.mode, choice.sheet_only))
+        return Prepared(references, sheet, prompt, files, choice, sent_options)
+    references_legend = "" if choice.no_room else legend(choice.sent, choice.mode, choice.sheet_only, first=2)
+    area = None if refine.mask is None else await edit_area(options.model, images[refine.mask])
+    prompt = build_prompt(options.prompt, refine_legend(references_legend, None if area is None else area.param))
+    files = (_picture_to_edit(images[refine.base]), *files)
+    return Prepared(references, sheet, prompt, files, choice, sent_options, area)
+
+
+async def edit_area(model: str, mask_png: bytes) -> EditArea:
+    """A region edit's area as ``model`` takes it: the mask itself, or the markup drawn from it."""
+    if caps_for(model).edit_area == "mask":
+        return EditArea("mask", InputImage("mask.png", mask_png, MIME["png"]))
+    markup = await run_image_work(_markup_from_mask, mask_png)
+    return EditArea("markup", InputImage("markup.png", markup, MIME["png"]))
+
+
+def _markup_from_mask(mask_png: bytes) -> bytes:
+    from compose import markup_png, region_from_mask
+
+    return markup_png(region_from_mask(mask_png))
+
+
+def _picture_to_edit(data: bytes) -> InputImage:
+    fmt = sniff(data) or "png"
+    return InputImage(f"picture-to-edit.{extension(fmt)}", data, MIME.get(fmt, "image/png"))
 
 
 def small_notes(references: Sequence[Reference], sheet: Sheet) -> tuple[str, ...]:

@@ -427,10 +427,13 @@ class PostgresJobStore:
             rows = await conn.fetch(
                 "SELECT r.digest FROM job_references AS r JOIN jobs AS j ON j.id = r.job_id WHERE j.status != $1 "
                 "UNION SELECT sheet_digest FROM jobs WHERE status != $1 AND sheet_digest IS NOT NULL "
-                "UNION SELECT jsonb_array_elements_text(result_digests::jsonb) FROM jobs WHERE status != $1",
+                "UNION SELECT jsonb_array_elements_text(result_digests::jsonb) FROM jobs WHERE status != $1 "
+                # A refine's picture to edit and its mask live in its options.
+                "UNION SELECT options::jsonb #>> '{refine,base}' FROM jobs WHERE status != $1 "
+                "UNION SELECT options::jsonb #>> '{refine,mask}' FROM jobs WHERE status != $1",
                 JobStatus.DELETED.value,
             )
-        return {str(row[0]) for row in rows}
+        return {str(row[0]) for row in rows if row[0] is not None}
 
     def _conn(self) -> Any:
         """A pooled connection, as an async context manager."""

@@ -89,27 +89,53 @@ def panel_line(reference: Reference) -> str:
     return f"{named}: {describe(reference)}"
 
 
-def legend(sent: Sequence[Reference], mode: Mode, sheet_only: Sequence[Reference] = ()) -> str:
+def legend(sent: Sequence[Reference], mode: Mode, sheet_only: Sequence[Reference] = (), *, first: int = 1) -> str:
     """The legend, without the person's words, for the mode actually used (never ``auto``).
 
     ``sent`` are the references sent as their own images, in send order (separate, hybrid), or
     every panel of the sheet (collage). In hybrid mode ``sheet_only`` are the references that
-    did not fit within the model's image limit: they are only on the sheet.
+    did not fit within the model's image limit: they are only on the sheet. ``first`` is the
+    index of the first reference image (2 after a refine's picture to edit).
     """
     if mode is Mode.AUTO:
         raise ValueError("legend needs the mode actually used; resolve auto first")
     if mode is Mode.COLLAGE:
         if not sent:
             return ""
-        return "\n".join([f"Image 1 is a reference sheet: {SHEET_RULE}.", *map(panel_line, sent)])
+        return "\n".join([f"Image {first} is a reference sheet: {SHEET_RULE}.", *map(panel_line, sent)])
     if mode is Mode.HYBRID:
         head = (
-            f"Image 1 is a reference sheet showing every reference with its label ({SHEET_RULE}); "
+            f"Image {first} is a reference sheet showing every reference with its label ({SHEET_RULE}); "
             "the images after it are those references at full size."
         )
-        lines = [image_line(index, ref) for index, ref in enumerate(sent, start=2)]
+        lines = [image_line(index, ref) for index, ref in enumerate(sent, start=first + 1)]
         return "\n".join([head, *lines, *map(panel_line, sheet_only)])
-    return "\n".join(image_line(index, ref) for index, ref in enumerate(sent, start=1))
+    return "\n".join(image_line(index, ref) for index, ref in enumerate(sent, start=first))
+
+
+EDIT_BASE = (
+    "Image 1 is the picture to edit. Change only what is asked above and keep everything else exactly as it is: "
+    "the composition, the subjects and their poses, the colours, the lighting and the style."
+)
+EDIT_AREAS: Mapping[str, str] = {
+    "mask": "Change only the area the mask leaves open and blend it with the rest; draw no outline or marks.",
+    "markup": (
+        "The markup overlaid on image 1 shows the area to change: change only that area, "
+        "and do not draw the markup itself."
+    ),
+}
+EDIT_REFERENCES = "The images after it are the references the picture was made from, for consistency only."
+
+
+def refine_legend(references_legend: str, area: str | None = None) -> str:
+    """The legend of a refine: image 1 is the picture to edit (in ``area`` only: ``mask`` or
+    ``markup``), then the references' own legend (numbered from 2), if any were sent."""
+    lines = [EDIT_BASE]
+    if area is not None:
+        lines.append(EDIT_AREAS[area])
+    if references_legend:
+        lines += [EDIT_REFERENCES, references_legend]
+    return "\n".join(lines)
 
 
 def build_prompt(user_prompt: str, extra: str) -> str:

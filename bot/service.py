@@ -42,6 +42,8 @@ from .model import (
     Action,
     ActionKind,
     Actor,
+    EditSource,
+    ImageSource,
     Job,
     JobStatus,
     MergeOptions,
@@ -51,6 +53,7 @@ from .model import (
     Progress,
     ProgressSink,
     Reference,
+    Refinement,
     Stage,
     View,
     clamp_weight,
@@ -59,9 +62,11 @@ from .model import (
 from .modes import choose_mode, expected_image_count
 from .plan import Prepared, extension, prepare, small_notes
 from .pricing import estimate_cost, estimate_request_cost
+from .refine import check_picture, marked_mask
 from .roles import apply_assignments, check_request_labels, describe_assignments, parse_assignments
 from .settings import Settings
 from .shutdown import Drain, Released
+from .sniff import sniff
 from .storage_faults import StorageAlarm
 from .store import INTERRUPTED_WHILE_QUEUED, Caps, Claimed, JobStore, open_store
 from .usage import usage_view
@@ -78,7 +83,7 @@ from .worker import Resumer, Worker
 
 if TYPE_CHECKING:
     from .blobs import Blobs
-    from .generate import Generated, InputImage, PartialSink
+    from .generate import EditArea, Generated, InputImage, PartialSink
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +128,7 @@ class ImageGenerator(Protocol):
         on_partial: PartialSink | None = None,
         *,
         person: Origin | None = None,  # who asked: sent as a salted safety_identifier
+        area: EditArea | None = None,  # a region edit's mask or markup for image 1
     ) -> Generated: ...
 
     async def aclose(self) -> None: ...
@@ -268,7 +274,8 @@ class MergeService:
                 check_count(len(request.sources), self.settings.limits.max_images)
             kept = min(len(request.sources), self.settings.limits.max_images)  # gather keeps the newest
             # At least one: with no sources at all, gather says how to attach images.
-            inputs = max(1, expected_image_count(request.options.mode, request.options.model, kept))
+            reserved = 0 if request.edit is None else 1  # a refine's picture to edit goes first
+            inputs = max(1, expected_image_count(request.options.mode, request.options.model, kept, reserved=reserved))
             check_request(request.options, inputs)
             job = Job(id=new_job_id(), origin=request.origin, options=request.options, references=())
             await self._limiter.admit(job, self._reservation(request.options, inputs))
@@ -289,12 +296,14 @@ class MergeService:
         prompt: str | None = None,
         roles: str | None = None,
         origin: Origin | None = None,
+        marked: ImageSource | None = None,
     ) -> Outcome:
         """Apply a control to a stored job.
 
-        ``prompt`` is the text of an Edit prompt (or Use as reference) form, ``roles`` that of a
-        Roles form (``A=subject C=style:high``, see ``bot.roles``); without them those two ask
-        for the form (``needs_prompt``, ``needs_roles``).
+        ``prompt`` is the text of an Edit prompt (or Use as reference, or Refine) form, ``roles``
+        that of a Roles form (``A=subject C=style:high``, see ``bot.roles``); without them those ask
+        for the form (``needs_prompt``, ``needs_roles``). ``marked`` is, for a Refine, a copy of the
+        result with the area to change drawn on it (a region edit).
         """
         self.drain.track()
         if self.drain.stopping:
@@ -324,9 +333,16 @@ class MergeService:
             return Outcome(reference_prompt(job), job=job, needs_prompt=True)
         if action.kind is ActionKind.ROLES and roles is None:
             return Outcome(View(text=describe_assignments(job.references), ephemeral=True), job=job, needs_roles=True)
+        if action.kind is ActionKind.REFINE:
+            try:
+                self._check_refinable(job)
+            except MergebotError as exc:
+                return Outcome(notice(exc.user_message), job=job, ok=False, error=exc)
+            if prompt is None or not prompt.strip():
+                return Outcome(View(text="", ephemeral=True), job=job, needs_prompt=True)
         child_origin = origin or replace(job.origin, user_id=actor.user_id, user_name=actor.user_name)
         try:
-            child = await self._child(job, action, child_origin, prompt, roles)
+            child = await self._child(job, action, child_origin, prompt, roles, marked)
             self._check_prompt(child.options)
             inputs = self._image_count(child)
             check_request(child.options, inputs)
@@ -345,7 +361,13 @@ class MergeService:
         return Outcome(failure_view(failure, None), ok=False, error=failure)
 
     async def _child(
-        self, parent: Job, action: Action, origin: Origin, prompt: str | None, roles: str | None
+        self,
+        parent: Job,
+        action: Action,
+        origin: Origin,
+        prompt: str | None,
+        roles: str | None,
+        marked: ImageSource | None = None,
     ) -> Job:
         if not parent.references:
             raise InputError("That merge never gathered its images, so there is nothing to redo. Start a new /merge.")
@@ -367,8 +389,13 @@ class MergeService:
         elif action.kind is ActionKind.USE_AS_REFERENCE:
             references = await self._with_result_as_reference(parent)
             tag = f"use:{references[-1].label}"
+            options = replace(options, refine=None)  # a new merge, no longer an edit of a picture
             if prompt is not None:
                 options = replace(options, prompt=prompt.strip())
+        elif action.kind is ActionKind.REFINE:
+            refinement = await self._refinement(parent, marked, origin)
+            options = replace(options, prompt=(prompt or "").strip(), refine=refinement, check_letters=True)
+            tag = "region" if refinement.mask else "refine"
         return Job(
             id=new_job_id(),
             origin=origin,
@@ -377,6 +404,34 @@ class MergeService:
             parent_id=parent.id,
             action=tag,
         )
+
+    @staticmethod
+    def _check_refinable(parent: Job) -> None:
+        if not parent.result_digests:
+            raise InputError("That merge has no result yet to refine. Press Retry first.")
+
+    async def _refinement(self, parent: Job, marked: ImageSource | None, origin: Origin) -> Refinement:
+        """What a refine of ``parent`` edits: its (latest) result, within the area marked on ``marked``."""
+        self._check_refinable(parent)
+        base = parent.result_digests[0]
+        if marked is None:
+            return Refinement(base)
+        picture = await self._blob(parent, base)
+        owner = (origin.platform, origin.workspace_id, origin.user_id)
+        mask = await marked_mask(picture, marked, self._fetcher, self.settings.limits, owner=owner)
+        return Refinement(base, await self._blobs.put(mask))
+
+    async def _picture_to_edit(self, request: MergeRequest, edit: EditSource) -> Refinement:
+        """A refine from files: the picture stored as it is (image 1 at its own size) and its mask."""
+        picture = await self._fetcher.fetch(edit.picture)
+        check_picture(picture, edit.picture.name, self.settings.limits.max_image_pixels)
+        base = await self._blobs.put(picture)
+        if edit.marked is None:
+            return Refinement(base)
+        origin = request.origin
+        owner = (origin.platform, origin.workspace_id, origin.user_id)
+        mask = await marked_mask(picture, edit.marked, self._fetcher, self.settings.limits, owner=owner)
+        return Refinement(base, await self._blobs.put(mask))
 
     def _check_usable_as_reference(self, parent: Job) -> None:
         if not parent.result_digests:
@@ -564,12 +619,20 @@ class MergeService:
         await report(Stage.COMPOSING, "Building the reference sheet…")
         prepared = await self._prepare(job)
         sheet = prepared.sheet
+        if sheet is None:  # a refine of a picture alone
+            if show_sheet:
+                await self._show_refine(job, prepared, report)
+            return job, prepared
         boxes = {label: (b.x0, b.y0, b.x1, b.y1) for label, b in sheet.boxes.items()}
         notes = tuple(note for note in small_notes(job.references, sheet) if note not in job.warnings)
         job = replace(
             job, sheet_digest=await self._blobs.put(sheet.data), sheet_boxes=boxes, warnings=job.warnings + notes
         )
         await self._store.save(job)
+        if job.options.refine is not None:
+            if show_sheet:
+                await self._show_refine(job, prepared, report)
+            return job, prepared
         ready = f"Reference sheet ready ({', '.join(r.label for r in job.references)}). Generating…"
         if show_sheet:
             await report(
@@ -578,6 +641,23 @@ class MergeService:
         else:
             await report(Stage.COMPOSING, ready)
         return job, prepared
+
+    async def _show_refine(self, job: Job, prepared: Prepared, report: _Reporter) -> None:
+        """Before generating, show what a refine edits: the picture, with a region edit's area outlined."""
+        refine = job.options.refine
+        if refine is None:
+            return
+        picture = await self._blob(job, refine.base)
+        others = ", ".join(ref.label for ref in prepared.choice.sent) if not prepared.choice.no_room else ""
+        after = f", with {others} after it" if others else ""
+        if refine.mask is None:
+            text, image = f"Refining the previous result{after}: changing only what you asked. Generating…", picture
+        else:
+            mask = await self._blob(job, refine.mask)
+            image = await run_image_work(_outlined, picture, mask)
+            text = f"Editing only the outlined area of the previous result{after}. Generating…"
+        name = f"refine-{job.id}.{extension(sniff(image) or 'png')}"
+        await report(Stage.COMPOSING, text, image=image, image_name=name)
 
     async def _generate_stage(self, job: Job, prepared: Prepared, report: _Reporter) -> Generated:
         """Call the model, passing each partial preview on as progress with the time it has taken."""
@@ -597,7 +677,12 @@ class MergeService:
 
         await report(Stage.GENERATING, generating_text(0, estimate))
         generated = await self.generator.generate(
-            prepared.files, prepared.prompt, prepared.options, on_partial=on_partial, person=job.origin
+            prepared.files,
+            prepared.prompt,
+            prepared.options,
+            on_partial=on_partial,
+            person=job.origin,
+            area=prepared.area,
         )
         self._durations.add(model, time.perf_counter() - started)
         return generated
@@ -648,7 +733,14 @@ class MergeService:
         return Outcome(failure_view(error, job), job=job, ok=False, error=error)
 
     async def _gather_into(self, job: Job, request: MergeRequest) -> tuple[Job, Mapping[str, str]]:
-        """The job with its references gathered, and why each unused letter has no reference."""
+        """The job with its references gathered, and why each unused letter has no reference
+        (a refine from files also has its picture to edit and mask stored)."""
+        if request.edit is not None:
+            refinement = await self._picture_to_edit(request, request.edit)
+            job = replace(job, options=replace(job.options, refine=refinement))
+            if not request.sources:
+                await self._store.save(job)
+                return job, {}
         origin = request.origin
         gathered = await gather(
             request.sources,
@@ -695,6 +787,10 @@ class MergeService:
 
     async def _prepare(self, job: Job) -> Prepared:
         images = {ref.digest: await self._blob(job, ref.digest) for ref in job.references}
+        refine = job.options.refine
+        for digest in () if refine is None else (refine.base, refine.mask):
+            if digest is not None:
+                images[digest] = await self._blob(job, digest)
         return await prepare(job.options, job.references, images, self.settings.sheet_side)
 
     def _check_prompt(self, options: MergeOptions) -> None:
@@ -708,7 +804,8 @@ class MergeService:
 
     @staticmethod
     def _image_count(job: Job) -> int:
-        return choose_mode(job.options.mode, job.options.model, job.references).image_count
+        reserved = 0 if job.options.refine is None else 1
+        return choose_mode(job.options.mode, job.options.model, job.references, reserved=reserved).image_count
 
     async def _maybe_prune(self) -> None:
         self._finished_since_prune += 1
@@ -718,6 +815,13 @@ class MergeService:
         freed = await self._blobs.prune(await self._store.referenced_digests())
         if freed:
             log.info("pruned %d bytes of unused blobs", freed)
+
+
+def _outlined(picture: bytes, mask_png: bytes) -> bytes:
+    """``picture`` with the area its mask opens outlined (JPEG)."""
+    from compose import outline, region_from_mask
+
+    return outline(picture, region_from_mask(mask_png))
 
 
 def _restarting() -> Outcome:

@@ -398,10 +398,13 @@ class SqliteJobStore:
                 "SELECT r.digest FROM job_references AS r JOIN jobs AS j ON j.id = r.job_id "
                 "WHERE j.status != ? "
                 "UNION SELECT sheet_digest FROM jobs WHERE status != ? AND sheet_digest IS NOT NULL "
-                "UNION SELECT d.value FROM jobs AS j, json_each(j.result_digests) AS d WHERE j.status != ?",
-                (deleted, deleted, deleted),
+                "UNION SELECT d.value FROM jobs AS j, json_each(j.result_digests) AS d WHERE j.status != ? "
+                # A refine's picture to edit and its mask live in its options.
+                "UNION SELECT json_extract(options, '$.refine.base') FROM jobs WHERE status != ? "
+                "UNION SELECT json_extract(options, '$.refine.mask') FROM jobs WHERE status != ?",
+                (deleted, deleted, deleted, deleted, deleted),
             )
-        return {str(row[0]) for row in rows}
+        return {str(row[0]) for row in rows if row[0] is not None}
 
     def _conn(self) -> aiosqlite.Connection:
         if self._db is None:

@@ -14,7 +14,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from .model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Role, Usage
+from .model import Job, JobStatus, MergeOptions, Mode, Origin, Reference, Refinement, Role, Usage
 
 JOB_COLUMNS = (
     "id",
@@ -85,6 +85,8 @@ def _options(text: str) -> MergeOptions:
     known = {f.name for f in dataclasses.fields(MergeOptions)}
     values = {k: v for k, v in raw.items() if k in known}
     values["mode"] = Mode(values.get("mode", Mode.COLLAGE.value))
+    refine = values.get("refine")
+    values["refine"] = None if refine is None else Refinement(base=refine["base"], mask=refine.get("mask"))
     return MergeOptions(**values)
 
 

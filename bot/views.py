@@ -31,8 +31,8 @@ def label_for_emoji(emoji: str) -> str | None:
 
 
 def result_controls(job: Job) -> tuple[Control, ...]:
-    """Retry, More <label> for each reference in the merge, Roles…, Edit prompt, Use as reference,
-    Details, Delete."""
+    """Retry, More <label> for each reference in the merge, Roles…, Refine…, Edit prompt, Use as
+    reference, Details, Delete."""
     controls = [Control(ActionKind.RETRY, job.id, "Retry", emoji="🔁", style="primary")]
     controls += [
         Control(ActionKind.REBALANCE, job.id, f"More {ref.label}", arg=ref.label, emoji=letter_emoji(ref.label))
@@ -40,6 +40,7 @@ def result_controls(job: Job) -> tuple[Control, ...]:
         if ref.included
     ]
     controls.append(Control(ActionKind.ROLES, job.id, "Roles…", emoji="🎭"))
+    controls.append(Control(ActionKind.REFINE, job.id, "Refine…", emoji="🪄"))
     controls += [
         Control(ActionKind.EDIT_PROMPT, job.id, "Edit prompt", emoji="✏️"),
         Control(ActionKind.USE_AS_REFERENCE, job.id, "Use as reference", emoji="📌"),
@@ -189,6 +190,8 @@ def _action_words(action: str) -> str:
         "use": f"previous result as {arg}",
         "anyway": "merged anyway",
         "roles": "roles changed",
+        "refine": "refined",
+        "region": "marked area edited",
     }.get(kind, kind)
 
 

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from compose.encode import fit_to_bytes
     from compose.errors import ComposeError, MarkedCopyMismatch, NoMarksFound
     from compose.layout import Arrangement, Box, Item, arrange, sheet_label
-    from compose.marks import MarkedRegion, edit_mask_png, find_marked_region
+    from compose.marks import MarkedRegion, edit_mask_png, find_marked_region, markup_png, outline, region_from_mask
     from compose.reference import Normalized, normalize
     from compose.render import Sheet, SheetInput, compose_sheet
 
@@ -36,6 +36,9 @@ _HOMES = {
     "NoMarksFound": "errors",
     "edit_mask_png": "marks",
     "find_marked_region": "marks",
+    "markup_png": "marks",
+    "outline": "marks",
+    "region_from_mask": "marks",
     "Item": "layout",
     "Normalized": "reference",
     "Sheet": "render",
@@ -65,8 +68,11 @@ __all__ = [
     "edit_mask_png",
     "find_marked_region",
     "fit_to_bytes",
+    "markup_png",
     "normalize",
+    "outline",
     "probe",
+    "region_from_mask",
     "sheet_label",
 ]
 

@@ -10,6 +10,7 @@ loop encloses (a circle marks its inside) and grows the region slightly so the e
     region = find_marked_region(result_png, marked_jpeg)
     region.mask, region.box, region.fraction
     edit_mask_png(region)   # the ``mask`` images.edit takes: transparent exactly where it may edit
+    markup_png(region)      # the ``markup`` overlay the models that take it read instead
     outline(result_png, region)   # the result with the region's edge drawn, to show what was understood
 
 Pillow only: every pixel pass is a C filter; the only Python loop walks row runs, not pixels.
@@ -111,6 +112,37 @@ def edit_mask_png(region: MarkedRegion) -> bytes:
     if len(data) >= MAX_MASK_BYTES:  # a two-level picture compresses far below this at any API size
         raise ValueError(f"mask PNG is {len(data)} bytes, the API takes less than {MAX_MASK_BYTES}")
     return data
+
+
+MARKUP_COLOUR = (255, 0, 200)
+MARKUP_FILL_ALPHA = 72
+
+
+def markup_png(region: MarkedRegion) -> bytes:
+    """The region as images.edit's ``markup`` (the models that take it): an RGBA PNG of the result's
+    size, transparent outside, the region tinted and its edge drawn, to overlay on the result."""
+    width = max(2, round(min(region.mask.size) / 200))
+    edge = ImageChops.subtract(region.mask, _erode(region.mask, width))
+    fill = region.mask.point([MARKUP_FILL_ALPHA if value else 0 for value in range(256)])
+    alpha = ImageChops.lighter(fill, edge)
+    overlay = Image.new("RGBA", region.mask.size, (*MARKUP_COLOUR, 0))
+    overlay.putalpha(alpha)
+    buffer = io.BytesIO()
+    overlay.save(buffer, "PNG", optimize=True)
+    return buffer.getvalue()
+
+
+def region_from_mask(mask_png: bytes) -> MarkedRegion:
+    """The region an ``edit_mask_png`` opens, read back (a stored refine shows its outline again)."""
+    image = open_image(mask_png, "mask")
+    with image:
+        image.load()
+        alpha = image.getchannel("A") if "A" in image.getbands() else image.convert("L")
+    inside = alpha.point([255 if value == 0 else 0 for value in range(256)])
+    box = inside.getbbox()
+    if box is None:
+        raise ValueError("the mask opens no area")
+    return MarkedRegion(mask=inside, box=box, fraction=inside.histogram()[255] / (inside.size[0] * inside.size[1]))
 
 
 def outline(result: bytes, region: MarkedRegion) -> bytes:

@@ -72,11 +72,13 @@ class ChatSurface:
         moderator: bool = False,
         prompt: str | None = None,
         roles: str | None = None,
+        marked: bytes | None = None,
     ) -> Outcome:
         actor = Actor("chat", self.workspace, user, is_moderator=moderator)
         action = Action(control.kind, control.job_id, control.arg)
+        copy = None if marked is None else ImageSource(name="marked.jpg", data=marked)
         outcome = await self.service.act(
-            action, actor, self._on_progress, prompt=prompt, roles=roles, origin=self.origin(user)
+            action, actor, self._on_progress, prompt=prompt, roles=roles, origin=self.origin(user), marked=copy
         )
         self.replies.append(outcome)
         return outcome

@@ -61,6 +61,11 @@ leaves ``usage`` out of non-streamed answers (the spec makes it optional there, 
 ``OpenAIDouble(chunk_delay=0.05)`` pauses between streamed events, to watch progress; ``api.pending_failures``
 counts failures not yet consumed. Error bodies follow the API's ``{"error": {message, type, param, code}}``;
 moderation messages end with ``safety_violations=[...]`` like the real ones.
+
+Region edits: ``mask`` and ``markup`` are checked as the API states them (PNG under 4 MB with an
+alpha channel and a fully transparent area, the first image's exact size; ``markup`` only on
+GPT Image 2.5 models, never with ``mask``); ``request.mask`` and ``request.markup`` are the files
+as they arrived (``RecordedFile``), for tests to compare with the region they drew.
 """
 
 from __future__ import annotations
@@ -101,6 +106,9 @@ MAX_IMAGES = 16
 # Fields the installed SDK (openai 3.54) documents for images.edit that the pinned spec lacks.
 NEWER_EDIT_FIELDS = frozenset({"complexity", "frame_count", "frame_duration_ms", "markup", "safety_identifier", "svg"})
 NEWER_QUALITIES = ("xhigh", "max")
+EDIT_AREA_PARTS = ("mask", "markup")
+MAX_MASK_BYTES = 4 * 2**20  # the spec: the mask "must be a valid PNG file, less than 4MB"
+MARKUP_MODELS = ("gpt-image-2.5-",)  # the SDK (3.57): markup "Supports GPT Image 2.5. Cannot be combined with mask."
 
 FailureKind = Literal[
     "moderation_blocked",
@@ -237,6 +245,16 @@ class RecordedRequest:
     @property
     def images(self) -> list[RecordedFile]:
         return [f for f in self.files if f.part_name in ("image", "image[]")]
+
+    @property
+    def mask(self) -> RecordedFile | None:
+        """The ``mask`` file as it arrived, if one was sent."""
+        return next((f for f in self.files if f.part_name == "mask"), None)
+
+    @property
+    def markup(self) -> RecordedFile | None:
+        """The ``markup`` file as it arrived, if one was sent."""
+        return next((f for f in self.files if f.part_name == "markup"), None)
 
 
 @dataclass
@@ -500,7 +518,7 @@ class OpenAIDouble:
                 raise _Refusal(400, error_body("Nested multipart is not supported.", "invalid_request_error", None))
             name = part.name or ""
             data = bytes(await part.read())
-            if part.filename is None and name not in ("image", "image[]", "mask"):
+            if part.filename is None and name not in ("image", "image[]", *EDIT_AREA_PARTS):
                 record.fields[name] = data.decode("utf-8")
                 continue
             record.files.append(_decoded_file(name, part.filename, part.headers.get("Content-Type"), data))
@@ -545,10 +563,12 @@ class OpenAIDouble:
                 params["image"] = [f"<{f.filename}>" for f in images]
             else:
                 params["image"] = f"<{images[0].filename}>"
-        masks = [f for f in record.files if f.part_name == "mask"]
-        if masks:
-            params["mask"] = f"<{masks[0].filename}>"
+        for part in EDIT_AREA_PARTS:
+            given = [f for f in record.files if f.part_name == part]
+            if given:
+                params[part] = f"<{given[0].filename}>"
         self._validate("CreateImageEditRequest", params, NEWER_EDIT_FIELDS)
+        _check_edit_area(record, params)
         return params
 
     @staticmethod
@@ -698,6 +718,43 @@ def _decoded_file(name: str, filename: str | None, content_type: str | None, dat
             return RecordedFile(name, filename, content_type, data, image.width, image.height, image.format)
     except Exception:
         return RecordedFile(name, filename, content_type, data)
+
+
+def _area_refusal(message: str, param: str, code: str = "invalid_value") -> _Refusal:
+    return _Refusal(400, error_body(message, "invalid_request_error", code, param))
+
+
+def _check_edit_area(record: RecordedRequest, params: Mapping[str, Any]) -> None:
+    """The rules of ``mask`` and ``markup`` as the API states them: at most one of the two; a PNG
+    under 4 MB with an alpha channel, of exactly the first image's size; markup only on GPT Image 2.5,
+    with transparent pixels."""
+    mask, markup = record.mask, record.markup
+    if mask is not None and markup is not None:
+        raise _area_refusal("'markup' cannot be combined with 'mask'.", "markup")
+    area = mask or markup
+    if area is None:
+        return
+    param = area.part_name
+    model = str(params.get("model") or "")
+    if param == "markup" and not model.startswith(MARKUP_MODELS):
+        raise _area_refusal(f"'markup' is not supported with model '{model}'.", "markup", "unsupported_parameter")
+    if area.image_format != "PNG" or area.content_type != "image/png":
+        raise _area_refusal(f"Invalid {param} image: it must be a valid PNG file.", param, "invalid_image_format")
+    if len(area.data) >= MAX_MASK_BYTES:
+        raise _area_refusal(f"Invalid {param} image: it must be less than 4MB.", param, "image_too_large")
+    first = record.images[0] if record.images else None
+    if first is None or (area.width, area.height) != (first.width, first.height):
+        raise _area_refusal(
+            f"Invalid {param} image: {param} and image must have the same dimensions "
+            f"({area.width}x{area.height} against {None if first is None else (first.width, first.height)}).",
+            param,
+        )
+    with Image.open(io.BytesIO(area.data)) as image:
+        if "A" not in image.getbands() and "transparency" not in image.info:
+            raise _area_refusal(f"Invalid {param} image: it must have an alpha channel.", param)
+        alpha = image.convert("RGBA").getchannel("A")
+    if alpha.getextrema()[0] != 0:
+        raise _area_refusal(f"Invalid {param} image: it has no fully transparent area to edit.", param)
 
 
 def _moderation_body(failure: _Failure) -> dict[str, Any]:
