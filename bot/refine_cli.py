@@ -53,7 +53,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     try:
         options = _options(args, settings)
         if args.dry_run and args.marked and options.output_format != "png":
-            raise UsageError(f"--dry-run --marked writes the mask, a PNG: --out must end in .png, not {args.out.name!r}")
+            raise UsageError(
+                f"--dry-run --marked writes the mask, a PNG: --out must end in .png, not {args.out.name!r}"
+            )
         check_out(args.out)
         limit = settings.limits.max_image_bytes
         (picture,), _ = read_sources([args.result], skip_bad=False, max_bytes=limit)

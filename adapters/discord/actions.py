@@ -12,11 +12,11 @@ from typing import Any
 
 import discord
 
-from bot.model import Action, ActionKind, Actor, Job, Outcome
+from bot.model import Action, ActionKind, Actor, ImageSource, Job, Outcome
 from bot.views import next_reference_label
 
 from .context import AdapterContext, context_of
-from .controls import EditPromptModal, RolesModal, UseAsReferenceModal, controls_view
+from .controls import EditPromptModal, RefineModal, RolesModal, UseAsReferenceModal, controls_view
 from .escape import escape
 from .progress import StatusMessage, acknowledge, attempt
 from .render import clip, shown
@@ -24,7 +24,7 @@ from .render import clip, shown
 logger = logging.getLogger(__name__)
 
 PRIVATE_ACTIONS = frozenset({ActionKind.DETAILS, ActionKind.DELETE})
-PROMPTED_ACTIONS = frozenset({ActionKind.EDIT_PROMPT, ActionKind.USE_AS_REFERENCE})
+PROMPTED_ACTIONS = frozenset({ActionKind.EDIT_PROMPT, ActionKind.USE_AS_REFERENCE, ActionKind.REFINE})
 REACTIONS_HELP = (
     "Reactions on a result: 🔁 retry · 🇦 🇧 🇨 … more of that reference · 🗑️ delete (the requester only)."
 )
@@ -42,15 +42,21 @@ def actor_of(interaction: discord.Interaction[Any]) -> Actor:
 
 
 async def handle_action(
-    interaction: discord.Interaction[Any], action: Action, prompt: str | None, *, roles: str | None = None
+    interaction: discord.Interaction[Any],
+    action: Action,
+    prompt: str | None,
+    *,
+    roles: str | None = None,
+    marked: ImageSource | None = None,
 ) -> None:
     """Run ``action`` for the person behind ``interaction``; never raises.
 
-    ``prompt`` and ``roles`` are the texts of a submitted Edit prompt or Roles… form.
+    ``prompt`` and ``roles`` are the texts of a submitted Edit prompt, Refine or Roles… form;
+    ``marked`` a Refine's copy of the result with the area to change drawn on it.
     """
     context = context_of(interaction.client)
     try:
-        await _handle(context, interaction, action, prompt, roles)
+        await _handle(context, interaction, action, prompt, roles, marked)
     except Exception:
         logger.exception("control %s on job %s failed", action.kind.value, action.job_id)
         await _apologise(interaction)
@@ -62,6 +68,7 @@ async def _handle(
     action: Action,
     prompt: str | None,
     roles: str | None,
+    marked: ImageSource | None = None,
 ) -> None:
     service = context.service
     actor = actor_of(interaction)
@@ -91,7 +98,7 @@ async def _handle(
         mention=interaction.user.mention,
         loading_id=loading_id,
     )
-    outcome = await service.act(action, actor, status.sink, prompt=prompt, roles=roles)
+    outcome = await service.act(action, actor, status.sink, prompt=prompt, roles=roles, marked=marked)
     if outcome.deleted:
         await delete_job_messages(interaction.client, outcome.job)
         await interaction.edit_original_response(content=shown(outcome.view.text))
@@ -112,6 +119,8 @@ def _prompt_form(action: Action, job: Job, current_prompt: str) -> discord.ui.Mo
     """The form that asks for the prompt of Edit prompt or Use as reference, pre-filled."""
     if action.kind is ActionKind.USE_AS_REFERENCE:
         return UseAsReferenceModal(action.job_id, current_prompt, next_reference_label(job))
+    if action.kind is ActionKind.REFINE:
+        return RefineModal(action.job_id)
     return EditPromptModal(action.job_id, current_prompt)
 
 

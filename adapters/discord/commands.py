@@ -17,8 +17,10 @@ from bot.roles import parse_assignments, request_maps
 from . import gather
 from .actions import REACTIONS_HELP, actor_of
 from .context import AdapterContext, context_of
-from .controls import MODAL_TIMEOUT_S, PROMPT_INPUT_ID, PROMPT_MAX
+from .controls import MODAL_TIMEOUT_S, PROMPT_INPUT_ID, PROMPT_MAX, RegionModal
+from .escape import strip_markup
 from .progress import StatusMessage, acknowledge
+from .region import EDIT_MARKED_AREA_COMMAND
 from .render import shown
 
 logger = logging.getLogger(__name__)
@@ -60,7 +62,9 @@ HELP = (
     "**/merge** `prompt:` what to make, e.g. `the character from A in the room from B`. In a thread every image "
     "is used, oldest first, labeled A, B, C…; in a channel the recent ones. Apps → Merge images from here "
     "starts from any message. `/merge prompt:usage` shows your merges and spend.\n"
-    "Buttons on a result: Retry · More A, More B … · Edit prompt · Use as reference · Details · Delete.\n"
+    "Buttons on a result: Retry · More A, More B … · Roles… · Refine… · Edit prompt · Use as reference · Details · "
+    "Delete. To change one area, draw on a copy of the result, post it, then Apps → Edit the marked area "
+    "(or attach it in the Refine… form).\n"
     f"{REACTIONS_HELP}"
 )
 HELP_WORDS = frozenset({"help", "?"})
@@ -127,6 +131,14 @@ def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:
         await interaction.response.send_modal(FromHereModal(message))
 
     tree.add_command(from_here)
+
+    @app_commands.context_menu(name=EDIT_MARKED_AREA_COMMAND)
+    @app_commands.guild_only()
+    async def edit_marked(interaction: discord.Interaction[Any], message: discord.Message) -> None:
+        context_of(interaction.client).remember_target(interaction, message)
+        await interaction.response.send_modal(RegionModal(message.id, strip_markup(message.content)))
+
+    tree.add_command(edit_marked)
     return tree
 
 

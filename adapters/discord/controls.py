@@ -30,11 +30,16 @@ PROMPT_MAX = 4000  # Discord's text input limit
 ROLES_MODAL_PREFIX = "mbroles:"
 ROLES_INPUT_ID = "roles"
 ROLES_MAX = 1000
+REFINE_MODAL_PREFIX = "mbrefine:"  # the Refine… form of a result: mbrefine:<job>
+REGION_MODAL_PREFIX = "mbregion:"  # "Edit the marked area" on a post: mbregion:<message id>
+MARKED_INPUT_ID = "marked"
+REFINE_QUESTION = "What should change?"
 MODAL_TIMEOUT_S = 15 * 60.0  # discord.py forgets its Modal object after this; the submit is still answered
 BUTTONS_PER_ROW = 5
 REBALANCE_BUTTON_ROWS = 3  # rows 1-3; beyond 15 references a select menu takes row 1
 SELECT_MAX_OPTIONS = 25
 MAX_ROWS = 5  # Discord's limit of component rows per message
+AFTER_REBALANCE = (ActionKind.ROLES, ActionKind.REFINE)
 STYLES = {
     "primary": discord.ButtonStyle.primary,
     "secondary": discord.ButtonStyle.secondary,
@@ -181,6 +186,52 @@ class RolesModal(discord.ui.Modal):
         self.add_item(self.roles)
 
 
+class RefineModal(discord.ui.Modal):
+    """Refine…: "What should change?", and optionally a copy of the result with the area to change
+    drawn on it (a region edit). Answered by ``forms.answer_form`` from its custom id (``mbrefine:<job>``)."""
+
+    def __init__(self, job_id: str) -> None:
+        custom_id = f"{REFINE_MODAL_PREFIX}{job_id}"
+        super().__init__(title="Refine this result", custom_id=custom_id, timeout=MODAL_TIMEOUT_S)
+        self.prompt: discord.ui.TextInput[RefineModal] = discord.ui.TextInput(
+            custom_id=PROMPT_INPUT_ID,
+            style=discord.TextStyle.paragraph,
+            placeholder="e.g. make the sky stormy; everything else stays as it is",
+            max_length=PROMPT_MAX,
+            required=True,
+        )
+        self.add_item(discord.ui.Label(text=REFINE_QUESTION, component=self.prompt))
+        self.marked: discord.ui.FileUpload[RefineModal] = discord.ui.FileUpload(
+            custom_id=MARKED_INPUT_ID, required=False, max_values=1
+        )
+        self.add_item(
+            discord.ui.Label(
+                text="Only a marked area? (optional)",
+                description="A copy of the result with the area to change drawn on it in a bright colour",
+                component=self.marked,
+            )
+        )
+
+
+class RegionModal(discord.ui.Modal):
+    """"Edit the marked area" on a post: what should change there, pre-filled with the post's text.
+    Answered by ``forms.answer_form`` from its custom id (``mbregion:<message id>``)."""
+
+    def __init__(self, message_id: int, text: str) -> None:
+        super().__init__(
+            title="Edit the marked area", custom_id=f"{REGION_MODAL_PREFIX}{message_id}", timeout=MODAL_TIMEOUT_S
+        )
+        self.prompt: discord.ui.TextInput[RegionModal] = discord.ui.TextInput(
+            label=REFINE_QUESTION,
+            custom_id=PROMPT_INPUT_ID,
+            style=discord.TextStyle.paragraph,
+            default=text[:PROMPT_MAX] or None,
+            max_length=PROMPT_MAX,
+            required=True,
+        )
+        self.add_item(self.prompt)
+
+
 def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
     """Components for ``controls``: "More X" as buttons while they fit in three rows, else select menus.
 
@@ -192,8 +243,9 @@ def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
         return None
     view = discord.ui.View(timeout=None)
     rebalance = [c for c in controls if c.kind is ActionKind.REBALANCE and c.arg]
-    roles = [c for c in controls if c.kind is ActionKind.ROLES]
-    others = [c for c in controls if c.kind not in (ActionKind.REBALANCE, ActionKind.ROLES)]
+    # Roles… and Refine… change what the merge makes: they follow the "More X" choices.
+    roles = [c for c in controls if c.kind in AFTER_REBALANCE]
+    others = [c for c in controls if c.kind is not ActionKind.REBALANCE and c.kind not in AFTER_REBALANCE]
     if len(others) > BUTTONS_PER_ROW:
         logger.warning("dropped %d controls that do not fit in a row", len(others) - BUTTONS_PER_ROW)
     for control in others[:BUTTONS_PER_ROW]:
@@ -217,5 +269,6 @@ def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
                 RebalanceSelect.for_job(chunk[0].job_id, options, row=part, part=part, placeholder=placeholder)
             )
         if roles and len(chunks) < MAX_ROWS - 1:
-            view.add_item(ControlButton.for_control(roles[0], row=1 + len(chunks)))
+            for control in roles:
+                view.add_item(ControlButton.for_control(control, row=1 + len(chunks)))
     return view

@@ -1,4 +1,5 @@
-"""Submitted forms: Edit prompt, Use as reference, Roles… and "Merge images from here", answered
+"""Submitted forms: Edit prompt, Use as reference, Roles…, Refine…, "Edit the marked area" and
+"Merge images from here", answered
 from their custom ids.
 
 discord.py hands a modal submission only to the Modal object that opened it, and a
@@ -20,11 +21,23 @@ from bot.model import Action, ActionKind
 
 from .actions import handle_action
 from .commands import FROM_HERE_MODAL_PREFIX, merge_from_here
-from .controls import PROMPT_INPUT_ID, PROMPT_MODAL_PREFIX, ROLES_INPUT_ID, ROLES_MODAL_PREFIX, USE_MODAL_PREFIX
+from .controls import (
+    MARKED_INPUT_ID,
+    PROMPT_INPUT_ID,
+    PROMPT_MODAL_PREFIX,
+    REFINE_MODAL_PREFIX,
+    REGION_MODAL_PREFIX,
+    ROLES_INPUT_ID,
+    ROLES_MODAL_PREFIX,
+    USE_MODAL_PREFIX,
+)
+from .region import edit_marked_area, marked_upload
 
 EDIT_PROMPT_FORM = re.compile(rf"^{re.escape(PROMPT_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
 USE_AS_REFERENCE_FORM = re.compile(rf"^{re.escape(USE_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
 ROLES_FORM = re.compile(rf"^{re.escape(ROLES_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
+REFINE_FORM = re.compile(rf"^{re.escape(REFINE_MODAL_PREFIX)}(?P<job>{JOB_ID_PATTERN})$")
+REGION_FORM = re.compile(rf"^{re.escape(REGION_MODAL_PREFIX)}(?P<message>[0-9]{{1,20}})$")
 FROM_HERE_FORM = re.compile(rf"^{re.escape(FROM_HERE_MODAL_PREFIX)}(?P<message>[0-9]{{1,20}})$")
 
 
@@ -60,6 +73,16 @@ async def answer_form(interaction: discord.Interaction[Any]) -> None:
     use = USE_AS_REFERENCE_FORM.match(custom_id)
     if use is not None:
         await handle_action(interaction, Action(kind=ActionKind.USE_AS_REFERENCE, job_id=use["job"]), prompt)
+        return
+    refine = REFINE_FORM.match(custom_id)
+    if refine is not None:
+        marked = marked_upload(data, MARKED_INPUT_ID, interaction.user.display_name)
+        action = Action(kind=ActionKind.REFINE, job_id=refine["job"])
+        await handle_action(interaction, action, prompt, marked=marked)
+        return
+    region = REGION_FORM.match(custom_id)
+    if region is not None:
+        await edit_marked_area(interaction, int(region["message"]), prompt)
         return
     here = FROM_HERE_FORM.match(custom_id)
     if here is not None:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw
 
+from tests.compose.samples import photo
 from tests.core.test_cli import mergebot
 from tests.doubles.openai_double import OpenAIDouble
-from tests.compose.samples import photo
 from tests.imagegen import jpeg
 
 SIZE = (1024, 768)
@@ -52,7 +52,8 @@ async def test_dry_run_with_marked_writes_the_mask_it_would_send(tmp_path: Path)
     with Image.open(tmp_path / "mask.png") as mask:
         assert mask.format == "PNG" and mask.size == SIZE and mask.mode == "RGBA"
         alpha = mask.getchannel("A")
-    assert set(alpha.get_flattened_data()) == {0, 255}  # fully transparent exactly where the edit may happen, opaque elsewhere
+    # Fully transparent exactly where the edit may happen, opaque elsewhere.
+    assert set(alpha.get_flattened_data()) == {0, 255}
     opened = alpha.point([255 if value == 0 else 0 for value in range(256)])
     assert iou(opened, drawn) >= 0.9
 

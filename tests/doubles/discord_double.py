@@ -718,15 +718,30 @@ class DiscordDouble:
         return await self._send_interaction(self._interaction(3, channel, user, data, dict(message)))
 
     async def submit_modal(
-        self, opened_by: Interaction, user: Mapping[str, Any], values: Mapping[str, str]
+        self,
+        opened_by: Interaction,
+        user: Mapping[str, Any],
+        values: Mapping[str, str],
+        *,
+        files: Mapping[str, tuple[str, bytes]] | None = None,
     ) -> Interaction:
-        """``user`` fills the modal the bot opened in answer to ``opened_by`` (text input custom_id -> text)."""
+        """``user`` fills the modal the bot opened in answer to ``opened_by`` (text input custom_id -> text;
+        ``files``: file upload custom_id -> (filename, bytes), uploaded to the CDN as Discord does and
+        answered as attachment ids with the attachments in ``resolved``)."""
         modal = opened_by.modal
         if modal is None:
             raise AssertionError("the bot did not open a modal")
-        components = [_modal_answer(component, values) for component in modal["components"]]
         channel = self.channels[opened_by.channel_id]
-        data = {"custom_id": modal["custom_id"], "components": components}
+        uploads: dict[str, dict[str, Any]] = {}
+        for custom_id, (filename, data_bytes) in (files or {}).items():
+            uploads[custom_id] = self.upload(channel["id"], filename, data_bytes, _content_type(filename, data_bytes))
+        components = [_modal_answer(component, values, uploads) for component in modal["components"]]
+        missing = set(uploads) - _file_upload_ids(modal["components"])
+        if missing:
+            raise AssertionError(f"the modal has no file upload {sorted(missing)}")
+        data: dict[str, Any] = {"custom_id": modal["custom_id"], "components": components}
+        if uploads:
+            data["resolved"] = {"attachments": {a["id"]: a for a in uploads.values()}}
         source = opened_by.payload.get("message")
         return await self._send_interaction(self._interaction(5, channel, user, data, source))
 
@@ -1418,16 +1433,34 @@ def button_labels(message: Mapping[str, Any]) -> dict[str, str]:
     return labels
 
 
-def _modal_answer(component: Mapping[str, Any], values: Mapping[str, str]) -> dict[str, Any]:
+def _modal_answer(
+    component: Mapping[str, Any], values: Mapping[str, str], uploads: Mapping[str, Mapping[str, Any]] | None = None
+) -> dict[str, Any]:
+    uploads = uploads or {}
     if component.get("type") == 4:
         custom_id = component["custom_id"]
         return {"type": 4, "custom_id": custom_id, "value": values.get(custom_id, component.get("value", ""))}
+    if component.get("type") == 19:  # a file upload: the ids of the attachments uploaded into it
+        custom_id = component["custom_id"]
+        chosen = [uploads[custom_id]["id"]] if custom_id in uploads else []
+        if component.get("required", True) and not chosen:
+            raise AssertionError(f"the file upload {custom_id!r} is required")
+        return {"type": 19, "custom_id": custom_id, "values": chosen}
     if "component" in component:
-        return {"type": component["type"], "component": _modal_answer(component["component"], values)}
+        return {"type": component["type"], "component": _modal_answer(component["component"], values, uploads)}
     return {
         "type": component["type"],
-        "components": [_modal_answer(child, values) for child in component.get("components", [])],
+        "components": [_modal_answer(child, values, uploads) for child in component.get("components", [])],
     }
+
+
+def _file_upload_ids(components: list[Mapping[str, Any]]) -> set[str]:
+    found: set[str] = set()
+    for component in components:
+        if component.get("type") == 19:
+            found.add(str(component["custom_id"]))
+        found |= _file_upload_ids([*component.get("components", []), *filter(None, [component.get("component")])])
+    return found
 
 
 def _content_type(filename: str, data: bytes) -> str:
