@@ -22,6 +22,7 @@ from .dedupe import first_delivery, first_interaction
 from .emoji import reactions_help
 from .gather import Found, channel_images, clean_text, images_from, thread_images
 from .progress import StatusMessage
+from .refine import refine_if_the_rule_says
 from .render import MERGE_CRASHED, ephemeral, reply_privately, show_outcome
 from .webapi import CANNOT_POST_ERRORS, call, message_key, must_land
 
@@ -51,7 +52,10 @@ USAGE = (
     "/merge the cat from A sitting in the room from B.\n" + THREAD_HINT + "\n"
     "“Merge images from here” (the ⋮ menu of a message) merges that message and the ones after it.\n"
     "/merge usage shows your merges and estimated spend.\n"
-    "Buttons on a result: Retry · More A, More B … · Edit prompt · Use as reference · Details · Delete."
+    "Buttons on a result: Retry · More A, More B … · Roles… · Refine… · Edit prompt · Use as reference · "
+    "Details · Delete.\n"
+    "In a thread with a result, a mention with no new images refines that result, and a mention carrying a "
+    "copy of it with an area drawn on it changes only that area; new images start a new merge."
 )
 HELP_WORDS = frozenset({"help", "?"})
 
@@ -78,15 +82,18 @@ async def merge_thread(
     options: MergeOptions,
     response_url: str | None = None,
     roles: Assignments = NO_ASSIGNMENTS,
+    *,
+    note: str = "",
 ) -> None:
-    """Gather a thread's images and merge them, showing progress and the result in that thread."""
+    """Gather a thread's images and merge them, showing progress and the result in that thread
+    (``note``: a line the reply carries, such as the mention rule that applied)."""
     status = StatusMessage(ctx, channel, thread_ts)
     if not await status.show("📥 Looking for images in this thread…"):
         log.warning("cannot post in channel %s (%s); not merging what nobody would see", channel, status.post_error)
         await reply_privately(ctx, channel, user_id, thread_ts, why_not_posted(status.post_error), response_url)
         return
     found = await thread_images(ctx, channel, thread_ts)
-    await _merge(ctx, team_id, status, user_id, options, found, roles)
+    await _merge(ctx, team_id, status, user_id, options, found, roles, note)
 
 
 def why_not_posted(error: str | None) -> str:
@@ -133,6 +140,7 @@ async def _merge(
     options: MergeOptions,
     found: Found,
     assignments: Assignments = NO_ASSIGNMENTS,
+    note: str = "",
 ) -> None:
     person = await ctx.people.get(user_id)
     origin = Origin(
@@ -153,7 +161,7 @@ async def _merge(
         log.exception("merge in %s failed unexpectedly", status.channel)
         await status.finish(f"⚠️ {MERGE_CRASHED}")
         return
-    await show_outcome(ctx, outcome, status, user_id, found.note())
+    await show_outcome(ctx, outcome, status, user_id, found.note() + note)
 
 
 async def merge_from_here(
@@ -294,7 +302,13 @@ async def mentioned(ctx: SlackContext, body: dict[str, Any]) -> None:
         await ephemeral(ctx, channel, user, thread_ts, MENTION_USAGE)
         return
     team = str(body.get("team_id") or event.get("team") or "")
-    await merge_thread(ctx, team, channel, thread_ts, user, default_options(ctx, prompt))
+    note = ""
+    if event.get("thread_ts"):  # a thread with a result: the mention may refine it (adapters/slack/refine.py)
+        rule = await refine_if_the_rule_says(ctx, team, channel, thread_ts, user, prompt, event)
+        if rule == "":
+            return
+        note = f"\n{rule}" if rule else ""
+    await merge_thread(ctx, team, channel, thread_ts, user, default_options(ctx, prompt), note=note)
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:

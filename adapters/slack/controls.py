@@ -44,7 +44,8 @@ ROLE_LABELS = {
 CONTROL_PATTERN = re.compile(r"^mb:")
 PLAIN_INPUT_MAX = 3000
 MODAL_TITLE_MAX = 24  # Slack's limit for a modal's title
-PROMPTED_ACTIONS = frozenset({ActionKind.EDIT_PROMPT, ActionKind.USE_AS_REFERENCE})
+PROMPTED_ACTIONS = frozenset({ActionKind.EDIT_PROMPT, ActionKind.USE_AS_REFERENCE, ActionKind.REFINE})
+REFINE_QUESTION = "What should change?"
 
 
 def action_of(pressed: dict[str, Any]) -> Action | None:
@@ -107,12 +108,21 @@ async def _act(
         outcome = await ctx.service.act(action, actor)
         if outcome.needs_prompt and outcome.job is not None and trigger_id is not None:
             max_chars = ctx.settings.limits.max_prompt_chars
-            title, field = "Edit prompt", "Prompt"
+            title, field, submit = "Edit prompt", "Prompt", "Merge again"
+            if action.kind is ActionKind.REFINE:
+                title, field, submit = "Refine this result", REFINE_QUESTION, "Refine"
             if action.kind is ActionKind.USE_AS_REFERENCE:
                 label = next_reference_label(outcome.job)
                 title, field = f"Use this result as {label}", f"Prompt for the next merge (this result is {label})"
             modal = edit_modal(
-                action, outcome.view.text, max_chars, status.channel, status.thread_ts, title=title, field=field
+                action,
+                outcome.view.text,
+                max_chars,
+                status.channel,
+                status.thread_ts,
+                title=title,
+                field=field,
+                submit=submit,
             )
             await call("views.open", ctx.client.views_open(trigger_id=trigger_id, view=modal))
             return None
@@ -154,31 +164,23 @@ def edit_modal(
     *,
     title: str = "Edit prompt",
     field: str = "Prompt",
+    submit: str = "Merge again",
 ) -> dict[str, Any]:
-    """The prompt modal (Edit prompt, Use as reference), pre-filled with the job's prompt; it
-    remembers the action and where to answer."""
+    """The prompt modal (Edit prompt, Use as reference, Refine), pre-filled with the job's prompt
+    (Refine starts empty); it remembers the action and where to answer."""
     max_chars = min(PLAIN_INPUT_MAX, max_prompt_chars)
+    element: dict[str, Any] = {"type": "plain_text_input", "action_id": "prompt", "multiline": True}
+    element["max_length"] = max_chars
+    if current_prompt:
+        element["initial_value"] = current_prompt[:max_chars]
     return {
         "type": "modal",
         "callback_id": EDIT_MODAL_ID,
         "title": blocks.plain(title, MODAL_TITLE_MAX),
-        "submit": blocks.plain("Merge again"),
+        "submit": blocks.plain(submit),
         "close": blocks.plain("Cancel"),
         "private_metadata": json.dumps({"a": encode(action), "c": channel, "t": thread_ts}),
-        "blocks": [
-            {
-                "type": "input",
-                "block_id": "prompt",
-                "label": blocks.plain(field, 2000),
-                "element": {
-                    "type": "plain_text_input",
-                    "action_id": "prompt",
-                    "multiline": True,
-                    "max_length": max_chars,
-                    "initial_value": current_prompt[:max_chars],
-                },
-            }
-        ],
+        "blocks": [{"type": "input", "block_id": "prompt", "label": blocks.plain(field, 2000), "element": element}],
     }
 
 

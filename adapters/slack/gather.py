@@ -176,6 +176,16 @@ def _stubs_worth_a_lookup(ctx: SlackContext, messages: Sequence[Mapping[str, Any
     return wanted
 
 
+async def images_in(ctx: SlackContext, messages: Sequence[Mapping[str, Any]]) -> Found:
+    """The image files of ``messages`` (the bot's own left out), in order."""
+    return await _sources(ctx, messages)
+
+
+def from_bot(ctx: SlackContext, message: Mapping[str, Any]) -> bool:
+    """Whether mergebot itself posted ``message``."""
+    return _from_bot(ctx, message)
+
+
 async def _sources(ctx: SlackContext, messages: Sequence[Mapping[str, Any]], *, from_ts: float = 0.0) -> Found:
     """The messages' files as sources; files skipped in messages before ``from_ts`` go unreported."""
     sources: list[ImageSource] = []

@@ -39,7 +39,7 @@ async def test_sync_to_a_guild_registers_merge_and_the_message_menu(
 ) -> None:
     names = await sync_commands(double_settings(tmp_path, discord_api), int(world.guild["id"]))
 
-    assert names == ["merge", "Merge images from here"]
+    assert names == ["merge", "Merge images from here", "Edit the marked area"]
     registered = {c["name"]: c for c in discord_api.commands[world.guild["id"]]}
     merge = registered["merge"]
     options = {o["name"]: o for o in merge["options"]}
@@ -47,13 +47,14 @@ async def test_sync_to_a_guild_registers_merge_and_the_message_menu(
     assert [o["type"] for name, o in options.items() if name.startswith("image")] == [11, 11, 11, 11]
     assert [c["value"] for c in options["mode"]["choices"]] == ["auto", "collage", "separate", "hybrid"]
     assert registered["Merge images from here"]["type"] == 3
+    assert registered["Edit the marked area"]["type"] == 3
     assert discord_api.spec_errors == []
 
 
 async def test_sync_without_a_guild_is_global(tmp_path: Path, discord_api: DiscordDouble) -> None:
     await sync_commands(double_settings(tmp_path, discord_api), None)
 
-    assert {c["name"] for c in discord_api.commands[None]} == {"merge", "Merge images from here"}
+    assert {c["name"] for c in discord_api.commands[None]} == {"merge", "Merge images from here", "Edit the marked area"}
 
 
 async def test_sync_with_a_refused_token_raises_login_failure(tmp_path: Path, discord_api: DiscordDouble) -> None:
@@ -130,7 +131,7 @@ def double_env(discord_api: DiscordDouble, tmp_path: Path, token: str | None = N
 @pytest.mark.parametrize(
     ("token", "refusal", "status", "said"),
     [
-        (None, None, 0, "synced merge, Merge images from here to guild "),
+        (None, None, 0, "synced merge, Merge images from here, Edit the marked area to guild "),
         ("wrong", None, 2, "discord sync: Discord refused DISCORD_TOKEN"),
         (None, 400, 1, "discord sync: Discord did not accept the commands"),
     ],

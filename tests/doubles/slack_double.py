@@ -475,9 +475,19 @@ class SlackDouble:
             "is_ext_shared_channel": False,
         }
 
-    def mention_event(self, channel: str, user: str, prompt: str, *, thread_ts: str | None = None) -> dict[str, Any]:
-        """A person writes ``@mergebot <prompt>`` (stored) and the app_mention event for it."""
-        message = self.post(channel, user, f"<@{BOT_USER_ID}> {prompt}", thread_ts=thread_ts)
+    def mention_event(
+        self,
+        channel: str,
+        user: str,
+        prompt: str,
+        *,
+        thread_ts: str | None = None,
+        images: tuple[tuple[str, bytes], ...] = (),
+    ) -> dict[str, Any]:
+        """A person writes ``@mergebot <prompt>`` (stored, with ``images`` uploaded on it) and the
+        app_mention event for it (which, like Slack's, lists the message's files)."""
+        stored = tuple(self.add_file(name, data, user=user, mimetype=_guess_mime(name)) for name, data in images)
+        message = self.post(channel, user, f"<@{BOT_USER_ID}> {prompt}", thread_ts=thread_ts, files=stored)
         event: dict[str, Any] = {
             "type": "app_mention",
             "user": user,
@@ -489,10 +499,22 @@ class SlackDouble:
         }
         if thread_ts is not None:
             event["thread_ts"] = thread_ts
+        if stored:
+            event["files"] = [self._file_object(f, listing=True) for f in stored]
+            event["upload"] = True
         return self.event_callback(event)
 
-    async def mention(self, channel: str, user: str, prompt: str, *, thread_ts: str | None = None) -> Ack:
-        return await self.deliver("events_api", self.mention_event(channel, user, prompt, thread_ts=thread_ts))
+    async def mention(
+        self,
+        channel: str,
+        user: str,
+        prompt: str,
+        *,
+        thread_ts: str | None = None,
+        images: tuple[tuple[str, bytes], ...] = (),
+    ) -> Ack:
+        event = self.mention_event(channel, user, prompt, thread_ts=thread_ts, images=images)
+        return await self.deliver("events_api", event)
 
     def reaction_event(self, channel: str, ts: str, user: str, reaction: str) -> dict[str, Any]:
         message = self.message(channel, ts)
