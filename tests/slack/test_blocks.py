@@ -46,6 +46,7 @@ def test_few_references_are_buttons_in_order() -> None:
         "🇧 More B",
         "🇨 More C",
         "🎭 Roles…",
+        "🪄 Refine…",
         "✏️ Edit prompt",
         "📌 Use as reference",
         "ℹ️ Details",
