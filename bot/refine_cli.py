@@ -14,8 +14,6 @@ as for ``mergebot merge``: a marked copy that matches nothing is exit 2 with one
 from __future__ import annotations
 
 import argparse
-import asyncio
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +26,7 @@ if TYPE_CHECKING:
 
 
 def add_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    """``mergebot refine`` and its options (imports nothing heavy: ``--help`` stays quick)."""
     refine = commands.add_parser("refine", help="change only what you say in a result (or only a marked area)")
     refine.add_argument("result", metavar="RESULT", help="the picture to edit (PNG, JPEG or WebP), sent first")
     refine.add_argument("references", nargs="*", metavar="REFERENCE", help="references sent after it (A, B, C…)")
@@ -47,6 +46,8 @@ def add_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import asyncio
+
     from .cli import EXIT_USAGE, UsageError, _generate, _options, _reporter, _user, check_out, read_sources
 
     reporter = _reporter(args)
@@ -70,6 +71,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _dry_run(request: MergeRequest, settings: Settings, out: Path, reporter: Reporter) -> int:
+    import asyncio
+    import json
+
     from .cli import EXIT_FAILURE, EXIT_OK, _outcome, write_atomically
 
     outcome, _, planned = await _outcome(request, settings, reporter, dry=True)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -20,7 +20,7 @@ from . import blocks
 from .context import SlackContext
 from .dedupe import first_delivery, first_interaction
 from .emoji import reactions_help
-from .gather import Found, channel_images, clean_text, images_from, thread_images
+from .gather import Found, channel_images, clean_text, images_from, images_in, thread_images, thread_messages
 from .progress import StatusMessage
 from .refine import refine_if_the_rule_says
 from .render import MERGE_CRASHED, ephemeral, reply_privately, show_outcome
@@ -84,15 +84,17 @@ async def merge_thread(
     roles: Assignments = NO_ASSIGNMENTS,
     *,
     note: str = "",
+    messages: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Gather a thread's images and merge them, showing progress and the result in that thread
-    (``note``: a line the reply carries, such as the mention rule that applied)."""
+    (``note``: a line the reply carries, such as the mention rule that applied; ``messages``: the
+    thread's, when the caller has read them already)."""
     status = StatusMessage(ctx, channel, thread_ts)
     if not await status.show("📥 Looking for images in this thread…"):
         log.warning("cannot post in channel %s (%s); not merging what nobody would see", channel, status.post_error)
         await reply_privately(ctx, channel, user_id, thread_ts, why_not_posted(status.post_error), response_url)
         return
-    found = await thread_images(ctx, channel, thread_ts)
+    found = await (thread_images(ctx, channel, thread_ts) if messages is None else images_in(ctx, messages))
     await _merge(ctx, team_id, status, user_id, options, found, roles, note)
 
 
@@ -302,13 +304,15 @@ async def mentioned(ctx: SlackContext, body: dict[str, Any]) -> None:
         await ephemeral(ctx, channel, user, thread_ts, MENTION_USAGE)
         return
     team = str(body.get("team_id") or event.get("team") or "")
-    note = ""
+    note, messages = "", None
     if event.get("thread_ts"):  # a thread with a result: the mention may refine it (adapters/slack/refine.py)
-        rule = await refine_if_the_rule_says(ctx, team, channel, thread_ts, user, prompt, event)
+        messages = await thread_messages(ctx, channel, thread_ts)
+        rule = await refine_if_the_rule_says(ctx, team, channel, user, prompt, event, messages)
         if rule == "":
             return
         note = f"\n{rule}" if rule else ""
-    await merge_thread(ctx, team, channel, thread_ts, user, default_options(ctx, prompt), note=note)
+    options = default_options(ctx, prompt)
+    await merge_thread(ctx, team, channel, thread_ts, user, options, note=note, messages=messages)
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:

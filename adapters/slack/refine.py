@@ -19,7 +19,7 @@ from typing import Any
 from bot.model import Action, ActionKind, ImageSource, Job, JobStatus
 
 from .context import SlackContext
-from .gather import from_bot, images_in, thread_messages
+from .gather import from_bot, images_in
 from .progress import StatusMessage
 from .render import MERGE_CRASHED, show_outcome
 from .webapi import message_key
@@ -58,11 +58,17 @@ async def latest_result(
 
 
 async def refine_if_the_rule_says(
-    ctx: SlackContext, team: str, channel: str, thread_ts: str, user: str, prompt: str, event: Mapping[str, Any]
+    ctx: SlackContext,
+    team: str,
+    channel: str,
+    user: str,
+    prompt: str,
+    event: Mapping[str, Any],
+    messages: Sequence[Mapping[str, Any]],
 ) -> str | None:
-    """Refine (or region-edit) the thread's latest result when the mention's rule says so; otherwise
-    the note a new merge's reply carries (the rule that applied), or None when there is no result here."""
-    messages = await thread_messages(ctx, channel, thread_ts)
+    """Refine (or region-edit) the thread's latest result when the mention's rule says so (``""``);
+    otherwise the note a new merge's reply carries (the rule that applied), or None when there is no
+    result in the thread. ``messages`` are the thread's, as the merge would gather them."""
     found = await latest_result(ctx, channel, messages)
     if found is None:
         return None

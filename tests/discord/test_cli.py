@@ -54,7 +54,8 @@ async def test_sync_to_a_guild_registers_merge_and_the_message_menu(
 async def test_sync_without_a_guild_is_global(tmp_path: Path, discord_api: DiscordDouble) -> None:
     await sync_commands(double_settings(tmp_path, discord_api), None)
 
-    assert {c["name"] for c in discord_api.commands[None]} == {"merge", "Merge images from here", "Edit the marked area"}
+    names = {c["name"] for c in discord_api.commands[None]}
+    assert names == {"merge", "Merge images from here", "Edit the marked area"}
 
 
 async def test_sync_with_a_refused_token_raises_login_failure(tmp_path: Path, discord_api: DiscordDouble) -> None:

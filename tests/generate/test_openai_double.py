@@ -193,3 +193,58 @@ async def test_failures_are_consumed_in_order_and_reset(openai_double: OpenAIDou
     openai_double.fail_next("server_error")
     openai_double.reset()
     assert openai_double.pending_failures == 0 and openai_double.requests == []
+
+
+def _mask(size: tuple[int, int], *, mode: str = "RGBA", fmt: str = "PNG", opened: bool = True) -> bytes:
+    import io
+
+    from PIL import Image
+
+    image = Image.new(mode, size, (0, 0, 0, 255) if mode == "RGBA" else 0)
+    if opened and mode == "RGBA":
+        image.paste((0, 0, 0, 0), (0, 0, size[0] // 2, size[1] // 2))
+    buffer = io.BytesIO()
+    image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+async def _edit_with(api: OpenAIDouble, model: str = "gpt-image-2", **area: tuple[str, bytes, str]) -> int:
+    picture = ("picture.png", png(64, 48), "image/png")
+    async with client_for(api) as client:
+        try:
+            await client.images.edit(image=picture, prompt="p", model=model, **area)  # type: ignore[arg-type]
+        except openai.BadRequestError as exc:
+            return exc.status_code
+    return 200
+
+
+@pytest.mark.parametrize(
+    "mask",
+    [
+        pytest.param(("mask.png", _mask((32, 24)), "image/png"), id="another size than image 1"),
+        pytest.param(("mask.png", _mask((64, 48), mode="RGB"), "image/png"), id="no alpha channel"),
+        pytest.param(("mask.jpg", _mask((64, 48), mode="RGB", fmt="JPEG"), "image/jpeg"), id="not a PNG"),
+        pytest.param(("mask.png", _mask((64, 48), opened=False), "image/png"), id="nothing transparent"),
+    ],
+)
+async def test_a_mask_is_held_to_the_api_rules(openai_double: OpenAIDouble, mask: tuple[str, bytes, str]) -> None:
+    assert await _edit_with(openai_double, mask=mask) == 400
+    assert openai_double.requests[-1].mask is not None  # recorded, whatever it answered
+
+
+async def test_a_good_mask_and_markup_where_the_model_takes_it_are_recorded(openai_double: OpenAIDouble) -> None:
+    mask = ("mask.png", _mask((64, 48)), "image/png")
+    assert await _edit_with(openai_double, mask=mask) == 200
+    recorded = openai_double.requests[-1].mask
+    assert recorded is not None and recorded.data == mask[1] and (recorded.width, recorded.height) == (64, 48)
+    assert await _edit_with(openai_double, "gpt-image-2.5-flare", markup=mask) == 200
+    assert openai_double.requests[-1].markup is not None
+    assert await _edit_with(openai_double, "gpt-image-2", markup=mask) == 400  # markup: GPT Image 2.5 only
+    assert await _edit_with(openai_double, "gpt-image-2.5-flare", markup=mask, mask=mask) == 400  # never both
+
+
+async def test_a_mask_of_4_mb_or_more_is_refused(openai_double: OpenAIDouble) -> None:
+    import os
+
+    big = _mask((64, 48)) + os.urandom(4 * 2**20)  # a valid PNG followed by junk past the limit
+    assert await _edit_with(openai_double, mask=("mask.png", big, "image/png")) == 400
