@@ -241,6 +241,26 @@ async def test_referenced_digests(store: JobStore) -> None:
     assert digest("deleted-sheet") not in used
 
 
+async def test_a_refines_picture_and_mask_are_referenced(store: JobStore) -> None:
+    from bot.model import Refinement
+
+    base = rich_job("refine01")
+    edit = replace(base, options=replace(base.options, refine=Refinement(digest("edited"), digest("mask"))))
+    plain = replace(rich_job("refine02"), options=replace(base.options, refine=Refinement(digest("plain"))))
+    gone = replace(
+        rich_job("refine03"),
+        status=JobStatus.DELETED,
+        options=replace(base.options, refine=Refinement(digest("gone-base"), digest("gone-mask"))),
+    )
+    for job in (edit, plain, gone):
+        await store.save(job)
+    assert (await store.get("refine01")) == edit
+    used = await store.referenced_digests()
+    assert {digest("edited"), digest("mask"), digest("plain")} <= used
+    assert not {digest("gone-base"), digest("gone-mask")} & used
+    assert None not in used
+
+
 async def test_concurrent_saves_and_reads_stay_consistent(store: JobStore) -> None:
     async def write_then_read(i: int) -> Job | None:
         job = replace(rich_job(f"conc{i:04d}"), created_at=float(i))
