@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from slack_bolt.async_app import AsyncAck, AsyncApp
@@ -20,7 +20,7 @@ from . import blocks
 from .context import SlackContext
 from .dedupe import first_delivery, first_interaction
 from .emoji import reactions_help
-from .gather import Found, channel_images, clean_text, images_from, images_in, thread_images, thread_messages
+from .gather import Found, channel_images, clean_text, images_from, images_in, thread_messages
 from .progress import StatusMessage
 from .refine import refine_if_the_rule_says
 from .render import MERGE_CRASHED, ephemeral, reply_privately, show_outcome
@@ -83,18 +83,24 @@ async def merge_thread(
     response_url: str | None = None,
     roles: Assignments = NO_ASSIGNMENTS,
     *,
-    note: str = "",
-    messages: Sequence[Mapping[str, Any]] | None = None,
+    mention: Mapping[str, Any] | None = None,
 ) -> None:
-    """Gather a thread's images and merge them, showing progress and the result in that thread
-    (``note``: a line the reply carries, such as the mention rule that applied; ``messages``: the
-    thread's, when the caller has read them already)."""
+    """Gather a thread's images and merge them, showing progress and the result in that thread.
+    For a ``mention`` (its event) in a thread that has a result, the mention rule may make it a
+    Refine of that result instead; the reply says which rule applied."""
     status = StatusMessage(ctx, channel, thread_ts)
     if not await status.show("📥 Looking for images in this thread…"):
         log.warning("cannot post in channel %s (%s); not merging what nobody would see", channel, status.post_error)
         await reply_privately(ctx, channel, user_id, thread_ts, why_not_posted(status.post_error), response_url)
         return
-    found = await (thread_images(ctx, channel, thread_ts) if messages is None else images_in(ctx, messages))
+    messages = await thread_messages(ctx, channel, thread_ts)
+    note = ""
+    if mention is not None:
+        rule = await refine_if_the_rule_says(ctx, team_id, user_id, options.prompt, mention, messages, status)
+        if rule == "":
+            return
+        note = f"\n{rule}" if rule else ""
+    found = await images_in(ctx, messages)
     await _merge(ctx, team_id, status, user_id, options, found, roles, note)
 
 
@@ -304,15 +310,9 @@ async def mentioned(ctx: SlackContext, body: dict[str, Any]) -> None:
         await ephemeral(ctx, channel, user, thread_ts, MENTION_USAGE)
         return
     team = str(body.get("team_id") or event.get("team") or "")
-    note, messages = "", None
-    if event.get("thread_ts"):  # a thread with a result: the mention may refine it (adapters/slack/refine.py)
-        messages = await thread_messages(ctx, channel, thread_ts)
-        rule = await refine_if_the_rule_says(ctx, team, channel, user, prompt, event, messages)
-        if rule == "":
-            return
-        note = f"\n{rule}" if rule else ""
-    options = default_options(ctx, prompt)
-    await merge_thread(ctx, team, channel, thread_ts, user, options, note=note, messages=messages)
+    # In a thread that has a result, the mention may refine it instead (adapters/slack/refine.py).
+    mention = event if event.get("thread_ts") else None
+    await merge_thread(ctx, team, channel, thread_ts, user, default_options(ctx, prompt), mention=mention)
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:

@@ -32,7 +32,8 @@ REFINE_RULE = (
 )
 REGION_RULE = (
     "(A mention carrying one marked-up copy of the latest result edits only the marked area; "
-    "a mention with no new images refines the whole result; new images start a new merge.)"
+    "a mention with no new images refines the whole result. To merge a new image instead, post it, "
+    "then mention me without one.)"
 )
 NEW_MERGE_RULE = (
     "(New images were posted since the latest result here, so this is a new merge; "
@@ -60,16 +61,16 @@ async def latest_result(
 async def refine_if_the_rule_says(
     ctx: SlackContext,
     team: str,
-    channel: str,
     user: str,
     prompt: str,
     event: Mapping[str, Any],
     messages: Sequence[Mapping[str, Any]],
+    status: StatusMessage,
 ) -> str | None:
-    """Refine (or region-edit) the thread's latest result when the mention's rule says so (``""``);
-    otherwise the note a new merge's reply carries (the rule that applied), or None when there is no
-    result in the thread. ``messages`` are the thread's, as the merge would gather them."""
-    found = await latest_result(ctx, channel, messages)
+    """Refine (or region-edit) the thread's latest result when the mention's rule says so (``""``),
+    in ``status`` (the mention's status message); otherwise the note a new merge's reply carries (the
+    rule that applied), or None when there is no result in the thread. ``messages`` are the thread's."""
+    found = await latest_result(ctx, status.channel, messages)
     if found is None:
         return None
     job, since = found
@@ -77,18 +78,24 @@ async def refine_if_the_rule_says(
     later = [m for m in messages if float(m.get("ts") or 0) > since and str(m.get("ts")) != mention_ts]
     new = (await images_in(ctx, [*later, event])).sources
     if not new:
-        await _refine(ctx, team, job, user, prompt, None, REFINE_RULE)
+        await _refine(ctx, team, job, user, prompt, None, REFINE_RULE, status)
         return ""
     if len(new) == 1 and new[0].message_id == mention_ts:
-        await _refine(ctx, team, job, user, prompt, new[0], REGION_RULE)
+        await _refine(ctx, team, job, user, prompt, new[0], REGION_RULE, status)
         return ""
     return NEW_MERGE_RULE
 
 
 async def _refine(
-    ctx: SlackContext, team: str, job: Job, user: str, prompt: str, marked: ImageSource | None, rule: str
+    ctx: SlackContext,
+    team: str,
+    job: Job,
+    user: str,
+    prompt: str,
+    marked: ImageSource | None,
+    rule: str,
+    status: StatusMessage,
 ) -> None:
-    status = StatusMessage(ctx, job.origin.channel_id, job.origin.thread_id)
     try:
         actor = await ctx.people.actor(team, user)
         person = await ctx.people.get(user)
