@@ -6,7 +6,6 @@ or import the OpenAI SDK.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
@@ -14,15 +13,12 @@ from compose import Sheet, SheetInput, compose_sheet
 
 from .capabilities import caps_for, wanted_input_fidelity
 from .captions import sheet_caption
-from .fetch import Fetcher
-from .gather import gather
 from .generate import EditArea, InputImage
 from .imagework import run_image_work
-from .model import MergeOptions, MergeRequest, Mode, Reference
+from .model import MergeOptions, Mode, Reference
 from .modes import ModeChoice, choose_mode
 from .prompting import build_prompt, legend, refine_legend
-from .roles import check_request_labels, role_tag
-from .settings import Settings
+from .roles import role_tag
 from .sniff import sniff
 
 SHEET_MAX_BYTES = 8 * 1024 * 1024
@@ -156,15 +152,3 @@ def small_notes(references: Sequence[Reference], sheet: Sheet) -> tuple[str, ...
 def _file(reference: Reference, data: bytes) -> InputImage:
     fmt = sniff(data) or "png"
     return InputImage(f"{reference.label}.{extension(fmt)}", data, MIME.get(fmt, "image/png"))
-
-
-async def dry_run(request: MergeRequest, settings: Settings, fetcher: Fetcher) -> tuple[Prepared, tuple[str, ...]]:
-    """Gather and prepare ``request`` without storing or generating; also the skipped-file warnings."""
-    gathered = await gather(request.sources, fetcher, settings.limits)
-    references = tuple(
-        item.reference(hashlib.sha256(item.image.data).hexdigest(), request.weights, request.roles)
-        for item in gathered.images
-    )
-    check_request_labels(request, references)
-    images = {ref.digest: item.image.data for ref, item in zip(references, gathered.images, strict=True)}
-    return await prepare(request.options, references, images, settings.sheet_side), gathered.warnings
