@@ -58,9 +58,14 @@ Knobs (each failure is consumed by one request; ``times`` covers the client's re
 
 ``api.usage_for(request)`` gives the usage the double reports, for cost assertions; ``api.omit_usage = True``
 leaves ``usage`` out of non-streamed answers (the spec makes it optional there, required in streamed ones);
-``OpenAIDouble(chunk_delay=0.05)`` pauses between streamed events, to watch progress; ``api.pending_failures``
-counts failures not yet consumed. Error bodies follow the API's ``{"error": {message, type, param, code}}``;
-moderation messages end with ``safety_violations=[...]`` like the real ones.
+``OpenAIDouble(chunk_delay=0.05)`` pauses between streamed events, to watch progress;
+``OpenAIDouble(latency_s=(1.0, 3.0))`` takes that long per call. For several clients at once (replicas):
+``api.in_flight`` / ``api.max_in_flight`` count the edits being answered now / at most at once, each
+record has ``started`` and ``ended`` (``time.monotonic``) and ``cut`` (its client closed the connection
+mid-answer, e.g. was killed; the double stops answering it at once), ``api.in_flight_at(t)`` lists them.
+``api.pending_failures`` counts failures not yet consumed. Error bodies follow the API's
+``{"error": {message, type, param, code}}``; moderation messages end with ``safety_violations=[...]``
+like the real ones.
 
 Region edits: ``mask`` and ``markup`` are checked as the API states them (PNG under 4 MB with an
 alpha channel and a fully transparent area, the first image's exact size; ``markup`` only on
@@ -103,6 +108,7 @@ SPEC_OVERLAY_NOTE = (
 )
 ACCEPTED_MIME = ("image/png", "image/jpeg", "image/webp")
 MAX_IMAGES = 16
+CLIENT_CHECK_S = 0.05  # how often a held answer checks that its client is still connected
 # Fields the installed SDK (openai 3.54) documents for images.edit that the pinned spec lacks.
 NEWER_EDIT_FIELDS = frozenset({"complexity", "frame_count", "frame_duration_ms", "markup", "safety_identifier", "svg"})
 NEWER_QUALITIES = ("xhigh", "max")
@@ -236,6 +242,9 @@ class RecordedRequest:
     status: int = 0
     streamed: bool = False
     events: list[str] = field(default_factory=list)  # SSE event names sent, in order
+    started: float = field(default_factory=time.monotonic)  # when it arrived (time.monotonic)
+    ended: float | None = None  # when its answer ended or its client went away
+    cut: bool = False  # the client went away (closed the connection) before the answer ended
 
     @property
     def image_field(self) -> str | None:
@@ -368,6 +377,8 @@ class OpenAIDouble:
         self.latencies: list[float] = []
         self.omit_usage = False  # answer non-streamed requests without a usage block
         self.requests: list[RecordedRequest] = []
+        self.in_flight = 0  # requests being answered right now (a client that went away no longer counts)
+        self.max_in_flight = 0  # the most answered at once since the start (or the last reset)
         self._failures: deque[_Failure] = deque()
         self._runner: web.AppRunner | None = None
         self._port: int | None = None
@@ -430,14 +441,23 @@ class OpenAIDouble:
         self.latencies.append(latency)
         return latency
 
-    async def _pause(self, seconds: float) -> None:
-        """Wait ``seconds`` of a request's latency; cut short when the double closes."""
-        if seconds > 0:
+    async def _pause(self, seconds: float, request: web.Request | None = None) -> None:
+        """Wait ``seconds`` of a request's latency; cut short when the double closes, and ended
+        (``_ClientGone``) as soon as ``request``'s client closes its connection (it was killed)."""
+        deadline = time.monotonic() + seconds
+        while (left := deadline - time.monotonic()) > 0 and not self._closing.is_set():
+            if request is not None and _client_gone(request):
+                raise _ClientGone
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), seconds)
+                await asyncio.wait_for(self._closing.wait(), min(left, CLIENT_CHECK_S))
+
+    def in_flight_at(self, moment: float) -> list[RecordedRequest]:
+        """The requests being answered at ``moment`` (``time.monotonic``)."""
+        return [r for r in self.requests if r.started <= moment and (r.ended is None or r.ended > moment)]
 
     def reset(self) -> None:
         self.requests.clear()
+        self.max_in_flight = self.in_flight
         self._failures.clear()
         self.omit_usage = False
 
@@ -454,6 +474,8 @@ class OpenAIDouble:
     async def _edits(self, request: web.Request) -> web.StreamResponse:
         record = RecordedRequest(path=request.path, headers=dict(request.headers))
         self.requests.append(record)
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
         try:
             self._check_auth(request)
             await self._read_multipart(request, record)
@@ -462,6 +484,15 @@ class OpenAIDouble:
         except _Refusal as refusal:
             record.status = refusal.status
             return web.json_response(refusal.body, status=refusal.status, headers=refusal.headers)
+        except Exception:
+            if not _client_gone(request):
+                raise
+            # However the read or the write failed, the client went away (cancelled, or killed).
+            record.cut = True
+            return web.Response(status=499)  # nobody reads it: the connection is gone
+        finally:
+            self.in_flight -= 1
+            record.ended = time.monotonic()
 
     async def _generations(self, request: web.Request) -> web.StreamResponse:
         record = RecordedRequest(path=request.path, headers=dict(request.headers))
@@ -606,14 +637,13 @@ class OpenAIDouble:
     async def _answer(self, request: web.Request, record: RecordedRequest, prefix: str) -> web.StreamResponse:
         failure = self._failures.popleft() if self._failures else None
         if failure is not None and failure.kind == "slow":
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._closing.wait(), failure.delay)
+            await self._pause(failure.delay, request)
             failure = None
         if failure is not None and failure.kind != "stream_moderation":
             raise _refusal_for(failure)
         if record.params.get("stream") is True:
             return await self._stream(request, record, prefix, failure)
-        await self._pause(self._latency())
+        await self._pause(self._latency(), request)
         record.status = 200
         return web.json_response(self._images_response(record))
 
@@ -688,7 +718,7 @@ class OpenAIDouble:
         events = list(self.stream_events(record, prefix))
         latency = self._latency()
         for event in events:
-            await self._pause(latency / len(events))
+            await self._pause(latency / len(events), request)
             if failure is not None and event["type"].endswith(".completed"):
                 error = _moderation_body(failure)["error"]
                 await _send_event(response, "error", {"type": "error", "error": error})
@@ -700,6 +730,15 @@ class OpenAIDouble:
                 await asyncio.sleep(self.chunk_delay)
         await response.write_eof()
         return response
+
+
+class _ClientGone(Exception):
+    """The client closed its connection while its request was being answered."""
+
+
+def _client_gone(request: web.Request) -> bool:
+    transport = request.transport
+    return transport is None or transport.is_closing()
 
 
 async def _send_event(response: web.StreamResponse, name: str, data: Mapping[str, Any]) -> None:

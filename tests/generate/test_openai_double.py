@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 from typing import Any
 
@@ -11,6 +13,7 @@ import jsonschema
 import openai
 import pytest
 
+from tests.core.chat import eventually
 from tests.doubles.openai_double import OpenAIDouble, load_spec
 from tests.imagegen import png
 
@@ -248,3 +251,29 @@ async def test_a_mask_of_4_mb_or_more_is_refused(openai_double: OpenAIDouble) ->
 
     big = _mask((64, 48)) + os.urandom(4 * 2**20)  # a valid PNG followed by junk past the limit
     assert await _edit_with(openai_double, mask=("mask.png", big, "image/png")) == 400
+
+
+async def test_it_counts_the_calls_answered_at_once() -> None:
+    async with OpenAIDouble(latency_s=(0.3, 0.3)) as api, client_for(api) as client:
+        calls = [client.images.edit(image=("a.png", png(), "image/png"), prompt=f"p{n}") for n in range(3)]
+        await asyncio.gather(*calls)
+        await client.images.edit(image=("a.png", png(), "image/png"), prompt="alone")
+        assert api.max_in_flight == 3
+        assert api.in_flight == 0
+        first, *_, last = api.requests
+        assert first.ended is not None and last.started >= first.ended  # the fourth came after the three
+        assert api.in_flight_at(first.started + 0.1) == api.requests[:3]
+        assert not any(r.cut for r in api.requests)
+
+
+async def test_a_client_that_goes_away_is_cut_at_once() -> None:
+    async with OpenAIDouble(latency_s=(30.0, 30.0)) as api, client_for(api) as client:
+        call = asyncio.create_task(client.images.edit(image=("a.png", png(), "image/png"), prompt="p"))
+        await eventually(lambda: api.in_flight == 1)
+        call.cancel()  # the client closes its connection, as a killed process's kernel would
+        with contextlib.suppress(asyncio.CancelledError):
+            await call
+        await eventually(lambda: api.in_flight == 0)
+        [request] = api.requests
+        assert request.cut
+        assert request.ended is not None and request.ended - request.started < 5.0
