@@ -211,9 +211,10 @@ def _best_canvas(
     The search ranks shapes by their tight cover; gutters and growth decide the last percent, so the
     fitted canvas is only taken when it really covers more.
     """
-    fixed = _arrange(items, weights, size, gutter, fit_aspect=False)
     if not fit_aspect:
-        return fixed
+        return _arrange(items, weights, size, gutter, fit_aspect=False)
+    # The size given may lie outside what the API takes (1:3 to 3:1); the sheet never does.
+    fixed = _arrange(items, weights, aspect_canvas(size, size[0] / size[1]), gutter, fit_aspect=False)
     fitted = _arrange(items, weights, size, gutter, fit_aspect=True)
     return fitted if fitted.fill_ratio > fixed.fill_ratio else fixed
 

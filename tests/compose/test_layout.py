@@ -231,6 +231,13 @@ def test_auto_aspect_keeps_the_long_side_within_the_api_range(placed: list[Item]
     assert arrangement.fill_ratio >= fixed.fill_ratio - 0.02
 
 
+def test_auto_aspect_never_keeps_a_size_the_api_refuses() -> None:
+    """A 256x922 size (beyond 1:3) fits a 1:3.5 picture best, yet the sheet stays within the API's range."""
+    width, height = arrange([Item(math.exp(-1.25), 0.25)], (256, 922), fit_aspect=True).size
+    assert max(width, height) == 922
+    assert 1 / MAX_ASPECT - 0.01 <= width / height <= MAX_ASPECT + 0.01
+
+
 def test_auto_aspect_fits_three_landscapes() -> None:
     """Three 4:3 photos left half of a square sheet grey; with the aspect free they cover it."""
     placed = [Item(LANDSCAPE)] * 3
