@@ -3,8 +3,8 @@
     mergebot merge IMAGE... --prompt TEXT [--mode auto|collage|separate|hybrid] [--weight A=2 ...]
                   [--role A=subject ...] [--strength B=high ...]
                   [--size WxH|auto] [--quality low|medium|high|auto] [--model NAME]
-                  [--out PATH] [--dry-run] [--skip-bad] [--quiet | --json]
-    mergebot refine RESULT [REFERENCE...] --prompt TEXT [--marked MARKED] [--out PATH] [--dry-run] ...
+                  [--out PATH] [--variations N] [--dry-run] [--skip-bad] [--quiet | --json]
+    mergebot refine RESULT [REFERENCE...] --prompt TEXT [--marked MARKED] [--out PATH] [--variations N] [--dry-run] ...
     mergebot run                 start every configured chat platform
     mergebot health              say whether a running bot is healthy (exit 0) or not (1), and what was checked
     mergebot migrate-store       copy a SQLite install to MERGEBOT_DATABASE_URL / MERGEBOT_BLOB_URL
@@ -38,7 +38,7 @@ from .errors import ConfigError, FetchError, InputError, LimitExceeded, Mergebot
 from .model import ImageSource, Job, MergeOptions, MergeRequest, Mode, Origin, Outcome, Progress, Role, Stage
 from .modes import choose_mode
 from .roles import ROLE_WORDS, STRENGTH_WORDS, check_labels, merge_assignments, parse_assignments, request_maps
-from .settings import Settings
+from .settings import MAX_VARIATIONS, Settings
 
 if TYPE_CHECKING:
     from .dryrun import PlannedCall
@@ -125,6 +125,13 @@ def build_parser(argv: Sequence[str]) -> argparse.ArgumentParser:
     merge.add_argument("--size", default="auto", help="WxH (e.g. 1536x1024) or auto")
     merge.add_argument("--quality", default="auto", choices=["low", "medium", "high", "auto"])
     merge.add_argument("--model", help="image model (default: MERGEBOT_MODEL or gpt-image-2)")
+    merge.add_argument(
+        "--variations",
+        type=int,
+        metavar="N",
+        help=f"pictures from the one call, 1 to {MAX_VARIATIONS} (default: MERGEBOT_VARIATIONS or 1); "
+        "more than one writes OUT-1, OUT-2…",
+    )
     merge.add_argument("--out", "-o", type=Path, default=Path("merged.png"), help="output file (.png .jpg .webp)")
     merge.add_argument("--dry-run", action="store_true", help="run every check, write the sheet; call no API")
     merge.add_argument("--skip-bad", action="store_true", help="skip unusable files with a warning instead of exit 2")
@@ -348,7 +355,23 @@ def _options(args: argparse.Namespace, settings: Settings) -> MergeOptions:
         size=args.size,
         quality=args.quality,
         output_format=fmt,
+        n=_variations(getattr(args, "variations", None), settings),  # `mergebot refine` takes the default
     )
+
+
+def _variations(asked: int | None, settings: Settings) -> int:
+    if asked is None:
+        return settings.variations
+    if not 1 <= asked <= MAX_VARIATIONS:
+        raise UsageError(f"--variations takes 1 to {MAX_VARIATIONS}, got {asked}")
+    return asked
+
+
+def variation_paths(out: Path, count: int) -> list[Path]:
+    """Where the pictures of one merge go: ``out`` itself for one, ``out-1.png`` … for several."""
+    if count == 1:
+        return [out]
+    return [out.with_name(f"{out.stem}-{number}{out.suffix}") for number in range(1, count + 1)]
 
 
 def check_out(out: Path) -> None:
@@ -448,7 +471,8 @@ def _merge(args: argparse.Namespace, settings: Settings) -> int:
     try:
         options = _options(args, settings)
         weights = parse_weights(args.weight)
-        check_out(args.out)
+        for path in variation_paths(args.out, 1 if args.dry_run else options.n):
+            check_out(path)
         sources, warnings = read_sources(
             args.images, skip_bad=args.skip_bad, max_bytes=settings.limits.max_image_bytes
         )
@@ -471,9 +495,10 @@ def _merge(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _outcome(
     request: MergeRequest, settings: Settings, reporter: Reporter, *, dry: bool
-) -> tuple[Outcome, bytes | None, PlannedCall | None]:
+) -> tuple[Outcome, bytes | None, PlannedCall | None, list[bytes]]:
     """Run the request through the service; for a dry run, on a throwaway store with a generator
-    that calls nothing. Returns the outcome, the job's sheet and (dry run) the call it would make."""
+    that calls nothing. Returns the outcome, the job's sheet, (dry run) the call it would make,
+    and the pictures made (each variation)."""
     from .dryrun import DryRunGenerator
     from .service import MergeService
 
@@ -500,19 +525,20 @@ async def _outcome(
         try:
             outcome = await service.merge(request, reporter.progress)
             sheet = await service.sheet_image(outcome.job) if outcome.job is not None else None
+            results = await service.result_images(outcome.job) if outcome.job is not None and not dry else []
         finally:
             await service.aclose()
     if not outcome.ok or outcome.view.image is None:
         code = EXIT_USAGE if isinstance(outcome.error, USAGE_ERRORS) else EXIT_FAILURE
         reporter.fail(code, outcome.view.text)
     planned = recorder.calls[-1] if recorder is not None and recorder.calls else None
-    return outcome, sheet, planned
+    return outcome, sheet, planned, results
 
 
 async def _dry_run(request: MergeRequest, settings: Settings, out: Path, reporter: Reporter) -> int:
     import asyncio
 
-    outcome, sheet, planned = await _outcome(request, settings, reporter, dry=True)
+    outcome, sheet, planned, _ = await _outcome(request, settings, reporter, dry=True)
     job = outcome.job
     if job is None or sheet is None or planned is None:
         reporter.fail(EXIT_FAILURE, "the dry run produced no reference sheet")
@@ -547,7 +573,7 @@ def _write_image(out: Path, data: bytes, fmt: str) -> tuple[int, int]:
 
 def _describe(job: Job, planned: PlannedCall, sheet: bytes, size: tuple[int, int]) -> dict[str, Any]:
     options = planned.options
-    choice = choose_mode(job.options.mode, job.options.model, job.references)
+    choice = choose_mode(job.options.mode, job.options.model, job.references, lead=job.options.lead)
     boxes = job.sheet_boxes
     covered = sum((x1 - x0) * (y1 - y0) for x0, y0, x1, y1 in boxes.values())
     return {
@@ -559,6 +585,7 @@ def _describe(job: Job, planned: PlannedCall, sheet: bytes, size: tuple[int, int
         "prompt": planned.prompt,
         "size": options.size,
         "quality": options.quality,
+        "n": options.n,
         "output_format": options.output_format,
         "input_fidelity": options.input_fidelity,
         "images": [{"name": f.name, "mime": f.mime, "bytes": len(f.data)} for f in planned.images],
@@ -590,23 +617,28 @@ def _describe(job: Job, planned: PlannedCall, sheet: bytes, size: tuple[int, int
 async def _generate(request: MergeRequest, settings: Settings, out: Path, reporter: Reporter) -> int:
     import asyncio
 
-    outcome, _, _ = await _outcome(request, settings, reporter, dry=False)
-    job, data = outcome.job, outcome.view.image
-    if job is None or data is None:
+    outcome, _, _, results = await _outcome(request, settings, reporter, dry=False)
+    job = outcome.job
+    if job is None or not results:
         reporter.fail(EXIT_FAILURE, "the merge produced no image")
     reporter.warn(job.warnings)
-    try:
-        await asyncio.to_thread(write_atomically, out, data)
-    except OSError as exc:  # checked before the call; the disk can still fill up meanwhile
-        reporter.fail(EXIT_FAILURE, f"cannot write {out} ({exc.strerror or exc}); the result is merge {job.id}")
+    paths = variation_paths(out, len(results))
+    for path, data in zip(paths, results, strict=True):
+        try:
+            await asyncio.to_thread(write_atomically, path, data)
+        except OSError as exc:  # checked before the call; the disk can still fill up meanwhile
+            reporter.fail(EXIT_FAILURE, f"cannot write {path} ({exc.strerror or exc}); the result is merge {job.id}")
     where = cli_data_dir(settings)
     cost = f", about ${job.cost_usd:.3f}" if job.cost_usd is not None else ""
     fmt = request.options.output_format
+    written = str(out) if len(paths) == 1 else f"{paths[0]} … {paths[-1].name}"
+    size = sum(len(data) for data in results)
     reporter.done(
-        f"wrote {out} ({len(data)} bytes, {fmt}; merge {job.id}{cost}; its record is in {where})",
+        f"wrote {written} ({size} bytes, {fmt}; merge {job.id}{cost}; its record is in {where})",
         {
             "out": str(out),
-            "bytes": len(data),
+            "outs": [str(path) for path in paths],
+            "bytes": size,
             "format": fmt,
             "merge": job.id,
             "cost_usd": job.cost_usd,

@@ -17,7 +17,7 @@ JOB_ID_PATTERN = r"[A-Za-z0-9]{6,32}"
 # Unanchored, for platforms that match it themselves (discord.py's DynamicItem templates).
 CUSTOM_ID_TEMPLATE = (
     rf"{PREFIX}:(?P<action>{'|'.join(kind.value for kind in ActionKind)}):(?P<job>{JOB_ID_PATTERN})"
-    r"(?::(?P<arg>[A-Z]{1,2}))?"
+    r"(?::(?P<arg>[A-Z]{1,2}|[1-9]))?"
 )
 CUSTOM_ID_PATTERN = re.compile(rf"^{CUSTOM_ID_TEMPLATE}$")
 
@@ -35,6 +35,9 @@ def decode(custom_id: str) -> Action | None:
         return None
     kind = ActionKind(match["action"])
     arg = match["arg"]
-    if kind is ActionKind.REBALANCE and arg is None:
+    numbered = kind in (ActionKind.PICK, ActionKind.VARY)
+    if kind is ActionKind.REBALANCE and (arg is None or arg.isdigit()):
+        return None
+    if numbered != (arg is not None and arg.isdigit()):
         return None
     return Action(kind=kind, job_id=match["job"], arg=arg)

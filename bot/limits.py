@@ -40,11 +40,15 @@ class Limiter:
         quota = Quota(since, self._limits.per_user_daily, self._limits.workspace_daily_cost_usd)
         refused = await self._store.admit(job, reserve_usd, quota)
         if refused == PER_USER_DAILY:
-            raise LimitExceeded(
-                f"You have used your {self._limits.per_user_daily} merges for today; the count resets at {at}.",
-                PER_USER_DAILY,
-                resets,
+            daily = self._limits.per_user_daily
+            asked = job.options.n
+            message = (
+                f"You have used your {daily} merges for today; the count resets at {at}."
+                if asked == 1
+                else f"This merge asks for {asked} variations and each counts as a merge: you have fewer than "
+                f"{asked} of your {daily} daily merges left. Ask for fewer, or wait until {at}."
             )
+            raise LimitExceeded(message, PER_USER_DAILY, resets)
         if refused is not None:
             raise LimitExceeded(
                 f"This workspace has reached its daily image budget (${self._limits.workspace_daily_cost_usd:.2f}); "

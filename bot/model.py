@@ -82,6 +82,8 @@ class ActionKind(StrEnum):
     MERGE_ANYWAY = "anyway"  # run a merge the prompt-letter check stopped
     ROLES = "roles"
     REFINE = "refine"  # edit the result: change only what the person says (a marked copy limits it to a region)
+    PICK = "pick"  # one variation of a grid posted on its own: no call, no cost
+    VARY = "vary"  # a new merge with one variation of a grid as its first image
 
 
 class Stage(StrEnum):
@@ -198,8 +200,9 @@ class MergeOptions:
     quality: str = "auto"
     background: str = "auto"
     output_format: str = "png"
-    n: int = 1
+    n: int = 1  # variations asked for in the one call (images.edit's n)
     input_fidelity: str | None = None
+    lead: str | None = None  # the label of a reference sent first whatever its role (Vary's picked image)
     check_letters: bool = True  # stop before any call when the prompt names a letter with no reference
     refine: Refinement | None = None  # a refine of an earlier result: its picture goes first
 
@@ -269,7 +272,7 @@ class Action:
 
     kind: ActionKind
     job_id: str
-    arg: str | None = None  # the label for REBALANCE
+    arg: str | None = None  # the label for REBALANCE, the variation's number (from 1) for PICK and VARY
 
 
 @dataclass(frozen=True)

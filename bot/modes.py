@@ -64,20 +64,25 @@ class ModeChoice:
         return f"{used}, {count} image{'s' if count != 1 else ''}"
 
 
-def choose_mode(requested: Mode, model: str, references: Sequence[Reference], *, reserved: int = 0) -> ModeChoice:
-    """What ``requested`` means for ``model`` and these ``references`` (off ones are left out).
+def choose_mode(
+    requested: Mode, model: str, references: Sequence[Reference], *, reserved: int = 0, lead: str | None = None
+) -> ModeChoice:
+    """What ``requested`` means for ``model`` and these ``references`` (off ones are left out);
+    ``lead`` is the label sent first whatever its role (``MergeOptions.lead``, Vary's picture).
 
     ``reserved`` images go before the references (a refine's picture to edit) and take their
     places in the model's limit. Unknown and retired models raise ``UnsupportedOption`` (from the
     capability table).
     """
-    choice = _choose(requested, model, references, caps_for(model).max_input_images - reserved)
+    choice = _choose(requested, model, references, caps_for(model).max_input_images - reserved, lead)
     return replace(choice, reserved=reserved) if reserved else choice
 
 
-def _choose(requested: Mode, model: str, references: Sequence[Reference], limit: int) -> ModeChoice:
+def _choose(
+    requested: Mode, model: str, references: Sequence[Reference], limit: int, lead: str | None
+) -> ModeChoice:
     panels = tuple(ref for ref in references if ref.included)
-    ordered = tuple(send_order(references))
+    ordered = tuple(send_order(references, lead))
     if limit <= 0:
         note = f"{model} takes one image, so only the picture to edit was sent"
         return ModeChoice(requested, Mode.COLLAGE, panels, note=note, no_room=True)

@@ -76,7 +76,8 @@ async def prepare(
     refine sends its picture to edit first and the references after it, as the mode allows.
     """
     refine = options.refine
-    choice = choose_mode(options.mode, options.model, references, reserved=0 if refine is None else 1)
+    reserved = 0 if refine is None else 1
+    choice = choose_mode(options.mode, options.model, references, reserved=reserved, lead=options.lead)
     inputs = [
         SheetInput(
             data=images[ref.digest],

@@ -39,6 +39,7 @@ from .store_rows import (
     REFERENCE_COLUMNS,
     SELECT_JOBS,
     UPSERT_JOB,
+    counted_images,
     job_from_row,
     job_row,
     reference_from_row,
@@ -47,6 +48,8 @@ from .store_rows import (
 )
 
 log = logging.getLogger(__name__)
+
+IMAGES_COUNTED, IMAGES_KEPT = counted_images("(options::jsonb ->> 'n')::int")
 
 MIGRATE_LOCK = 0x6D657267  # "merg": the advisory lock key replicas take while migrating
 POOL_MAX_SIZE = 10
@@ -212,14 +215,14 @@ class PostgresJobStore:
                 "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"{origin.platform}:{origin.workspace_id}"
             )
             used = await conn.fetchval(
-                "SELECT COUNT(*) FROM jobs WHERE platform = $1 AND workspace_id = $2 AND user_id = $3 "
+                f"SELECT {IMAGES_COUNTED} FROM jobs WHERE platform = $1 AND workspace_id = $2 AND user_id = $3 "
                 "AND created_at >= $4 AND released = 0",
                 origin.platform,
                 origin.workspace_id,
                 origin.user_id,
                 quota.since,
             )
-            if int(used) >= quota.per_user_daily:
+            if int(used) + job.options.n > quota.per_user_daily:
                 return PER_USER_DAILY
             spent = float(
                 await conn.fetchval(
@@ -366,7 +369,7 @@ class PostgresJobStore:
     async def count_user_jobs_since(self, platform: str, workspace_id: str, user_id: str, since: float) -> int:
         async with self._conn() as conn:
             count = await conn.fetchval(
-                "SELECT COUNT(*) FROM jobs WHERE platform = $1 AND workspace_id = $2 AND user_id = $3 "
+                f"SELECT {IMAGES_COUNTED} FROM jobs WHERE platform = $1 AND workspace_id = $2 AND user_id = $3 "
                 "AND created_at >= $4 AND released = 0",
                 platform,
                 workspace_id,
@@ -389,7 +392,7 @@ class PostgresJobStore:
         self, platform: str, workspace_id: str, since: float, user_id: str | None = None
     ) -> Totals:
         query = (
-            f"SELECT COUNT(CASE WHEN released = 0 THEN 1 END), {CHARGED_USD} "
+            f"SELECT {IMAGES_KEPT}, {CHARGED_USD} "
             "WHERE platform = $1 AND workspace_id = $2 AND created_at >= $3"
         )
         parameters: list[str | float] = [platform, workspace_id, since]

@@ -49,12 +49,13 @@ def _label_key(reference: Reference) -> tuple[int, str]:
     return len(reference.label), reference.label  # Z before AA
 
 
-def send_order(references: Sequence[Reference]) -> list[Reference]:
-    """The order references are sent as images: subjects first, then by strength (weight),
-    ties by label (A, B, ..., Z, AA). References that are off are left out."""
+def send_order(references: Sequence[Reference], lead: str | None = None) -> list[Reference]:
+    """The order references are sent as images: the ``lead`` label first when there is one (the
+    picture a Vary starts from), then subjects, then by strength (weight), ties by label (A, B,
+    ..., Z, AA). References that are off are left out."""
     return sorted(
         (r for r in references if r.included),
-        key=lambda r: (r.role is not Role.SUBJECT, -r.weight, *_label_key(r)),
+        key=lambda r: (r.label != lead, r.role is not Role.SUBJECT, -r.weight, *_label_key(r)),
     )
 
 

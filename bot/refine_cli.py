@@ -76,7 +76,7 @@ async def _dry_run(request: MergeRequest, settings: Settings, out: Path, reporte
 
     from .cli import EXIT_FAILURE, EXIT_OK, _outcome, write_atomically
 
-    outcome, _, planned = await _outcome(request, settings, reporter, dry=True)
+    outcome, _, planned, _ = await _outcome(request, settings, reporter, dry=True)
     job = outcome.job
     if job is None or planned is None:
         reporter.fail(EXIT_FAILURE, "the dry run planned no call")

@@ -17,6 +17,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from compose import fit_to_bytes, normalize
+from compose.grid import compose_grid
 
 from .capabilities import caps_for, check_request
 from .controls import DELETE_CONFIRMED
@@ -64,12 +65,13 @@ from .plan import Prepared, extension, prepare, small_notes
 from .pricing import estimate_cost, estimate_request_cost
 from .refine import check_picture, marked_mask
 from .roles import apply_assignments, check_request_labels, describe_assignments, parse_assignments
-from .settings import Settings
+from .settings import MAX_VARIATIONS, Settings
 from .shutdown import Drain, Released
 from .sniff import sniff
 from .storage_faults import StorageAlarm
 from .store import INTERRUPTED_WHILE_QUEUED, Caps, Claimed, JobStore, open_store
 from .usage import usage_view
+from .variations import VARIATION_CAPTION, picked, variation_number, with_variation_first
 from .views import (
     delete_confirmation,
     details_view,
@@ -78,6 +80,7 @@ from .views import (
     notice,
     reference_prompt,
     result_view,
+    variations_view,
 )
 from .worker import Resumer, Worker
 
@@ -97,6 +100,7 @@ UNPRICED_MODEL = "unpriced_model"  # the LimitExceeded.limit of a model the cost
 RESUMED_PREFIX = "Resumed after a restart. "
 REBALANCE_FACTOR = 1.5
 PRUNE_EVERY = 20
+LINEAGE_SHOWN = 10  # calls Details lists the cost of
 
 
 def new_job_id() -> str:
@@ -316,7 +320,7 @@ class MergeService:
         except PermissionDenied as exc:
             return Outcome(notice(exc.user_message), job=job, ok=False, error=exc)
         if action.kind is ActionKind.DETAILS:
-            return Outcome(details_view(job), job=job)
+            return Outcome(details_view(job, await self._lineage(job)), job=job)
         if action.kind is ActionKind.DELETE and action.arg != DELETE_CONFIRMED:
             return Outcome(delete_confirmation(job), job=job)
         if action.kind is ActionKind.DELETE:
@@ -341,6 +345,8 @@ class MergeService:
             if prompt is None or not prompt.strip():
                 return Outcome(View(text="", ephemeral=True), job=job, needs_prompt=True)
         child_origin = origin or replace(job.origin, user_id=actor.user_id, user_name=actor.user_name)
+        if action.kind is ActionKind.PICK:
+            return await self._pick(job, action, child_origin)
         try:
             child = await self._child(job, action, child_origin, prompt, roles, marked)
             self._check_prompt(child.options)
@@ -396,6 +402,12 @@ class MergeService:
             refinement = await self._refinement(parent, marked, origin)
             options = replace(options, prompt=(prompt or "").strip(), refine=refinement, check_letters=True)
             tag = "region" if refinement.mask else "refine"
+        elif action.kind is ActionKind.VARY:
+            number = variation_number(parent, action.arg)
+            references, lead = with_variation_first(parent, await self._variation_reference(parent, number))
+            check_count(len(references), self.settings.limits.max_images)
+            options = replace(options, lead=lead, refine=None)  # a new merge led by that picture
+            tag = f"vary:{number}"
         return Job(
             id=new_job_id(),
             origin=origin,
@@ -433,6 +445,56 @@ class MergeService:
         mask = await marked_mask(picture, edit.marked, self._fetcher, self.settings.limits, owner=owner)
         return Refinement(base, await self._blobs.put(mask))
 
+    async def _pick(self, parent: Job, action: Action, origin: Origin) -> Outcome:
+        """Pick N: the stored picture of variation N posted on its own as a normal result.
+        No call and no cost: the job is stored finished and takes no place in any quota."""
+        try:
+            number = variation_number(parent, action.arg)
+            image = await self._blob(parent, parent.result_digests[number - 1])
+            job = picked(parent, number, new_job_id(), origin)
+            await self._store.save(job)
+            await self._store.release(job.id)
+        except MergebotError as exc:
+            return Outcome(notice(exc.user_message), job=parent, ok=False, error=exc)
+        except Exception as exc:
+            return self._storage_refusal(exc, "recording a pick")
+        return Outcome(result_view(job, image, extension(sniff(image) or job.options.output_format)), job=job)
+
+    async def _variation_reference(self, parent: Job, number: int) -> Reference:
+        """Variation ``number`` of ``parent`` as a new reference, under the next free letter."""
+        kept = [ref.label for ref in parent.references if ref.label != parent.options.lead]
+        return await self._result_reference(
+            parent,
+            parent.result_digests[number - 1],
+            label=next_label(kept),
+            caption=VARIATION_CAPTION.format(number=number, job=parent.id),
+            source=f"variation {number} of merge {parent.id}",
+        )
+
+    async def _result_reference(self, parent: Job, digest: str, *, label: str, caption: str, source: str) -> Reference:
+        """A stored result of ``parent``, normalised and stored as a reference."""
+        result = await self._blob(parent, digest)
+        image = await run_image_work(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
+        return Reference(
+            label=label,
+            digest=await self._blobs.put(image.data),
+            width=image.width,
+            height=image.height,
+            byte_size=len(image.data),
+            caption=caption,
+            source=source,
+        )
+
+    async def _lineage(self, job: Job) -> list[Job]:
+        """``job``'s ancestors, oldest first, then ``job``: at most ``LINEAGE_SHOWN`` of them."""
+        chain = [job]
+        while chain[-1].parent_id and len(chain) < LINEAGE_SHOWN:
+            parent = await self._store.get(chain[-1].parent_id)
+            if parent is None:
+                break
+            chain.append(parent)
+        return chain[::-1]
+
     def _check_usable_as_reference(self, parent: Job) -> None:
         if not parent.result_digests:
             raise InputError("That merge has no result yet to use as a reference.")
@@ -440,16 +502,10 @@ class MergeService:
 
     async def _with_result_as_reference(self, parent: Job) -> tuple[Reference, ...]:
         self._check_usable_as_reference(parent)
-        result = await self._blob(parent, parent.result_digests[0])
-        image = await run_image_work(normalize, result, f"result-{parent.id}", max_side=REFERENCE_MAX_SIDE)
-        digest = await self._blobs.put(image.data)
-        label = next_label(ref.label for ref in parent.references)
-        reference = Reference(
-            label=label,
-            digest=digest,
-            width=image.width,
-            height=image.height,
-            byte_size=len(image.data),
+        reference = await self._result_reference(
+            parent,
+            parent.result_digests[0],
+            label=next_label(ref.label for ref in parent.references),
             caption=f"the previous result ({parent.id})",
             source=f"result of merge {parent.id}",
         )
@@ -524,6 +580,10 @@ class MergeService:
         """``image`` re-encoded or downscaled to fit ``max_bytes``, and its file extension."""
         data, fmt = await run_image_work(fit_to_bytes, image, max_bytes)
         return data, extension(fmt)
+
+    async def result_images(self, job: Job) -> list[bytes]:
+        """Every picture a job made (each variation, in order); empty when it made none."""
+        return [await self._blob(job, digest) for digest in job.result_digests]
 
     async def sheet_image(self, job: Job) -> bytes | None:
         """The job's reference sheet, or None when it has none or it was pruned."""
@@ -611,6 +671,9 @@ class MergeService:
         self._storage.worked()
         await report(Stage.DONE, "Done.")
         await self._maybe_prune()
+        if len(generated.images) > 1:
+            grid = await run_image_work(compose_grid, generated.images)
+            return Outcome(variations_view(job, grid.data, "jpg"), job=job)
         return Outcome(result_view(job, generated.images[0], extension(generated.output_format)), job=job)
 
     async def _compose_stage(self, job: Job, report: _Reporter, *, show_sheet: bool = True) -> tuple[Job, Prepared]:
@@ -794,6 +857,8 @@ class MergeService:
         return await prepare(job.options, job.references, images, self.settings.sheet_side)
 
     def _check_prompt(self, options: MergeOptions) -> None:
+        if not 1 <= options.n <= MAX_VARIATIONS:
+            raise InputError(f"A merge makes 1 to {MAX_VARIATIONS} variations, not {options.n}.")
         if not options.prompt.strip():
             raise InputError("Say what to make: add a prompt, e.g. /merge the cat from A in the room from B.")
         limit = self.settings.limits.max_prompt_chars
@@ -805,7 +870,9 @@ class MergeService:
     @staticmethod
     def _image_count(job: Job) -> int:
         reserved = 0 if job.options.refine is None else 1
-        return choose_mode(job.options.mode, job.options.model, job.references, reserved=reserved).image_count
+        return choose_mode(
+            job.options.mode, job.options.model, job.references, reserved=reserved, lead=job.options.lead
+        ).image_count
 
     async def _maybe_prune(self) -> None:
         self._finished_since_prune += 1

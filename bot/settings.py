@@ -33,6 +33,7 @@ MIB = 1024 * 1024
 MAX_SHEET_IMAGES = MAX_ITEMS  # the most pictures one reference sheet lays out
 MIN_SHEET_SIDE, MAX_SHEET_SIDE = 256, 4096  # the largest model output is 3840 px on its long edge
 MAX_PROMPT_CHARS = 32_000  # the GPT Image models' prompt limit
+MAX_VARIATIONS = 4  # variations one merge may ask for (one images.edit call takes n up to 10)
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:
@@ -106,6 +107,7 @@ class Settings:
     mode: Mode = Mode.AUTO
     sheet_side: int = 2048
     partial_images: int = 2
+    variations: int = 1  # pictures one merge asks for when the person does not say (images.edit's n)
     media_hosts: tuple[str, ...] = DEFAULT_MEDIA_HOSTS
     limits: Limits = field(default_factory=Limits)
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # model -> per-1M-token prices
@@ -302,6 +304,7 @@ def _parse(r: _Reader) -> Settings:
         mode=Mode(r.choice("MERGEBOT_MODE", base.mode.value, tuple(m.value for m in Mode))),
         sheet_side=r.integer("MERGEBOT_SHEET_SIDE", base.sheet_side, MIN_SHEET_SIDE, MAX_SHEET_SIDE),
         partial_images=r.integer("MERGEBOT_PARTIAL_IMAGES", base.partial_images, 0, 3),
+        variations=r.integer("MERGEBOT_VARIATIONS", base.variations, 1, MAX_VARIATIONS),
         media_hosts=media_hosts,
         limits=limits,
         prices=prices,

@@ -43,6 +43,7 @@ from .store_rows import (
     REFERENCE_COLUMNS,
     SELECT_JOBS,
     UPSERT_JOB,
+    counted_images,
     job_from_row,
     job_row,
     reference_from_row,
@@ -51,6 +52,8 @@ from .store_rows import (
 )
 
 log = logging.getLogger(__name__)
+
+IMAGES_COUNTED, IMAGES_KEPT = counted_images("CAST(json_extract(options, '$.n') AS INTEGER)")
 
 MEMORY = ":memory:"
 
@@ -203,11 +206,11 @@ class SqliteJobStore:
         async with self._lock, self._transaction() as db:
             used = await _scalar(
                 db,
-                "SELECT COUNT(*) FROM jobs WHERE platform = ? AND workspace_id = ? AND user_id = ? "
+                f"SELECT {IMAGES_COUNTED} FROM jobs WHERE platform = ? AND workspace_id = ? AND user_id = ? "
                 "AND created_at >= ? AND released = 0",
                 (origin.platform, origin.workspace_id, origin.user_id, quota.since),
             )
-            if int(used) >= quota.per_user_daily:
+            if int(used) + job.options.n > quota.per_user_daily:
                 return PER_USER_DAILY
             spent = float(
                 await _scalar(
@@ -347,8 +350,8 @@ class SqliteJobStore:
 
     async def count_user_jobs_since(self, platform: str, workspace_id: str, user_id: str, since: float) -> int:
         row = await self._one(
-            "SELECT COUNT(*) FROM jobs WHERE platform = ? AND workspace_id = ? AND user_id = ? AND created_at >= ? "
-            "AND released = 0",
+            f"SELECT {IMAGES_COUNTED} FROM jobs WHERE platform = ? AND workspace_id = ? AND user_id = ? "
+            "AND created_at >= ? AND released = 0",
             (platform, workspace_id, user_id, since),
         )
         return int(row[0])
@@ -364,7 +367,7 @@ class SqliteJobStore:
         self, platform: str, workspace_id: str, since: float, user_id: str | None = None
     ) -> Totals:
         query = (
-            f"SELECT COUNT(CASE WHEN released = 0 THEN 1 END), {CHARGED_USD} "
+            f"SELECT {IMAGES_KEPT}, {CHARGED_USD} "
             "WHERE platform = ? AND workspace_id = ? AND created_at >= ?"
         )
         parameters: tuple[str | float, ...] = (platform, workspace_id, since)

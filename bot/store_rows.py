@@ -74,6 +74,15 @@ def _dumps(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def counted_images(n_of_options: str) -> tuple[str, str]:
+    """What a job counts against its person's daily limit: the pictures it asks for (each
+    variation is a merge; ``n_of_options`` is the dialect's expression for ``options.n``), and a
+    released job nothing. The sum over jobs not released (put ``released = 0`` in the WHERE),
+    and the sum that skips released ones by itself."""
+    images = f"COALESCE({n_of_options}, 1)"
+    return f"COALESCE(SUM({images}), 0)", f"COALESCE(SUM(CASE WHEN released = 0 THEN {images} END), 0)"
+
+
 def _options_json(options: MergeOptions) -> str:
     fields = dataclasses.asdict(options)
     fields["mode"] = options.mode.value

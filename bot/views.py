@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 
 from .capabilities import wanted_input_fidelity
@@ -50,6 +51,20 @@ def result_controls(job: Job) -> tuple[Control, ...]:
     return tuple(controls)
 
 
+def variations_controls(job: Job) -> tuple[Control, ...]:
+    """Pick 1…N and Vary 1…N for a grid of variations, then Retry, Edit prompt, Details, Delete.
+    A picked variation has every other control (More X, Roles…, Use as reference)."""
+    numbers = range(1, len(job.result_digests) + 1)
+    return (
+        *(Control(ActionKind.PICK, job.id, f"Pick {n}", arg=str(n), style="primary") for n in numbers),
+        *(Control(ActionKind.VARY, job.id, f"Vary {n}", arg=str(n)) for n in numbers),
+        Control(ActionKind.RETRY, job.id, "Retry", emoji="🔁"),
+        Control(ActionKind.EDIT_PROMPT, job.id, "Edit prompt", emoji="✏️"),
+        Control(ActionKind.DETAILS, job.id, "Details", emoji="ℹ️"),
+        Control(ActionKind.DELETE, job.id, "Delete", emoji="🗑️", style="danger"),
+    )
+
+
 def failure_controls(job: Job) -> tuple[Control, ...]:
     """Retry, Edit prompt and Details: what a person can do about any failed merge."""
     return (
@@ -83,13 +98,29 @@ def requester(job: Job) -> str:
     return job.origin.user_name or job.origin.user_id
 
 
-def result_view(job: Job, image: bytes, extension: str) -> View:
+def _result_text(job: Job) -> str:
     text = f"Merged {describe_references(job.references)}: “{_clip(job.options.prompt, 300)}”"
     if job.parent_id and job.action:
         text += f" ({_action_words(job.action)})"
-    text += f" · asked by {requester(job)}"
-    text += warnings_text(job.warnings)
+    return text + f" · asked by {requester(job)}"
+
+
+def result_view(job: Job, image: bytes, extension: str) -> View:
+    text = _result_text(job) + warnings_text(job.warnings)
     return View(text=text, image=image, image_name=f"mergebot-{job.id}.{extension}", controls=result_controls(job))
+
+
+def variations_view(job: Job, grid: bytes, extension: str) -> View:
+    """A merge's variations as one numbered grid picture, with Pick N and Vary N."""
+    count = len(job.result_digests)
+    text = (
+        _result_text(job)
+        + f"\n{count} variations: Pick one to keep it (no new call), or Vary one to make {job.options.n} more from it."
+        + warnings_text(job.warnings)
+    )
+    return View(
+        text=text, image=grid, image_name=f"mergebot-{job.id}-grid.{extension}", controls=variations_controls(job)
+    )
 
 
 def failure_view(error: MergebotError, job: Job | None) -> View:
@@ -134,7 +165,9 @@ def notice(text: str) -> View:
     return View(text=text, ephemeral=True)
 
 
-def details_view(job: Job) -> View:
+def details_view(job: Job, lineage: Sequence[Job] = ()) -> View:
+    """Everything about a job, privately; ``lineage`` (the job's ancestors, oldest first, then
+    the job) gives the cost of each call that led to it."""
     options = job.options
     lines = [
         f"Merge {job.id} · {job.status.value}",
@@ -153,17 +186,30 @@ def details_view(job: Job) -> View:
             f"{usage.output_tokens} out"
         )
     if job.cost_usd is not None:
-        lines.append(f"Estimated cost: ${job.cost_usd:.4f}")
+        lines.append(f"Estimated cost: {_call_cost(job)}")
+    calls = [f"{ancestor.id} {_call_cost(ancestor)}" for ancestor in lineage if ancestor.cost_usd is not None]
+    if len(calls) > 1:
+        lines.append("Each call: " + "; ".join(calls))
     if job.error and job.status in (JobStatus.FAILED, JobStatus.INTERRUPTED):
         lines.append(f"Error: {job.error}")
     lines.append(f"Requested by {job.origin.user_name or job.origin.user_id} at {_when(job.created_at)}")
     return notice("\n".join(lines))
 
 
+def _call_cost(job: Job) -> str:
+    """ "$0.2100 for 4 images ($0.0525 each)", or what a Pick cost: nothing, no call was made."""
+    if job.action and job.action.startswith("pick:"):
+        return "$0 (picked from a stored variation, no call)"
+    images = len(job.result_digests)
+    if images < 2 or job.cost_usd is None:
+        return f"${job.cost_usd or 0:.4f}"
+    return f"${job.cost_usd:.4f} for {images} images (${job.cost_usd / images:.4f} each)"
+
+
 def _mode_words(job: Job) -> str:
     """ "auto → separate, 3 images", with the reason when auto fell back to the sheet."""
     try:
-        choice = choose_mode(job.options.mode, job.options.model, job.references)
+        choice = choose_mode(job.options.mode, job.options.model, job.references, lead=job.options.lead)
     except MergebotError:
         return job.options.mode.value
     fidelity = wanted_input_fidelity(job.options, choice.panels)
@@ -192,6 +238,8 @@ def _action_words(action: str) -> str:
         "roles": "roles changed",
         "refine": "refined",
         "region": "marked area edited",
+        "pick": f"variation {arg}",
+        "vary": f"more like variation {arg}",
     }.get(kind, kind)
 
 

@@ -13,6 +13,7 @@ from bot.errors import InputError
 from bot.gather import REFERENCE_MAX_SIDE
 from bot.model import ImageSource, MergeOptions, MergeRequest, Mode, Origin
 from bot.roles import parse_assignments, request_maps
+from bot.settings import MAX_VARIATIONS
 
 from . import gather
 from .actions import REACTIONS_HELP, actor_of
@@ -104,6 +105,7 @@ def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:
         roles="What to take from each reference, e.g. A=subject C=style:high B=off",
         size="Size of the result",
         quality="Quality of the result",
+        variations=f"How many pictures to make to pick from, 1 to {MAX_VARIATIONS} (one call; each counts)",
     )
     @app_commands.choices(mode=MODE_CHOICES, size=SIZE_CHOICES, quality=QUALITY_CHOICES)
     @app_commands.guild_only()
@@ -118,11 +120,13 @@ def build_tree(client: discord.Client) -> app_commands.CommandTree[Any]:
         size: app_commands.Choice[str] | None = None,
         quality: app_commands.Choice[str] | None = None,
         roles: app_commands.Range[str, 1, 400] | None = None,
+        variations: app_commands.Range[int, 1, MAX_VARIATIONS] | None = None,
     ) -> None:
         attachments = [a for a in (image1, image2, image3, image4) if a is not None]
         choices = {"mode": mode, "size": size, "quality": quality}
         picked = {k: v.value for k, v in choices.items() if v is not None}
-        await run_merge_command(interaction, prompt, attachments, picked | ({"roles": roles} if roles else {}))
+        typed = {"roles": roles, "variations": str(variations) if variations is not None else None}
+        await run_merge_command(interaction, prompt, attachments, picked | {k: v for k, v in typed.items() if v})
 
     @app_commands.context_menu(name=FROM_HERE_COMMAND)
     @app_commands.guild_only()
@@ -248,6 +252,7 @@ async def _merge(
         model=settings.model,
         size=choices.get("size", "auto"),
         quality=choices.get("quality", "auto"),
+        n=int(choices.get("variations", settings.variations)),
     )
     request = MergeRequest(
         origin=origin, sources=sources, options=options, weights=weights, roles=roles, start_later_hint=START_LATER

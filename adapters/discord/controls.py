@@ -237,15 +237,20 @@ def controls_view(controls: tuple[Control, ...]) -> discord.ui.View | None:
 
     Row 0 holds the job-wide controls (Retry, Edit prompt, Use as reference, Details, Delete).
     Past 15 references one select menu per 25 of them takes rows 1 to 4. Roles… follows the
-    "More X" choices (it is where "less of X" lives), in the next free place.
+    "More X" choices (it is where "less of X" lives), in the next free place. A grid of
+    variations has Pick 1…N in row 1 and Vary 1…N in row 2 (and no "More X").
     """
     if not controls:
         return None
     view = discord.ui.View(timeout=None)
+    for row, kind in ((1, ActionKind.PICK), (2, ActionKind.VARY)):
+        for control in [c for c in controls if c.kind is kind][:BUTTONS_PER_ROW]:
+            view.add_item(ControlButton.for_control(control, row=row))
+    numbered = (ActionKind.PICK, ActionKind.VARY)
     rebalance = [c for c in controls if c.kind is ActionKind.REBALANCE and c.arg]
     # Roles… and Refine… change what the merge makes: they follow the "More X" choices.
     roles = [c for c in controls if c.kind in AFTER_REBALANCE]
-    others = [c for c in controls if c.kind is not ActionKind.REBALANCE and c.kind not in AFTER_REBALANCE]
+    others = [c for c in controls if c.kind is not ActionKind.REBALANCE and c.kind not in (*AFTER_REBALANCE, *numbered)]
     if len(others) > BUTTONS_PER_ROW:
         logger.warning("dropped %d controls that do not fit in a row", len(others) - BUTTONS_PER_ROW)
     for control in others[:BUTTONS_PER_ROW]:

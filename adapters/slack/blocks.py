@@ -96,11 +96,17 @@ def rebalance_select(controls: Sequence[Control]) -> Block:
 
 
 def control_blocks(controls: Sequence[Control]) -> list[Block]:
-    """Actions blocks for a job's controls: one row, with More X as buttons or one select."""
+    """Actions blocks for a job's controls: one row, with More X as buttons or one select; a grid
+    of variations has a row of Pick 1…N and one of Vary 1…N above it."""
     if not controls:
         return []
+    numbered = [
+        {"type": "actions", "block_id": f"mb-{kind.value}", "elements": [button(c) for c in row]}
+        for kind in (ActionKind.PICK, ActionKind.VARY)
+        if (row := [c for c in controls if c.kind is kind])
+    ]
     more = [c for c in controls if c.kind is ActionKind.REBALANCE]
-    others = [c for c in controls if c.kind is not ActionKind.REBALANCE]
+    others = [c for c in controls if c.kind not in (ActionKind.REBALANCE, ActionKind.PICK, ActionKind.VARY)]
     elements: list[Block] = []
     placed_more = False
     for control in others:
@@ -111,7 +117,9 @@ def control_blocks(controls: Sequence[Control]) -> list[Block]:
     if more and not placed_more:
         elements.extend(_more_elements(more))
     rows = [elements[i : i + ACTIONS_ELEMENTS_MAX] for i in range(0, len(elements), ACTIONS_ELEMENTS_MAX)]
-    return [{"type": "actions", "block_id": f"mb-controls-{n}", "elements": row} for n, row in enumerate(rows)]
+    return numbered + [
+        {"type": "actions", "block_id": f"mb-controls-{n}", "elements": row} for n, row in enumerate(rows)
+    ]
 
 
 def _more_elements(more: Sequence[Control]) -> list[Block]:

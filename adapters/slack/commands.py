@@ -15,6 +15,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp
 from bot.errors import InputError
 from bot.model import MergeOptions, MergeRequest, Mode, Origin
 from bot.roles import EXAMPLE, NO_ASSIGNMENTS, ROLE_WORDS, STRENGTH_WORDS, Assignments, parse_assignments, request_maps
+from bot.settings import MAX_VARIATIONS
 
 from . import blocks
 from .context import SlackContext
@@ -70,7 +71,7 @@ USAGE_WORD = "usage"
 
 def default_options(ctx: SlackContext, prompt: str) -> MergeOptions:
     """Options for a mention or /merge: the prompt with the configured model and mode."""
-    return MergeOptions(prompt=prompt, mode=ctx.settings.mode, model=ctx.settings.model)
+    return MergeOptions(prompt=prompt, mode=ctx.settings.mode, model=ctx.settings.model, n=ctx.settings.variations)
 
 
 async def merge_thread(
@@ -261,6 +262,12 @@ def merge_modal(
             },
             _select("size", "Size", list(SIZES), "auto"),
             _select("quality", "Quality", list(QUALITIES), "auto"),
+            _select(
+                "variations",
+                "Variations to pick from (one call; each counts)",
+                [str(n) for n in range(1, MAX_VARIATIONS + 1)],
+                str(ctx.settings.variations),
+            ),
         ],
     }
 
@@ -295,7 +302,13 @@ def options_from_modal(ctx: SlackContext, values: dict[str, Any]) -> MergeOption
         model=ctx.settings.model,
         size=_selected(values, "size", "auto"),
         quality=_selected(values, "quality", "auto"),
+        n=_variations(_selected(values, "variations", str(ctx.settings.variations)), ctx.settings.variations),
     )
+
+
+def _variations(chosen: str, default: int) -> int:
+    """The modal's variations choice; anything but 1 to ``MAX_VARIATIONS`` (a forged submission) is the default."""
+    return int(chosen) if chosen.isdigit() and 1 <= int(chosen) <= MAX_VARIATIONS else default
 
 
 async def mentioned(ctx: SlackContext, body: dict[str, Any]) -> None:

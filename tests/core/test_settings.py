@@ -82,6 +82,8 @@ def test_the_log_formatter_masks_secrets_in_log_records() -> None:
         Action(ActionKind.REBALANCE, "abc123def0", "B"),
         Action(ActionKind.DELETE, "abc123def0"),
         Action(ActionKind.REBALANCE, "abc123def0", "AA"),
+        Action(ActionKind.PICK, "abc123def0", "2"),
+        Action(ActionKind.VARY, "abc123def0", "4"),
     ],
 )
 def test_custom_ids_round_trip(action: Action) -> None:
@@ -89,7 +91,20 @@ def test_custom_ids_round_trip(action: Action) -> None:
     assert len(custom_id) <= 100 and decode(custom_id) == action
 
 
-@pytest.mark.parametrize("custom_id", ["mb:more:abc123def0", "mb:nuke:abc123def0", "other:retry:abc", "mb:retry:../x"])
+@pytest.mark.parametrize(
+    "custom_id",
+    [
+        "mb:more:abc123def0",
+        "mb:nuke:abc123def0",
+        "other:retry:abc",
+        "mb:retry:../x",
+        "mb:pick:abc123def0",
+        "mb:vary:abc123def0:B",
+        "mb:more:abc123def0:2",
+        "mb:pick:abc123def0:0",
+        "mb:pick:abc123def0:12",
+    ],
+)
 def test_foreign_or_malformed_ids_are_not_ours(custom_id: str) -> None:
     assert decode(custom_id) is None
 
@@ -102,6 +117,8 @@ def test_foreign_or_malformed_ids_are_not_ours(custom_id: str) -> None:
         ("MERGEBOT_SHEET_SIDE", "100000"),
         ("MERGEBOT_SHEET_SIDE", "100"),
         ("MERGEBOT_PARTIAL_IMAGES", "4"),
+        ("MERGEBOT_VARIATIONS", "0"),
+        ("MERGEBOT_VARIATIONS", "5"),
         ("MERGEBOT_MAX_PROMPT_CHARS", "32001"),
         ("MERGEBOT_MAX_IMAGE_BYTES", "999999999999"),
         ("MERGEBOT_CONCURRENCY", "100000"),

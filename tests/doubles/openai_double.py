@@ -35,7 +35,10 @@ What it checks, like the real API:
   ``tests/specs/openai-openapi.yaml`` with jsonschema, after coercing form strings to the
   schema's integer and boolean types. Unknown fields are refused with 400 ``unknown_parameter``.
   The spec predates the newest models, so a small overlay (``SPEC_OVERLAY_NOTE``) admits what the
-  installed SDK documents: qualities ``xhigh``/``max`` and any ``WxH`` size in answers.
+  installed SDK documents: qualities ``xhigh``/``max`` and any ``WxH`` size in answers. ``n``
+  outside 1 to 10 is the schema's 400 ``invalid_value``.
+- What the SDK documents per model: ``input_fidelity`` on the ``gpt-image-2`` family is 400
+  ``unsupported_parameter``; on ``gpt-image-1-mini`` anything but ``low`` is 400 ``invalid_value``.
 
 What it answers: deterministic Pillow images (PNG, JPEG or WebP, as ``output_format`` asks) of the
 requested size (``auto`` -> 1024x1024), ``n`` of them, with a ``usage`` block. With ``stream=true``
@@ -600,6 +603,7 @@ class OpenAIDouble:
                 params[part] = f"<{given[0].filename}>"
         self._validate("CreateImageEditRequest", params, NEWER_EDIT_FIELDS)
         _check_edit_area(record, params)
+        _check_model_rules(params)
         return params
 
     @staticmethod
@@ -739,6 +743,37 @@ class _ClientGone(Exception):
 def _client_gone(request: web.Request) -> bool:
     transport = request.transport
     return transport is None or transport.is_closing()
+
+
+def _check_model_rules(params: Mapping[str, Any]) -> None:
+    """What the API refuses beyond the spec's schema (which already caps ``image[]`` at 16 and
+    ``n`` at 1 to 10), as the installed SDK documents it: ``input_fidelity`` where the model takes
+    none (the ``gpt-image-2`` family: "For gpt-image-2, omit this parameter") or not that value
+    (``gpt-image-1-mini``: ``low`` only)."""
+    fidelity = params.get("input_fidelity")
+    if fidelity is None:
+        return
+    model = str(params.get("model") or "")
+    if model.startswith("gpt-image-2"):
+        raise _Refusal(
+            400,
+            error_body(
+                "Unsupported parameter: 'input_fidelity' is not supported with this model.",
+                "invalid_request_error",
+                "unsupported_parameter",
+                "input_fidelity",
+            ),
+        )
+    if model.startswith("gpt-image-1-mini") and fidelity != "low":
+        raise _Refusal(
+            400,
+            error_body(
+                f"Invalid value: '{fidelity}'. Supported values are: 'low'.",
+                "invalid_request_error",
+                "invalid_value",
+                "input_fidelity",
+            ),
+        )
 
 
 async def _send_event(response: web.StreamResponse, name: str, data: Mapping[str, Any]) -> None:

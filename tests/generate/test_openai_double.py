@@ -113,6 +113,50 @@ async def test_more_than_sixteen_images_are_refused(openai_double: OpenAIDouble)
     assert caught.value.param == "image"
 
 
+@pytest.mark.parametrize("n", [0, 11])
+async def test_n_outside_1_to_10_is_refused(openai_double: OpenAIDouble, n: int) -> None:
+    async with client_for(openai_double) as client:
+        with pytest.raises(openai.BadRequestError) as caught:
+            await client.images.edit(image=("a.png", png(), "image/png"), prompt="p", n=n)
+    assert (caught.value.code, caught.value.param) == ("invalid_value", "n")
+
+
+async def test_n_pictures_come_back_different_with_their_usage_scaled(openai_double: OpenAIDouble) -> None:
+    async with client_for(openai_double) as client:
+        one = await client.images.edit(image=("a.png", png(), "image/png"), prompt="p", quality="low")
+        three = await client.images.edit(image=("a.png", png(), "image/png"), prompt="p", quality="low", n=3)
+    assert one.data is not None and three.data is not None and len(three.data) == 3
+    assert len({item.b64_json for item in three.data}) == 3
+    assert one.usage is not None and three.usage is not None
+    assert three.usage.output_tokens == 3 * one.usage.output_tokens
+    assert three.usage.input_tokens == one.usage.input_tokens
+
+
+@pytest.mark.parametrize(
+    ("model", "fidelity", "code"),
+    [
+        ("gpt-image-2", "low", "unsupported_parameter"),
+        ("gpt-image-2-2026-04-21", "high", "unsupported_parameter"),
+        ("gpt-image-1-mini", "high", "invalid_value"),
+        ("gpt-image-1.5", "high", None),
+        ("gpt-image-1-mini", "low", None),
+    ],
+)
+async def test_input_fidelity_is_refused_where_the_model_takes_none(
+    openai_double: OpenAIDouble, model: str, fidelity: str, code: str | None
+) -> None:
+    async with client_for(openai_double) as client:
+        call = client.images.edit(
+            image=("a.png", png(), "image/png"), prompt="p", model=model, input_fidelity=fidelity  # type: ignore[arg-type]
+        )
+        if code is None:
+            assert (await call).data
+            return
+        with pytest.raises(openai.BadRequestError) as caught:
+            await call
+    assert (caught.value.code, caught.value.param) == (code, "input_fidelity")
+
+
 async def test_missing_prompt_and_missing_key(openai_double: OpenAIDouble) -> None:
     data = form()
     data.add_field("image", png(), filename="a.png", content_type="image/png")
