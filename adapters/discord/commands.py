@@ -66,6 +66,7 @@ HELP = (
     "Buttons on a result: Retry · More A, More B … · Roles… · Refine… · Edit prompt · Use as reference · Details · "
     "Delete. To change one area, draw on a copy of the result, post it, then Apps → Edit the marked area "
     "(or attach it in the Refine… form).\n"
+    "`variations:` 2 to 4 gives a numbered grid: Pick N keeps one (no new call), Vary N makes more from it.\n"
     f"{REACTIONS_HELP}"
 )
 HELP_WORDS = frozenset({"help", "?"})

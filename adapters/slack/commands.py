@@ -56,7 +56,8 @@ USAGE = (
     "Buttons on a result: Retry · More A, More B … · Roles… · Refine… · Edit prompt · Use as reference · "
     "Details · Delete.\n"
     "In a thread with a result, a mention with no new images refines that result, and a mention carrying a "
-    "copy of it with an area drawn on it changes only that area; new images start a new merge."
+    "copy of it with an area drawn on it changes only that area; new images start a new merge.\n"
+    "Ask for 2 to 4 variations in the shortcut's form: Pick N keeps one (no new call), Vary N makes more from it."
 )
 HELP_WORDS = frozenset({"help", "?"})
 

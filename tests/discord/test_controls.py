@@ -149,4 +149,5 @@ async def test_every_button_id_is_a_core_control(bot: RunningBot, discord_api: D
 
     kinds = {decode(custom_id).kind for custom_id in button_labels(result).values()}  # type: ignore[union-attr]
 
-    assert kinds == set(ActionKind) - {ActionKind.MERGE_ANYWAY}, "Merge anyway shows only on a stopped merge"
+    # Merge anyway shows only on a stopped merge, Pick and Vary only on a grid of variations
+    assert kinds == set(ActionKind) - {ActionKind.MERGE_ANYWAY, ActionKind.PICK, ActionKind.VARY}

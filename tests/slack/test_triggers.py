@@ -21,7 +21,7 @@ async def test_the_shortcut_opens_a_modal_and_merges_the_thread(bot: Harness, sl
     view_id = await slack.wait_for(lambda: next(iter(slack.views), None), what="the merge modal")
     modal = slack.views[view_id]
     assert modal["callback_id"] == MERGE_MODAL_ID
-    assert [b["block_id"] for b in modal["blocks"]] == ["prompt", "mode", "roles", "size", "quality"]
+    assert [b["block_id"] for b in modal["blocks"]] == ["prompt", "mode", "roles", "size", "quality", "variations"]
 
     await slack.submit(view_id, BOB, {"prompt": "the cat wearing the hat", "mode": "separate", "quality": "low"})
     [result] = await bot.results(thread)
