@@ -16,8 +16,7 @@ from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from compose import fit_to_bytes, normalize
-from compose.grid import compose_grid
+from compose import compose_grid, fit_to_bytes, normalize
 
 from .capabilities import caps_for, check_request
 from .controls import DELETE_CONFIRMED

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
     from compose.decode import ImageInfo, probe
     from compose.encode import fit_to_bytes
     from compose.errors import ComposeError, MarkedCopyMismatch, NoMarksFound
+    from compose.grid import Grid, compose_grid
     from compose.layout import Arrangement, Box, Item, arrange, sheet_label
     from compose.marks import MarkedRegion, edit_mask_png, find_marked_region, markup_png, outline, region_from_mask
     from compose.reference import Normalized, normalize
@@ -30,6 +31,8 @@ _HOMES = {
     "Arrangement": "layout",
     "Box": "layout",
     "ComposeError": "errors",
+    "Grid": "grid",
+    "compose_grid": "grid",
     "ImageInfo": "decode",
     "MarkedCopyMismatch": "errors",
     "MarkedRegion": "marks",
@@ -55,6 +58,7 @@ __all__ = [
     "Arrangement",
     "Box",
     "ComposeError",
+    "Grid",
     "ImageInfo",
     "Item",
     "MarkedCopyMismatch",
@@ -64,6 +68,7 @@ __all__ = [
     "Sheet",
     "SheetInput",
     "arrange",
+    "compose_grid",
     "compose_sheet",
     "edit_mask_png",
     "find_marked_region",
