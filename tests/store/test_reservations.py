@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.model import JobStatus
+from bot.model import Job, JobStatus
 from bot.store import PER_USER_DAILY, WORKSPACE_DAILY_COST, JobStore, Quota
 
 from .conftest import make_store
@@ -32,6 +32,24 @@ async def test_the_daily_count_refuses_and_inserts_nothing(store: JobStore) -> N
     assert await store.get("count999") is None
     other = replace(simple_job("other001", created_at=1_500.0), origin=origin(user="user-2"))
     assert await store.admit(other, 0.0, DAY) is None
+
+
+async def test_each_variation_counts_against_the_daily_limit(store: JobStore) -> None:
+    def asking(job_id: str, n: int) -> Job:
+        job = simple_job(job_id, created_at=1_500.0)
+        return replace(job, options=replace(job.options, n=n))
+
+    assert await store.admit(asking("vars0002", 2), 0.0, DAY) is None
+    assert await store.admit(asking("vars0003", 2), 0.0, DAY) == PER_USER_DAILY  # 2 + 2 > 3
+    assert await store.get("vars0003") is None
+    assert await store.admit(asking("vars0001", 1), 0.0, DAY) is None
+    assert await store.count_user_jobs_since("discord", "guild-1", "user-1", DAY.since) == 3
+    totals = await store.totals_since("discord", "guild-1", DAY.since, user_id="user-1")
+    assert totals.jobs == 3
+    await store.release("vars0002")  # a job given back counts nothing, whatever it asked for
+    assert await store.count_user_jobs_since("discord", "guild-1", "user-1", DAY.since) == 1
+    assert (await store.totals_since("discord", "guild-1", DAY.since)).jobs == 1
+    assert await store.admit(asking("vars0004", 2), 0.0, DAY) is None
 
 
 async def test_jobs_before_the_window_do_not_count(store: JobStore) -> None:
