@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import io
+import secrets
 from dataclasses import replace
 
 import pytest
 from PIL import Image, ImageChops, ImageStat
 
+from bot.blobs import open_blobs
 from bot.limits import day_window
 from bot.model import ActionKind, JobStatus, Outcome
 from bot.pricing import prices_for
@@ -19,6 +21,7 @@ from tests.core.chat import ChatSurface, control
 from tests.core.conftest import with_limits
 from tests.doubles.openai_double import OpenAIDouble
 from tests.imagegen import png
+from tests.servers import S3Server
 
 FOUR = {"n": 4, "size": "1024x1024", "quality": "low"}
 
@@ -214,3 +217,33 @@ async def test_four_variations_cost_four_times_one_and_details_shows_each_call(
     assert f"{grid.job.id} ${grid.job.cost_usd:.4f} for 4 images" in each
     assert f"{varied.job.id} ${varied.job.cost_usd:.4f} for 4 images" in each
     assert f"{picked.job.id} $0 (picked from a stored variation, no call)" in each
+
+
+async def test_variations_live_in_postgres_and_s3_and_pick_works_after_a_restart(
+    settings: Settings, openai_double: OpenAIDouble, postgres_url: str, s3_server: S3Server
+) -> None:
+    shared = Settings.from_env({"MERGEBOT_DATABASE_URL": postgres_url, **s3_server.env(f"vars-{secrets.token_hex(4)}")})
+    servers = replace(
+        settings,
+        store_driver=shared.store_driver,
+        database_url=shared.database_url,
+        object_storage=shared.object_storage,
+    )
+    before = ChatSurface(await MergeService.open(servers))
+    try:
+        grid = await four_variations(before)
+    finally:
+        await before.service.aclose()
+    assert grid.job is not None
+    remote = open_blobs(servers)
+    stored = [await remote.get(digest) for digest in grid.job.result_digests]
+    assert len(set(stored)) == 4
+
+    after = ChatSurface(await MergeService.open(servers))
+    try:
+        picked = await after.press(control(grid, ActionKind.PICK, "3"))
+        assert picked.ok, picked.view.text
+        assert picked.view.image == stored[2] and len(openai_double.requests) == 1
+        assert picked.job is not None and await after.service.job(picked.job.id) is not None
+    finally:
+        await after.service.aclose()
