@@ -22,9 +22,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import heapq
+import json
 import os
 import signal
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -59,6 +62,7 @@ class Run:
     edits_per_merge: list[int]
     peak_rss_mb: float
     stop_s: float
+    stages: dict[str, list[float]]
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -139,6 +143,7 @@ async def load_run(
                 started = time.monotonic()
                 sent: dict[str, float] = {}
                 answered: dict[str, float] = {}
+                answered_at: dict[str, float] = {}  # wall clock, beside the store's
                 failed: set[str] = set()
 
                 async def watch(thread_ts: str) -> None:
@@ -153,6 +158,7 @@ async def load_run(
 
                     await slack.wait_for(seen, limit_s=3600, what=f"the answer in {thread_ts}")
                     answered[thread_ts] = time.monotonic()
+                    answered_at[thread_ts] = time.time()
 
                 watchers = []
                 for index, (user, thread_ts) in enumerate(threads):
@@ -173,6 +179,7 @@ async def load_run(
                 if process.returncode is None:
                     process.kill()
                     await process.wait()
+            stages = stage_times(Path(data) / "mergebot.sqlite3", answered_at)
         work = [c for c in slack.calls if c.method not in SETUP_METHODS]
         calls = Counter(c.method for c in work)
         limited = Counter(c.method for c in work if c.error == "ratelimited")
@@ -197,7 +204,26 @@ async def load_run(
             edits_per_merge=[edits.get(t, 0) for t in status_messages(slack, threads)],
             peak_rss_mb=rss,
             stop_s=stop_s,
+            stages=stages,
         )
+
+
+def stage_times(database: Path, answered_at: dict[str, float]) -> dict[str, list[float]]:
+    """Where each merge's time went, from the bot's own store: waiting for a slot, each stage
+    it timed, and posting the result (its end to the answer seen in the thread)."""
+    stages: defaultdict[str, list[float]] = defaultdict(list)
+    with contextlib.closing(sqlite3.connect(database)) as db:
+        rows = db.execute("SELECT thread_id, created_at, finished_at, timings FROM jobs WHERE finished_at IS NOT NULL")
+        for thread_ts, created, finished, raw in rows:
+            timings = json.loads(raw)
+            for name, seconds in timings.items():
+                if name != "total":
+                    stages[name].append(seconds)
+            if "total" in timings:
+                stages["waiting for a slot"].append(finished - created - timings["total"])
+            if thread_ts in answered_at:
+                stages["posting the result"].append(answered_at[thread_ts] - finished)
+    return dict(stages)
 
 
 def status_messages(slack: SlackDouble, threads: list[tuple[str, str]]) -> list[str]:
@@ -228,6 +254,10 @@ def report(title: str, run: Run) -> None:
     print(f"429s received: {sum(run.limited.values())} " + ", ".join(f"{m} {n}" for m, n in run.limited.most_common()))
     print("platform calls per merge: " + ", ".join(f"{m} {n / run.merges:.2f}" for m, n in sorted(run.calls.items())))
     print(f"peak RSS of the bot: {run.peak_rss_mb:.0f} MB; stopped {run.stop_s:.1f} s after SIGTERM")
+    print(
+        "where a merge's time went (mean / max s): "
+        + ", ".join(f"{name} {statistics.mean(v):.1f} / {max(v):.1f}" for name, v in run.stages.items() if v)
+    )
 
 
 async def memory_per_slot(latency_s: tuple[float, float]) -> None:

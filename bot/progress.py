@@ -10,6 +10,11 @@ A merge reports every step it takes; a status message only needs to show the new
 - consecutive calls are at least ``min_interval_s`` apart, and queue positions go out only
   when they matter: the first one, first place, or one after ``queue_interval_s`` (doubling
   after each: 30 s, 60 s, 120 s…), so a wait of any length costs a handful of edits;
+- a hard cap, whatever the queue or the platform does: at most ``max_edits`` progress calls
+  per message (a throttled call counts), of which at most ``max_queue_edits`` show queue
+  positions (the last of those kept for first place); the final state comes on top, so with
+  the defaults a status message takes at most 10 progress edits and the final one, which must
+  land (it waits out a 429 and tries again);
 - every feed of one workspace can share a ``RateBudget`` (a token bucket sized to the
   platform's per-method limit); a ``Throttled`` answer (HTTP 429) pauses the whole budget
   for its ``Retry-After`` instead of retrying inside the merge.
@@ -92,10 +97,12 @@ class RateBudget:
 
 @dataclass(frozen=True)
 class Pace:
-    """How often one status message may change."""
+    """How often, and how many times, one status message may change."""
 
     min_interval_s: float = 1.0
     queue_interval_s: float = 30.0
+    max_edits: int = 10  # progress calls per message; the final state and its fallback come on top
+    max_queue_edits: int = 4  # of those, queue positions; the last one is kept for first place
 
 
 class StatusFeed:
@@ -121,15 +128,24 @@ class StatusFeed:
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closed = False
+        self.edits = 0  # progress calls made, throttled ones included
+        self.queue_edits = 0
         self.published = 0
         self.dropped = 0
         self.throttled = 0
+
+    @property
+    def pending(self) -> bool:
+        """A state waits to be shown."""
+        return self._sheet is not None or self._latest is not None
 
     def offer(self, progress: Progress) -> None:
         """Make ``progress`` the state to show next; returns at once."""
         if self._closed or progress.stage in (Stage.DONE, Stage.FAILED):
             return  # the outcome replaces the status message; the adapter shows it itself
-        if progress.stage is Stage.QUEUED and not self._queue_position_matters(progress):
+        if not self._within_caps(progress) or (
+            progress.stage is Stage.QUEUED and not self._queue_position_matters(progress)
+        ):
             self.dropped += 1
             return
         if progress.image is not None and progress.partial_index is None and self._sheet is None:
@@ -162,10 +178,22 @@ class StatusFeed:
 
     def _queue_position_matters(self, progress: Progress) -> bool:
         """The first position, first place, or a change once the queue interval has passed;
-        the interval doubles after each one shown, so a long wait costs a handful of edits."""
+        the interval doubles after each one shown, so a long wait costs a handful of edits,
+        and never more than the pace's ``max_queue_edits`` (the last kept for first place)."""
+        if not self._within_caps(progress):
+            return False
         if not self._queue_shown or progress.queue_position == 1:
             return True
         return self._clock() - self._last_queue_shown >= self._queue_interval_s
+
+    def _within_caps(self, progress: Progress) -> bool:
+        """Room for one more call of this kind under ``max_edits`` and ``max_queue_edits``."""
+        if self.edits >= self._pace.max_edits:
+            return False
+        if progress.stage is not Stage.QUEUED:
+            return True
+        left = self._pace.max_queue_edits - self.queue_edits
+        return left >= (1 if progress.queue_position == 1 else 2)
 
     def _take(self) -> Progress | None:
         state: Progress | None
@@ -185,12 +213,17 @@ class StatusFeed:
             state = self._take()
             if state is None or self._closed:
                 continue
+            if not self._within_caps(state):
+                self.dropped += 1  # the cap was reached while it waited its turn
+                continue
             if state.stage is Stage.QUEUED:
                 if self._queue_shown:
                     self._queue_interval_s *= 2
                 self._queue_shown = True
                 self._last_queue_shown = self._clock()
+                self.queue_edits += 1
             self._last_call = self._clock()
+            self.edits += 1
             try:
                 await self._publish(state)
                 self.published += 1

@@ -60,7 +60,7 @@ class StatusMessage:
         *,
         final: bool = True,
     ) -> bool:
-        """Post or edit the status message; False when Slack refused both.
+        """Post or edit the status message; False when Slack refused it.
 
         A ``final`` edit (and any first post) keeps trying through rate limits; a progress edit
         (``final=False``) raises ``Throttled`` instead, for the feed to show a newer state later.
@@ -81,11 +81,9 @@ class StatusMessage:
             answer = await request("chat.update", edit())
             if answer.rate_limited:
                 raise Throttled(answer.retry_after_s or 1.0)
-        if answer.response is not None:
-            return True
-        if extra:  # e.g. a preview Slack has not finished processing: keep the text at least
-            return await self.show(text, controls=controls, final=final)
-        return False
+        # A refused progress edit (a preview Slack has not finished processing) is not tried
+        # again: the next state replaces it, within the feed's cap on edits (``Pace.max_edits``).
+        return answer.response is not None
 
     async def _post(self, text: str, body: list[blocks.Block]) -> bool:
         kwargs: dict[str, Any] = {"channel": self.channel, "text": blocks.fallback_text(text), "blocks": body}

@@ -138,3 +138,43 @@ async def test_closing_waits_briefly_for_a_call_in_flight_then_stops() -> None:
     feed.offer(state("late"))
     await asyncio.sleep(0.01)
     assert platform.shown == [], "nothing shows after close"
+
+
+async def test_a_status_message_is_edited_at_most_max_edits_times_however_long_the_queue() -> None:
+    now = [0.0]
+    platform = Platform()
+    pace = Pace(min_interval_s=0.0, queue_interval_s=30.0)
+    feed = StatusFeed(platform.publish, pace, clock=lambda: now[0])
+
+    async def offer(progress: Progress) -> None:
+        feed.offer(progress)
+        await eventually(lambda: not platform.in_flight and not feed.pending)
+
+    await offer(state("Fetching", Stage.FETCHING))
+    for second in range(3 * 3600):  # three hours in a queue of 2,000, moving up one place every 5 s
+        now[0] = float(second)
+        feed.offer(state("queued", Stage.QUEUED, queue_position=2001 - second * 2000 // (3 * 3600)))
+        await asyncio.sleep(0)
+    await offer(state("queued", Stage.QUEUED, queue_position=1))
+    for index in range(30):  # a chatty run: many stages, each a second apart
+        now[0] += 1.0
+        await offer(state(f"step {index}", Stage.GENERATING, image=b"x", partial_index=index))
+    await feed.close()
+
+    assert feed.edits == len(platform.shown) == pace.max_edits
+    queued = [p.queue_position for p in platform.shown if p.stage is Stage.QUEUED]
+    assert len(queued) == pace.max_queue_edits and queued[-1] == 1, queued
+    assert queued[0] == 2001
+    assert next(p.text for p in platform.shown if p.stage is Stage.GENERATING) == "step 0"
+
+
+async def test_throttled_calls_count_against_the_cap() -> None:
+    platform = Platform()
+    platform.throttle_next = [0.0] * 50
+    feed = StatusFeed(platform.publish, QUICK)
+    for index in range(50):
+        feed.offer(state(f"step {index}"))
+        await eventually(lambda: not platform.in_flight)
+        await asyncio.sleep(0.001)
+    await feed.close()
+    assert feed.throttled == feed.edits == QUICK.max_edits, "a refused call is still a call to the platform"

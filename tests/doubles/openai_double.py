@@ -295,6 +295,7 @@ def error_body(message: str, type_: str, code: str | None, param: str | None = N
 
 
 @functools.lru_cache(maxsize=64)
+@functools.lru_cache(maxsize=64)
 def render_image(width: int, height: int, output_format: str, seed: int, detail: int = 8) -> bytes:
     """A deterministic picture: same arguments, same bytes. ``detail`` grows with each partial."""
     palette = ((214, 96, 77), (72, 148, 120), (60, 96, 180), (230, 190, 80), (150, 90, 170))

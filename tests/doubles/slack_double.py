@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import functools
 import hashlib
 import hmac
 import io
@@ -1056,11 +1057,8 @@ class SlackDouble:
         if stored is None:
             return web.Response(text=LOGIN_PAGE, content_type="text/html")
         size = int(request.match_info["key"].rsplit("-", 1)[1])
-        with Image.open(io.BytesIO(stored.data)) as image:
-            image.thumbnail((size, size))
-            out = io.BytesIO()
-            image.convert("RGB").save(out, "PNG")
-        return web.Response(body=out.getvalue(), content_type="image/png")
+        # Off the double's event loop, as a real file host serves many requests at once.
+        return web.Response(body=await asyncio.to_thread(_thumbnail, stored.data, size), content_type="image/png")
 
     def _hosted(self, request: web.Request) -> StoredFile | None:
         """The file a hosting URL names when the request carries the bot token, else None."""
@@ -1100,6 +1098,18 @@ def _guess_mime(name: str) -> str:
     }.get(ext, "application/octet-stream")
 
 
+# Slack renders a file's thumbnails and reads its size once, when it is uploaded; the double does
+# each once per content (bytes cache their hash), so serving a busy thread costs what it costs Slack.
+@functools.lru_cache(maxsize=256)
+def _thumbnail(data: bytes, size: int) -> bytes:
+    with Image.open(io.BytesIO(data)) as image:
+        image.thumbnail((size, size))
+        out = io.BytesIO()
+        image.convert("RGB").save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+@functools.lru_cache(maxsize=1024)
 def _image_size(data: bytes) -> tuple[int, int] | None:
     try:
         with Image.open(io.BytesIO(data)) as image:
