@@ -2,6 +2,7 @@
 
     python -m benchmarks.bench_load                 # the full run (about 12 minutes)
     python -m benchmarks.bench_load --quick         # the same shape, 3-4 s generations (about 2 minutes)
+    python -m benchmarks.bench_load --memory        # the memory-per-slot measure alone (about 5 minutes)
 
 1. Burst: 40 merges from 40 people within 3 s in one channel, concurrency 4, Slack's per-method
    rate limits on (``SlackDouble(rate_limits=True)``), each OpenAI call taking 15-20 s. Prints
@@ -11,8 +12,9 @@
    Target: every merge finishes, within 1.3x the ideal wall time, at most 12 status edits per merge.
 2. Long queue: 200 merges without rate limits (4-6 s generations, so it ends in minutes):
    peak RSS and status edits per merge.
-3. Memory per slot: 16 merges at concurrency 1, then at concurrency 8 (no rate limits, 2-3 s
-   generations): peak RSS growth per extra slot (target: at most 8 MB).
+3. Memory per slot (``--memory`` runs it alone): the same 50 merges at concurrency 4, 16 and 50
+   (no rate limits; generations of 5, 15 and 40 s, so every slot is busy at once): peak RSS and
+   its growth per extra concurrent generation (target: at most 8 MB).
 
 Every merge has 4 references of about 1 MP (photo-like JPEGs), the bench's "standard load".
 The doubles run in this process; the bot's peak RSS is its own (``VmHWM`` of the child).
@@ -24,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import heapq
+import itertools
 import json
 import os
 import signal
@@ -63,6 +66,7 @@ class Run:
     peak_rss_mb: float
     stop_s: float
     stages: dict[str, list[float]]
+    generations: list[tuple[float, float]]  # when each merge's API call ran (wall clock)
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -179,7 +183,7 @@ async def load_run(
                 if process.returncode is None:
                     process.kill()
                     await process.wait()
-            stages = stage_times(Path(data) / "mergebot.sqlite3", answered_at)
+            stages, generations = stage_times(Path(data) / "mergebot.sqlite3", answered_at)
         work = [c for c in slack.calls if c.method not in SETUP_METHODS]
         calls = Counter(c.method for c in work)
         limited = Counter(c.method for c in work if c.error == "ratelimited")
@@ -205,25 +209,32 @@ async def load_run(
             peak_rss_mb=rss,
             stop_s=stop_s,
             stages=stages,
+            generations=generations,
         )
 
 
-def stage_times(database: Path, answered_at: dict[str, float]) -> dict[str, list[float]]:
-    """Where each merge's time went, from the bot's own store: waiting for a slot, each stage
-    it timed, and posting the result (its end to the answer seen in the thread)."""
+def stage_times(
+    database: Path, answered_at: dict[str, float]
+) -> tuple[dict[str, list[float]], list[tuple[float, float]]]:
+    """Where each merge's time went, from the bot's own store (its timings and timestamps):
+    gathering, waiting in line for a slot, each stage the slot timed, and posting the result
+    (the job's end to its answer seen in the thread); and when each API call ran."""
     stages: defaultdict[str, list[float]] = defaultdict(list)
+    generations: list[tuple[float, float]] = []
     with contextlib.closing(sqlite3.connect(database)) as db:
         rows = db.execute("SELECT thread_id, created_at, finished_at, timings FROM jobs WHERE finished_at IS NOT NULL")
         for thread_ts, created, finished, raw in rows:
             timings = json.loads(raw)
-            for name, seconds in timings.items():
-                if name != "total":
-                    stages[name].append(seconds)
-            if "total" in timings:
-                stages["waiting for a slot"].append(finished - created - timings["total"])
+            for name in ("gather", "compose", "generate"):
+                if name in timings:
+                    stages[name].append(timings[name])
+            if "total" in timings:  # the slot's time: compose, generate and store
+                stages["waiting for a slot"].append(finished - created - timings["total"] - timings.get("gather", 0))
+            if "generate" in timings:
+                generations.append((finished - timings["generate"], finished))
             if thread_ts in answered_at:
                 stages["posting the result"].append(answered_at[thread_ts] - finished)
-    return dict(stages)
+    return dict(stages), generations
 
 
 def status_messages(slack: SlackDouble, threads: list[tuple[str, str]]) -> list[str]:
@@ -260,13 +271,40 @@ def report(title: str, run: Run) -> None:
     )
 
 
-async def memory_per_slot(latency_s: tuple[float, float]) -> None:
-    one = await load_run(16, latency_s=latency_s, rate_limits=False, concurrency=1, burst_s=1.0)
-    eight = await load_run(16, latency_s=latency_s, rate_limits=False, concurrency=8, burst_s=1.0)
-    growth = (eight.peak_rss_mb - one.peak_rss_mb) / 7
-    print("\n== memory per concurrent slot (16 merges, 4 references of 1 MP each)")
-    print(f"peak RSS at concurrency 1: {one.peak_rss_mb:.0f} MB; at concurrency 8: {eight.peak_rss_mb:.0f} MB")
-    print(f"growth per extra slot: {growth:.1f} MB (target <= 8 MB)")
+# Slots measured for the memory slope, each with the same 50 merges; the generation time is set
+# per run so that every slot is busy at once (the peak concurrency printed says whether it was).
+MEMORY_MERGES = 50
+MEMORY_SLOTS = ((4, (5.0, 6.0)), (16, (15.0, 16.0)), (50, (40.0, 42.0)))
+
+
+async def memory_per_slot() -> None:
+    """Peak RSS at 4, 16 and 50 slots, 50 merges each: the growth per extra concurrent slot."""
+    print(f"\n== memory per concurrent slot ({MEMORY_MERGES} merges, {REFERENCES} references of 1 MP each)")
+    peaks: list[tuple[int, float]] = []
+    for slots, latency_s in MEMORY_SLOTS:
+        run = await load_run(MEMORY_MERGES, latency_s=latency_s, rate_limits=False, concurrency=slots, burst_s=2.0)
+        busy = peak_overlap(run.generations)
+        print(
+            f"concurrency {slots}: peak RSS {run.peak_rss_mb:.0f} MB, at most {busy} generations at once, "
+            f"{run.finished}/{run.merges} results"
+        )
+        peaks.append((busy, run.peak_rss_mb))
+    (low, low_mb), (high, high_mb) = peaks[0], peaks[-1]
+    for (a, a_mb), (b, b_mb) in itertools.pairwise(peaks):
+        if b > a:
+            print(f"  {a} -> {b} at once: {(b_mb - a_mb) / (b - a):.1f} MB per extra slot")
+    if high > low:
+        print(f"growth per extra concurrent slot: {(high_mb - low_mb) / (high - low):.1f} MB (target <= 8 MB)")
+
+
+def peak_overlap(intervals: list[tuple[float, float]]) -> int:
+    """The most intervals open at one instant."""
+    edges = sorted([(start, 1) for start, _ in intervals] + [(end, -1) for _, end in intervals])
+    open_now = peak = 0
+    for _, step in edges:
+        open_now += step
+        peak = max(peak, open_now)
+    return peak
 
 
 async def main(quick: bool) -> None:
@@ -281,7 +319,7 @@ async def main(quick: bool) -> None:
         "200 merges, no rate limits, OpenAI 4-6 s",
         await load_run(200, latency_s=(4.0, 6.0), rate_limits=False, burst_s=10.0),
     )
-    await memory_per_slot((2.0, 3.0))
+    await memory_per_slot()
 
 
 if __name__ == "__main__":
@@ -289,4 +327,4 @@ if __name__ == "__main__":
     parser.add_argument("--quick", action="store_true", help="3-4 s generations, the burst only")
     parser.add_argument("--memory", action="store_true", help="only the memory-per-slot measure")
     args = parser.parse_args()
-    asyncio.run(memory_per_slot((2.0, 3.0)) if args.memory else main(args.quick))
+    asyncio.run(memory_per_slot() if args.memory else main(args.quick))

@@ -156,9 +156,10 @@ def aspect_canvas(size: tuple[int, int], aspect: float) -> tuple[int, int]:
     """A canvas of ``aspect`` (clamped to 1:3..3:1) whose long side is the long side of ``size``."""
     side = max(size)
     aspect = min(MAX_ASPECT, max(1 / MAX_ASPECT, aspect))
+    # The short side rounds up, so the canvas never passes 3:1 (256 / 3 is 85.3: 86, not 85).
     if aspect >= 1:
-        return side, max(MIN_CANVAS_SIDE, round(side / aspect))
-    return max(MIN_CANVAS_SIDE, round(side * aspect)), side
+        return side, max(MIN_CANVAS_SIDE, math.ceil(round(side / aspect, 6)))
+    return max(MIN_CANVAS_SIDE, math.ceil(round(side * aspect, 6))), side
 
 
 def arrange(

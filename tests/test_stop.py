@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from tests.doubles.discord_double import DiscordDouble
 from tests.doubles.openai_double import OpenAIDouble
 from tests.doubles.slack_double import APP_TOKEN, BOT_TOKEN, SlackDouble
 from tests.imagegen import png
@@ -147,6 +148,29 @@ async def test_an_idle_bot_in_http_mode_stops_at_once(
     code, err, took = await bot.stop()
     assert code == 0, err
     assert took < IDLE_STOP_LIMIT_S, f"an idle bot took {took:.1f} s to stop"
+
+
+async def test_an_idle_discord_bot_stops_at_once(tmp_path: Path) -> None:
+    async with OpenAIDouble() as openai_api, DiscordDouble() as discord_api:
+        discord_api.add_guild("Studio")
+        env = bot_env(
+            tmp_path / "data",
+            OPENAI_BASE_URL=openai_api.base_url,
+            DISCORD_TOKEN=discord_api.token,
+            DISCORD_API_BASE_URL=discord_api.base_url,
+            DISCORD_GATEWAY_URL=discord_api.gateway_url,
+        )
+        del env["SLACK_BOT_TOKEN"]  # Discord alone
+        bot = Bot(await start_bot(env, tmp_path))
+        try:
+            await discord_api.wait_for(lambda: discord_api.connected, within=30)
+            code, err, took = await bot.stop()
+        finally:
+            if bot.process.returncode is None:
+                bot.process.kill()
+                await bot.process.wait()
+    assert code == 0, err
+    assert took < IDLE_STOP_LIMIT_S, f"an idle Discord bot took {took:.1f} s to stop"
 
 
 def free_port() -> int:
