@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 from compose import Sheet, SheetInput, compose_sheet
+from compose.layout import Box
 
 from .capabilities import caps_for, wanted_input_fidelity
 from .captions import sheet_caption
@@ -31,6 +33,32 @@ def extension(fmt: str) -> str:
 
 
 @dataclass(frozen=True)
+class SheetFile:
+    """The encoded reference sheet and where everything is on it.
+
+    ``compose.Sheet`` also carries the decoded picture (12 MB at 2048x2048); a merge holds its
+    prepared call for the whole generation, so only this, the part it uses, is kept.
+    """
+
+    data: bytes
+    format: str
+    size: tuple[int, int]
+    boxes: dict[str, Box]
+    badge_boxes: dict[str, Box]
+    fill_ratio: float
+    small: tuple[str, ...] = ()
+
+    @classmethod
+    def of(cls, sheet: Sheet) -> SheetFile:
+        return cls(sheet.data, sheet.format, sheet.size, sheet.boxes, sheet.badge_boxes, sheet.fill_ratio, sheet.small)
+
+
+def _compose_file(inputs: Sequence[SheetInput], **options: Any) -> SheetFile:
+    """``compose_sheet`` on the image threads, its decoded picture released before it returns."""
+    return SheetFile.of(compose_sheet(inputs, **options))
+
+
+@dataclass(frozen=True)
 class Prepared:
     """Everything a generation call needs, built without calling the API.
 
@@ -40,7 +68,7 @@ class Prepared:
     """
 
     references: tuple[Reference, ...]
-    sheet: Sheet | None  # None only for a refine of a picture with no references
+    sheet: SheetFile | None  # None only for a refine of a picture with no references
     prompt: str
     files: tuple[InputImage, ...]
     choice: ModeChoice
@@ -92,7 +120,7 @@ async def prepare(
     size = sheet_size(options, sheet_side)
     sheet = (
         await run_image_work(
-            compose_sheet, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES, fit_aspect=options.size == "auto"
+            _compose_file, inputs, size=size, fmt="jpeg", max_bytes=SHEET_MAX_BYTES, fit_aspect=options.size == "auto"
         )
         if inputs
         else None
@@ -139,7 +167,7 @@ def _picture_to_edit(data: bytes) -> InputImage:
     return InputImage(f"picture-to-edit.{extension(fmt)}", data, MIME.get(fmt, "image/png"))
 
 
-def small_notes(references: Sequence[Reference], sheet: Sheet) -> tuple[str, ...]:
+def small_notes(references: Sequence[Reference], sheet: SheetFile) -> tuple[str, ...]:
     """A line for each reference the sheet shows small because its picture is small (never blown up past 2x)."""
     sizes = {ref.label: (ref.width, ref.height) for ref in references}
     return tuple(

@@ -606,7 +606,7 @@ class MergeService:
             if request is not None:
                 await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
                 job, missing = await self._gather_into(job, request)
-                timings["gather"] = time.perf_counter() - started
+                timings.update(job.timings)
             self._check_letters(job, missing)
         except Exception as exc:
             self._worker.forget(job.id)
@@ -795,8 +795,9 @@ class MergeService:
         return Outcome(failure_view(error, job), job=job, ok=False, error=error)
 
     async def _gather_into(self, job: Job, request: MergeRequest) -> tuple[Job, Mapping[str, str]]:
-        """The job with its references gathered, and why each unused letter has no reference
-        (a refine from files also has its picture to edit and mask stored)."""
+        """The job with its references gathered (and the time it took in its timings, which its
+        slot adds to), and why each unused letter has no reference (a refine from files also has
+        its picture to edit and mask stored)."""
         if request.edit is not None:
             refinement = await self._picture_to_edit(request, request.edit)
             job = replace(job, options=replace(job.options, refine=refinement))
@@ -804,6 +805,7 @@ class MergeService:
                 await self._store.save(job)
                 return job, {}
         origin = request.origin
+        started = time.perf_counter()
         gathered = await gather(
             request.sources,
             self._fetcher,
@@ -823,7 +825,8 @@ class MergeService:
             for item in gathered.images
         ]
         check_request_labels(request, references)
-        job = replace(job, references=tuple(references), warnings=gathered.warnings)
+        timings = {**job.timings, "gather": time.perf_counter() - started}
+        job = replace(job, references=tuple(references), warnings=gathered.warnings, timings=timings)
         check_request(job.options, self._image_count(job))
         await self._store.save(job)
         return job, gathered.missing
