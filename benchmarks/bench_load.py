@@ -307,7 +307,7 @@ def peak_overlap(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
-async def main(quick: bool) -> None:
+async def main(quick: bool, memory: bool = True) -> None:
     slow = (3.0, 4.0) if quick else (15.0, 20.0)
     report(
         f"40 merges from 40 people within 3 s, concurrency 4, Slack rate limits on, OpenAI {slow[0]:g}-{slow[1]:g} s",
@@ -319,12 +319,14 @@ async def main(quick: bool) -> None:
         "200 merges, no rate limits, OpenAI 4-6 s",
         await load_run(200, latency_s=(4.0, 6.0), rate_limits=False, burst_s=10.0),
     )
-    await memory_per_slot()
+    if memory:
+        await memory_per_slot()
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="3-4 s generations, the burst only")
     parser.add_argument("--memory", action="store_true", help="only the memory-per-slot measure")
+    parser.add_argument("--no-memory", action="store_true", help="the burst and the 200 merges, not the memory measure")
     args = parser.parse_args()
-    asyncio.run(memory_per_slot() if args.memory else main(args.quick))
+    asyncio.run(memory_per_slot() if args.memory else main(args.quick, memory=not args.no_memory))
