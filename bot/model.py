@@ -327,7 +327,9 @@ class Outcome:
     ``needs_prompt`` asks the adapter to collect new prompt text (Edit prompt); ``needs_roles``
     asks it for a Roles form pre-filled with ``view.text`` (the roles text of ``bot.roles``).
     ``error`` is the failure behind a refusal, for callers that branch on its type
-    (the CLI's exit codes); adapters show ``view``.
+    (the CLI's exit codes); adapters show ``view``. ``elsewhere`` says another replica took the
+    job from the queue: it shows the job's progress and outcome in the job's status message, so
+    the adapter that received the request shows nothing more.
     """
 
     view: View
@@ -336,4 +338,5 @@ class Outcome:
     deleted: bool = False
     needs_prompt: bool = False
     needs_roles: bool = False
+    elsewhere: bool = False
     error: Exception | None = None

@@ -306,6 +306,21 @@ class PostgresJobStore:
             )
         return {str(row[0]): place for place, row in enumerate(rows, start=1)}
 
+    async def taken_elsewhere(self, job_ids: Sequence[str], owner: str, now: float) -> set[str]:
+        if not job_ids:
+            return set()
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "SELECT id FROM jobs WHERE id = ANY($1::text[]) AND queued_at IS NOT NULL "
+                "AND ((lease_expires > $2 AND lease_owner != $3) OR status NOT IN ($4, $5))",
+                list(job_ids),
+                now,
+                owner,
+                JobStatus.QUEUED.value,
+                JobStatus.RUNNING.value,
+            )
+        return {str(row[0]) for row in rows}
+
     async def expire_unclaimed(self, created_before: float, now: float) -> list[Job]:
         async with self._conn() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CLAIM_LOCK)

@@ -97,6 +97,7 @@ WAITING_AT_STOP = (
 
 UNPRICED_MODEL = "unpriced_model"  # the LimitExceeded.limit of a model the cost cap cannot count
 RESUMED_PREFIX = "Resumed after a restart. "
+RUNNING_ELSEWHERE = "This merge is running; its progress and result are shown in its status message."
 REBALANCE_FACTOR = 1.5
 PRUNE_EVERY = 20
 LINEAGE_SHOWN = 10  # calls Details lists the cost of
@@ -173,7 +174,7 @@ class MergeService:
         self._fetcher = fetcher
         self._limiter = Limiter(settings.limits, store)
         caps = Caps(settings.limits.global_concurrency, settings.limits.per_user_concurrency)
-        self._worker = Worker(store, caps, self._run_claimed)
+        self._worker = Worker(store, caps, self._run_claimed, runs_jobs=settings.role.runs_jobs)
         self._generator: ImageGenerator | None = generator
         self._finished_since_prune = 0
         self.health = Health()
@@ -624,7 +625,7 @@ class MergeService:
         try:
             try:
                 with self.drain.waiting():
-                    await ticket.claimed
+                    here = await ticket.claimed
             except Released:
                 if not ticket.claimed.done() or ticket.claimed.cancelled():
                     # Left queued in the store: the next start (or another replica) runs it.
@@ -632,6 +633,9 @@ class MergeService:
                     await report(Stage.FAILED, WAITING_AT_STOP)
                     return Outcome(failure_view(ShuttingDown(WAITING_AT_STOP), None), job=job, ok=False)
                 # Claimed in the same instant as the stop: it is running, so it finishes as usual.
+                here = ticket.claimed.result()
+            if not here:  # another replica runs it and shows it in the job's status message
+                return Outcome(View(RUNNING_ELSEWHERE), job=job, elsewhere=True)
             return await ticket.outcome
         finally:
             self._worker.forget(job.id)

@@ -12,6 +12,7 @@ import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -95,6 +96,22 @@ class ObjectStorage:
     secret_access_key: Secret | None = None
 
 
+class ReplicaRole(StrEnum):
+    """What one replica of a deployment does (``MERGEBOT_ROLE``)."""
+
+    ALL = "all"  # takes platform events and runs jobs
+    EVENTS = "events"  # takes platform events and enqueues their jobs; never claims one
+    WORKER = "worker"  # claims and runs jobs, posting through the platforms' REST APIs only
+
+    @property
+    def takes_events(self) -> bool:
+        return self is not ReplicaRole.WORKER
+
+    @property
+    def runs_jobs(self) -> bool:
+        return self is not ReplicaRole.EVENTS
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path = Path("data")
@@ -117,6 +134,7 @@ class Settings:
     shutdown_grace_s: float = 25.0  # on SIGTERM, how long running merges may take to finish
     library_log_level: str = "WARNING"  # discord, slack_sdk, openai, httpx… (at debug they print tokens)
     safety_salt: Secret | None = None  # salts the per-person safety_identifier; else kept in data_dir
+    role: ReplicaRole = ReplicaRole.ALL
 
     discord_token: Secret | None = None
     discord_api_base_url: str = "https://discord.com/api/v10"
@@ -293,9 +311,16 @@ def _parse(r: _Reader) -> Settings:
         reactions[emoji] = label
     database_url = r.secret("MERGEBOT_DATABASE_URL")
     shard_count = r.integer("DISCORD_SHARD_COUNT", 0, low=1, high=65536) if r.text("DISCORD_SHARD_COUNT") else None
+    store_driver = r.text("MERGEBOT_STORE") or _driver_for(database_url) or base.store_driver
+    role = ReplicaRole(r.choice("MERGEBOT_ROLE", base.role.value, tuple(role.value for role in ReplicaRole)))
+    if role is not ReplicaRole.ALL and store_driver == "sqlite":
+        raise ConfigError(
+            f"MERGEBOT_ROLE={role.value} needs a job store other replicas share (set MERGEBOT_DATABASE_URL); "
+            "a SQLite store belongs to one process"
+        )
     return Settings(
         data_dir=Path(r.text("MERGEBOT_DATA_DIR") or default_data_dir(r.env)).expanduser(),
-        store_driver=r.text("MERGEBOT_STORE") or _driver_for(database_url) or base.store_driver,
+        store_driver=store_driver,
         database_url=database_url,
         object_storage=_object_storage(r),
         openai_api_key=r.secret("OPENAI_API_KEY"),
@@ -316,6 +341,7 @@ def _parse(r: _Reader) -> Settings:
             "MERGEBOT_LIBRARY_LOG_LEVEL", base.library_log_level.lower(), ("debug", "info", "warning", "error")
         ).upper(),
         safety_salt=r.secret("MERGEBOT_SAFETY_SALT"),
+        role=role,
         discord_token=r.secret("DISCORD_TOKEN"),
         discord_api_base_url=r.url("DISCORD_API_BASE_URL", base.discord_api_base_url) or "",
         discord_gateway_url=r.url("DISCORD_GATEWAY_URL", base.discord_gateway_url) or "",

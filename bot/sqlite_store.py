@@ -325,6 +325,21 @@ class SqliteJobStore:
             )
         return {str(row[0]): place for place, row in enumerate(rows, start=1)}
 
+    async def taken_elsewhere(self, job_ids: Sequence[str], owner: str, now: float) -> set[str]:
+        taken: set[str] = set()
+        ids = list(job_ids)
+        async with self._lock:
+            for start in range(0, len(ids), _SQL_VARIABLES_PER_QUERY):
+                chunk = ids[start : start + _SQL_VARIABLES_PER_QUERY]
+                marks = ", ".join("?" for _ in chunk)
+                rows = await self._conn().execute_fetchall(
+                    f"SELECT id FROM jobs WHERE id IN ({marks}) AND queued_at IS NOT NULL "
+                    "AND ((lease_expires > ? AND lease_owner != ?) OR status NOT IN (?, ?))",
+                    (*chunk, now, owner, JobStatus.QUEUED.value, JobStatus.RUNNING.value),
+                )
+                taken.update(str(row[0]) for row in rows)
+        return taken
+
     async def expire_unclaimed(self, created_before: float, now: float) -> list[Job]:
         async with self._lock, self._transaction() as db:
             rows = list(

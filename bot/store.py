@@ -160,6 +160,11 @@ class JobStore(Protocol):
         """Every claimable job's place in line (1 is next), by the order they were enqueued."""
         ...
 
+    async def taken_elsewhere(self, job_ids: Sequence[str], owner: str, now: float) -> set[str]:
+        """Which of ``job_ids`` left the line without ``owner``: enqueued, and now held under a
+        live lease of another worker, or finished. Their callers stop waiting for them here."""
+        ...
+
     async def expire_unclaimed(self, created_before: float, now: float) -> list[Job]:
         """Mark claimable jobs created before ``created_before`` interrupted, and return them:
         too old to resume by themselves (their people are told and can press Retry). Those that

@@ -9,6 +9,9 @@ Where a job's progress and outcome go: to the caller waiting for it in this proc
 (``expect``), else to the ``Delivery`` its platform registered (``deliver_for``), which
 addresses the job's stored messages through the platform's REST API. Jobs of a platform
 with neither are not claimed here.
+
+A worker that ``runs_jobs=False`` (an events-only replica) never claims: it only tells its
+callers their place in line, and that another replica took their job.
 """
 
 from __future__ import annotations
@@ -29,6 +32,10 @@ log = logging.getLogger(__name__)
 LEASE_S = 30.0  # a dead worker's job is claimed again within this
 RENEW_EVERY_S = LEASE_S / 3
 POLL_S = 1.0  # look for work other processes enqueued (or left behind) this often
+# A job enqueued by another replica may be claimed before that replica stored its status
+# message id; the claiming worker waits this long for it before posting a new status message.
+STATUS_WAIT_S = 5.0
+STATUS_ROLE = "status"  # the job_messages role of the message that shows a job (both adapters)
 WORKER_FAILED = "Something went wrong on my side (merge {job_id}). Please try again."
 
 
@@ -46,10 +53,11 @@ RunJob = Callable[[Claimed, ProgressSink], Awaitable[Outcome]]
 
 @dataclass(frozen=True)
 class Ticket:
-    """What a caller waiting for its job holds: ``claimed`` resolves when a worker here takes
-    the job (it is no longer waiting in line), ``outcome`` when it has run."""
+    """What a caller waiting for its job holds: ``claimed`` resolves once the job left the line,
+    True when a worker here took it (``outcome`` then resolves when it has run), False when
+    another replica did (that replica shows its progress and outcome)."""
 
-    claimed: asyncio.Future[None]
+    claimed: asyncio.Future[bool]
     outcome: asyncio.Future[Outcome]
 
 
@@ -60,7 +68,7 @@ class _Waiter:
     platform: str
     progress: ProgressSink
     outcome: asyncio.Future[Outcome]
-    claimed: asyncio.Future[None]  # done once a worker here has taken the job
+    claimed: asyncio.Future[bool]  # done once the job left the line: True here, False elsewhere
     position: int | None = None
 
 
@@ -74,7 +82,7 @@ class _Running:
 class Worker:
     """Claims and runs jobs until stopped. ``run_job`` runs one claimed job to its outcome."""
 
-    def __init__(self, store: JobStore, caps: Caps, run_job: RunJob) -> None:
+    def __init__(self, store: JobStore, caps: Caps, run_job: RunJob, *, runs_jobs: bool = True) -> None:
         self._store = store
         self._caps = caps
         self._run_job = run_job
@@ -83,7 +91,7 @@ class Worker:
         self._waiters: dict[str, _Waiter] = {}
         self._running: dict[str, _Running] = {}
         self._wake = asyncio.Event()
-        self._claiming = True
+        self._claiming = runs_jobs
         self._closed = False
         self._loop: asyncio.Task[None] | None = None
 
@@ -175,7 +183,14 @@ class Worker:
         waiting = {job_id: w for job_id, w in self._waiters.items() if job_id not in self._running}
         if not waiting:
             return
-        positions = await self._store.queue_positions(time.time())
+        now = time.time()
+        positions = await self._store.queue_positions(now)
+        gone = [job_id for job_id in waiting if job_id not in positions]
+        for job_id in await self._store.taken_elsewhere(gone, self.owner, now) if gone else set():
+            waiter = self._waiters.pop(job_id)
+            del waiting[job_id]
+            if not waiter.claimed.done():
+                waiter.claimed.set_result(False)
         for job_id, waiter in waiting.items():
             position = positions.get(job_id)
             if position is None or position == waiter.position:
@@ -194,9 +209,9 @@ class Worker:
         renewing = asyncio.get_running_loop().create_task(self._renew(job.id, asyncio.current_task()))
         waiter = self._waiters.pop(job.id, None)
         if waiter is not None and not waiter.claimed.done():
-            waiter.claimed.set_result(None)
+            waiter.claimed.set_result(True)
         try:
-            delivery = await self._delivery(job, waiter)
+            delivery = await self._delivery(claimed, waiter)
             if delivery is None:  # its caller was in this process and is gone: nobody would see it
                 log.info("job %s has nobody to show it to; marking it interrupted", job.id)
                 await self._store.save(replace(job, status=JobStatus.INTERRUPTED, error=INTERRUPTED_WHILE_QUEUED))
@@ -221,7 +236,8 @@ class Worker:
             await self._end_lease(job.id)
             self.wake()
 
-    async def _delivery(self, job: Job, waiter: _Waiter | None) -> Delivery | None:
+    async def _delivery(self, claimed: Claimed, waiter: _Waiter | None) -> Delivery | None:
+        job = claimed.job
         if waiter is not None:
             outcome = waiter.outcome
 
@@ -231,7 +247,22 @@ class Worker:
 
             return Delivery(waiter.progress, finish)
         resumer = self._resumers.get(job.origin.platform)
-        return None if resumer is None else await resumer(job)
+        if resumer is None:
+            return None
+        if claimed.attempt == 1 and STATUS_ROLE not in job.messages:
+            job = await self._with_status_message(job)
+        return await resumer(job)
+
+    async def _with_status_message(self, job: Job) -> Job:
+        """``job`` once the replica that took its event stored its status message (or as it is
+        after ``STATUS_WAIT_S``): a job can be claimed here before that replica posted it."""
+        deadline = time.monotonic() + STATUS_WAIT_S
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+            stored = await self._store.get(job.id)
+            if stored is not None and STATUS_ROLE in stored.messages:
+                return replace(job, messages=stored.messages)
+        return job
 
     async def _renew(self, job_id: str, work: asyncio.Task[None] | None) -> None:
         while True:

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import TYPE_CHECKING
 
@@ -35,6 +36,9 @@ async def run(settings: Settings, service: MergeService) -> None:
     if settings.discord_token is None:
         raise ConfigError("DISCORD_TOKEN is not set")
     token = settings.discord_token.reveal()
+    if not settings.role.takes_events:
+        await _post_only(settings, service, token)
+        return
     message_content = True
     while True:
         client = client_for(settings, service, message_content=message_content)
@@ -54,3 +58,17 @@ async def run(settings: Settings, service: MergeService) -> None:
             raise ConfigError(
                 "Discord refused DISCORD_TOKEN; copy the bot token again from the Developer Portal"
             ) from None
+
+
+async def _post_only(settings: Settings, service: MergeService, token: str) -> None:
+    """A worker-only replica: log in to the REST API (which registers where jobs are shown) and
+    never open the gateway, so Discord sends this replica no events."""
+    client = client_for(settings, service, message_content=True)
+    try:
+        async with client:
+            await client.login(token)
+            logger.info("Discord: worker-only, posting through the REST API (no gateway)")
+            service.health.report("discord", True, "worker-only: REST API, no gateway")
+            await asyncio.Event().wait()
+    except discord.LoginFailure:
+        raise ConfigError("Discord refused DISCORD_TOKEN; copy the bot token again from the Developer Portal") from None

@@ -150,6 +150,8 @@ class StatusMessage:
     async def finish(self, outcome: Outcome) -> None:
         """Show the outcome: the result with its controls, a failure in place, or a private refusal."""
         await self.settle()
+        if outcome.elsewhere:  # another replica shows the job in this status message
+            return
         view = outcome.view
         if view.ephemeral:
             await self.private(view)

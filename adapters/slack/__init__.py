@@ -50,12 +50,17 @@ async def serve(
     that receives the adapter's context once it is set up."""
     ctx = await create_context(settings, service)
     socket_mode = settings.slack_app_token is not None
-    app = build_app(ctx, http_mode=not socket_mode)
+    app = build_app(ctx, http_mode=not socket_mode) if settings.role.takes_events else None
     service.deliver_for("slack", functools.partial(resume, ctx))
     if started is not None:
         started(ctx)
     try:
-        if socket_mode:
+        if app is None:
+            # Worker-only: jobs are shown through the Web API; Slack sends this replica no events.
+            log.info("Slack: worker-only, posting through the Web API (no Socket Mode, no HTTP listener)")
+            service.health.report("slack", True, "worker-only: Web API, no events")
+            await asyncio.Event().wait()
+        elif socket_mode:
             await _socket_mode(app, settings, service.health)
         else:
             await _http_mode(app, http_host, settings.slack_port, service.health)

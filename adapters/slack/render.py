@@ -54,7 +54,8 @@ async def show_outcome(
     if outcome.job is not None and status.job_id is None and not outcome.deleted and not view.ephemeral:
         status.job_id = outcome.job.id
     try:
-        await _show(ctx, outcome, status, user_id, note, private_refusal)
+        if not outcome.elsewhere:  # else another replica shows the job in this status message
+            await _show(ctx, outcome, status, user_id, note, private_refusal)
     finally:
         await status.flush()
 

@@ -10,7 +10,7 @@ from bot.errors import ConfigError
 from bot.logs import MaskingFormatter
 from bot.model import Action, ActionKind, Mode
 from bot.redact import Redactor
-from bot.settings import Settings
+from bot.settings import ReplicaRole, Settings
 
 
 def test_defaults_and_overrides() -> None:
@@ -150,3 +150,15 @@ def test_env_example_documents_every_setting_with_the_minimal_set_first() -> Non
     assert example.index("DISCORD_TOKEN") < example.index("MERGEBOT_DATA_DIR")
     assert example.index("SLACK_APP_TOKEN") < example.index("MERGEBOT_DATA_DIR")
     assert Settings.from_env({}, dotenv=root / ".env.example").openai_api_key is None, "it parses as it ships"
+
+
+def test_a_replica_role_needs_a_shared_store() -> None:
+    assert Settings.from_env({}).role is ReplicaRole.ALL
+    shared = {"MERGEBOT_DATABASE_URL": "postgresql://bot@127.0.0.1/mergebot"}
+    assert Settings.from_env({**shared, "MERGEBOT_ROLE": "worker"}).role is ReplicaRole.WORKER
+    events = Settings.from_env({**shared, "MERGEBOT_ROLE": "Events"}).role
+    assert events is ReplicaRole.EVENTS and events.takes_events and not events.runs_jobs
+    with pytest.raises(ConfigError, match=r"^MERGEBOT_ROLE must be one of all, events, worker"):
+        Settings.from_env({**shared, "MERGEBOT_ROLE": "gateway"})
+    with pytest.raises(ConfigError, match=r"^MERGEBOT_ROLE=worker needs a job store other replicas share"):
+        Settings.from_env({"MERGEBOT_ROLE": "worker"})

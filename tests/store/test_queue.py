@@ -175,3 +175,23 @@ async def test_two_stores_on_one_database_never_claim_a_job_twice(
     finally:
         await first.close()
         await second.close()
+
+
+async def test_jobs_taken_by_another_worker_or_finished_left_the_line(store: JobStore) -> None:
+    for i, job_id in enumerate(("mine0001", "theirs01", "done0001", "waits001")):
+        await _enqueued(store, job_id, NOW + i, user=job_id)
+    assert await store.admit(simple_job("gather01", created_at=NOW), 0.1, DAY) is None  # not enqueued yet
+    claims = {}
+    for owner in ("me", "them", "them"):  # claims go in queue order: mine, theirs, done
+        claimed = await store.claim(owner, ["discord"], ROOMY, LEASE, NOW + 5)
+        assert claimed is not None
+        claims[claimed.job.id] = claimed
+    assert sorted(claims) == ["done0001", "mine0001", "theirs01"]
+    done = claims["done0001"]
+    await store.save(replace(done.job, status=JobStatus.SUCCEEDED))
+    await store.end_lease("done0001", "them")
+    asked = ["mine0001", "theirs01", "waits001", "done0001", "gather01", "unknown1"]
+    assert await store.taken_elsewhere(asked, "me", NOW + 6) == {"theirs01", "done0001"}
+    # once the other worker's lease has run out, the job is back in line, not elsewhere
+    assert await store.taken_elsewhere(asked, "me", NOW + 5 + LEASE + 1) == {"done0001"}
+    assert await store.taken_elsewhere([], "me", NOW) == set()
