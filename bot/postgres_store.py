@@ -251,10 +251,14 @@ class PostgresJobStore:
     ) -> Claimed | None:
         if not platforms:
             return None
+        started = time.monotonic()
         async with self._conn() as conn, conn.transaction():
             # Claims queue behind this lock, so the caps' counts and the claim are one step for
             # every replica; SKIP LOCKED passes over a row another transaction holds.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", CLAIM_LOCK)
+            # The wait for the pool and the lock took time too: a lease from the ``now`` the caller
+            # passed could already be over, and another replica would claim the job again.
+            now += time.monotonic() - started
             held = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE lease_expires > $1", now)
             if int(held) >= caps.global_concurrency:
                 return None
@@ -282,7 +286,9 @@ class PostgresJobStore:
         return None if job is None else Claimed(job, attempts + 1)
 
     async def renew(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+        started = time.monotonic()
         async with self._conn() as conn:
+            now += time.monotonic() - started
             status = await conn.execute(
                 "UPDATE jobs SET lease_expires = $1 WHERE id = $2 AND lease_owner = $3 AND lease_expires IS NOT NULL",
                 now + lease_s,

@@ -174,7 +174,9 @@ class MergeService:
         self._fetcher = fetcher
         self._limiter = Limiter(settings.limits, store)
         caps = Caps(settings.limits.global_concurrency, settings.limits.per_user_concurrency)
-        self._worker = Worker(store, caps, self._run_claimed, runs_jobs=settings.role.runs_jobs)
+        self._worker = Worker(
+            store, caps, self._run_claimed, runs_jobs=settings.role.runs_jobs, lease_s=settings.limits.lease_s
+        )
         self._generator: ImageGenerator | None = generator
         self._finished_since_prune = 0
         self.health = Health()

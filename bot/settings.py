@@ -75,6 +75,7 @@ class Limits:
     allow_unpriced_models: bool = False  # run models with no price, which the cost cap then cannot count
     blob_cap_bytes: int = 2 * 1024 * 1024 * 1024
     job_timeout_s: float = 300.0
+    lease_s: float = 30.0  # a claimed job's lease, renewed every third of it; a dead worker's job moves on after it
     resume_within_s: float = 3600.0  # a job left by a dead process resumes by itself if younger than this
     fetch_timeout_s: float = 30.0
     decode_timeout_s: float = 10.0
@@ -291,6 +292,7 @@ def _parse(r: _Reader) -> Settings:
         allow_unpriced_models=r.flag("MERGEBOT_ALLOW_UNPRICED_MODELS", Limits.allow_unpriced_models),
         blob_cap_bytes=r.integer("MERGEBOT_BLOB_CAP_BYTES", Limits.blob_cap_bytes, MIB, 2**50),
         job_timeout_s=r.number("MERGEBOT_JOB_TIMEOUT", Limits.job_timeout_s, 1.0, 3600.0),
+        lease_s=r.number("MERGEBOT_LEASE_SECONDS", Limits.lease_s, 1.0, 600.0),
         resume_within_s=r.number("MERGEBOT_RESUME_WITHIN", Limits.resume_within_s, 0.0, 30 * 86400.0),
         fetch_timeout_s=r.number("MERGEBOT_FETCH_TIMEOUT", Limits.fetch_timeout_s, 0.1, 600.0),
         decode_timeout_s=r.number("MERGEBOT_DECODE_TIMEOUT", Limits.decode_timeout_s, 0.1, 600.0),

@@ -280,7 +280,9 @@ class SqliteJobStore:
         if not platforms:
             return None
         marks = ", ".join("?" for _ in platforms)
+        started = time.monotonic()
         async with self._lock, self._transaction() as db:
+            now += time.monotonic() - started  # waiting for the lock took time too (see the PostgreSQL claim)
             held = await _scalar(db, "SELECT COUNT(*) FROM jobs WHERE lease_expires > ?", (now,))
             if int(held) >= caps.global_concurrency:
                 return None
@@ -304,7 +306,9 @@ class SqliteJobStore:
         return None if job is None else Claimed(job, attempts + 1)
 
     async def renew(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
+        started = time.monotonic()
         async with self._lock, self._transaction() as db:
+            now += time.monotonic() - started
             cursor = await db.execute(
                 "UPDATE jobs SET lease_expires = ? WHERE id = ? AND lease_owner = ? AND lease_expires IS NOT NULL",
                 (now + lease_s, job_id, owner),

@@ -144,7 +144,9 @@ class JobStore(Protocol):
 
         Claimable: enqueued and not finished, and nobody holds a live lease on it (a job whose
         lease expired, because its worker died, is claimed again and counts as a resume). The
-        caps count live leases, so they hold for every worker sharing the store.
+        caps count live leases, so they hold for every worker sharing the store. Time spent
+        waiting for the store (a connection, the claim lock) counts: the lease is live for
+        ``lease_s`` after the claim takes effect, not after ``now``.
         """
         ...
 

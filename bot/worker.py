@@ -29,8 +29,7 @@ from .store import INTERRUPTED_WHILE_QUEUED, Caps, Claimed, JobStore
 
 log = logging.getLogger(__name__)
 
-LEASE_S = 30.0  # a dead worker's job is claimed again within this
-RENEW_EVERY_S = LEASE_S / 3
+LEASE_S = 30.0  # the default lease (MERGEBOT_LEASE_SECONDS): a dead worker's job is claimed again within it
 POLL_S = 1.0  # look for work other processes enqueued (or left behind) this often
 # A job enqueued by another replica may be claimed before that replica stored its status
 # message id; the claiming worker waits this long for it before posting a new status message.
@@ -82,8 +81,11 @@ class _Running:
 class Worker:
     """Claims and runs jobs until stopped. ``run_job`` runs one claimed job to its outcome."""
 
-    def __init__(self, store: JobStore, caps: Caps, run_job: RunJob, *, runs_jobs: bool = True) -> None:
+    def __init__(
+        self, store: JobStore, caps: Caps, run_job: RunJob, *, runs_jobs: bool = True, lease_s: float = LEASE_S
+    ) -> None:
         self._store = store
+        self._lease_s = lease_s
         self._caps = caps
         self._run_job = run_job
         self.owner = f"worker-{secrets.token_hex(4)}"
@@ -173,7 +175,7 @@ class Worker:
     async def _tick(self) -> None:
         while self._claiming:
             platforms = sorted(set(self._resumers) | {w.platform for w in self._waiters.values()})
-            claimed = await self._store.claim(self.owner, platforms, self._caps, LEASE_S, time.time())
+            claimed = await self._store.claim(self.owner, platforms, self._caps, self._lease_s, time.time())
             if claimed is None:
                 break
             self._start(claimed)
@@ -220,7 +222,7 @@ class Worker:
                 return
             outcome = await self._run_job(claimed, delivery.progress)
             renewing.cancel()
-            if not await self._store.renew(job.id, self.owner, LEASE_S, time.time()):
+            if not await self._store.renew(job.id, self.owner, self._lease_s, time.time()):
                 log.warning("lost the lease of job %s before its outcome; another worker has it", job.id)
                 return
             await delivery.finish(outcome)
@@ -266,9 +268,9 @@ class Worker:
 
     async def _renew(self, job_id: str, work: asyncio.Task[None] | None) -> None:
         while True:
-            await asyncio.sleep(RENEW_EVERY_S)
+            await asyncio.sleep(self._lease_s / 3)
             try:
-                held = await self._store.renew(job_id, self.owner, LEASE_S, time.time())
+                held = await self._store.renew(job_id, self.owner, self._lease_s, time.time())
             except Exception:
                 log.warning("could not renew the lease of job %s", job_id, exc_info=True)
                 continue

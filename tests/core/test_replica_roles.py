@@ -26,6 +26,9 @@ class StatusSurface(ChatSurface):
             await self.service.record_message(update.job_id, "status", f"status-{update.job_id}")
         await super()._on_progress(update)
 
+    def positions(self) -> list[int | None]:
+        return [p.queue_position for p in self.progress if p.stage is Stage.QUEUED]
+
 
 @pytest.fixture
 def shared(settings: Settings, postgres_url: str) -> Settings:
@@ -79,3 +82,29 @@ async def test_an_events_replica_alone_keeps_its_merges_in_line(shared: Settings
         await asyncio.gather(merging, return_exceptions=True)
     finally:
         await events.service.aclose()
+
+
+async def test_queue_positions_count_every_replicas_merges(shared: Settings, openai_double: OpenAIDouble) -> None:
+    first = StatusSurface(await MergeService.open(replace(shared, role=ReplicaRole.EVENTS)))
+    second = StatusSurface(await MergeService.open(replace(shared, role=ReplicaRole.EVENTS)))
+    one_at_a_time = replace(shared, role=ReplicaRole.WORKER, limits=replace(shared.limits, global_concurrency=1))
+    worker: StatusSurface | None = None
+    try:
+        first.post("a.png", png(seed=1))
+        second.post("b.png", png(seed=2))
+        ahead = asyncio.create_task(first.merge("first", user="ana"))
+        await eventually(lambda: first.positions())
+        behind = asyncio.create_task(second.merge("second", user="ben"))
+        await eventually(lambda: second.positions())
+        assert (first.positions(), second.positions()) == ([1], [2])  # one line across both replicas
+
+        openai_double.fail_next("slow", delay=3.0)  # the first merge runs long enough to watch
+        worker = StatusSurface(await MergeService.open(one_at_a_time))
+        worker.service.deliver_for("chat", worker.resume)
+        assert (await asyncio.wait_for(ahead, 30)).elsewhere
+        await eventually(lambda: second.positions() == [2, 1], within=10)  # moved up while the first runs
+        assert (await asyncio.wait_for(behind, 30)).elsewhere
+        await eventually(lambda: len([o for o in worker.replies if o.ok]) == 2, within=30)
+    finally:
+        for replica in (first, second, *([worker] if worker else [])):
+            await replica.service.aclose()

@@ -162,3 +162,10 @@ def test_a_replica_role_needs_a_shared_store() -> None:
         Settings.from_env({**shared, "MERGEBOT_ROLE": "gateway"})
     with pytest.raises(ConfigError, match=r"^MERGEBOT_ROLE=worker needs a job store other replicas share"):
         Settings.from_env({"MERGEBOT_ROLE": "worker"})
+
+
+def test_the_lease_length_is_a_bounded_setting() -> None:
+    assert Settings.from_env({}).limits.lease_s == 30.0
+    assert Settings.from_env({"MERGEBOT_LEASE_SECONDS": "3"}).limits.lease_s == 3.0
+    with pytest.raises(ConfigError, match="MERGEBOT_LEASE_SECONDS"):
+        Settings.from_env({"MERGEBOT_LEASE_SECONDS": "0.5"})

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
 
+import asyncpg
 import pytest
 
 from bot.model import JobStatus
+from bot.postgres_store import CLAIM_LOCK
+from bot.sqlite_store import SqliteJobStore
 from bot.store import INTERRUPTED_WHILE_QUEUED, INTERRUPTED_WHILE_RUNNING, Caps, JobStore, Quota
 
 from .conftest import make_store
@@ -195,3 +201,34 @@ async def test_jobs_taken_by_another_worker_or_finished_left_the_line(store: Job
     # once the other worker's lease has run out, the job is back in line, not elsewhere
     assert await store.taken_elsewhere(asked, "me", NOW + 5 + LEASE + 1) == {"done0001"}
     assert await store.taken_elsewhere([], "me", NOW) == set()
+
+
+@contextlib.asynccontextmanager
+async def _claims_held_up(store: JobStore, database_url: str | None) -> AsyncIterator[None]:
+    """Hold what a claim waits for (the claim lock of PostgreSQL, the connection lock of SQLite)."""
+    if isinstance(store, SqliteJobStore):
+        async with store._lock:
+            yield
+        return
+    assert database_url is not None
+    other = await asyncpg.connect(database_url)
+    try:
+        await other.execute("SELECT pg_advisory_lock($1)", CLAIM_LOCK)
+        yield
+    finally:
+        await other.close()
+
+
+async def test_a_claim_that_waited_for_the_store_still_holds_a_live_lease(
+    store: JobStore, database_url: str | None
+) -> None:
+    """Under load a claim may wait longer than the lease: the lease counts from the claim, not the call."""
+    lease = 1.0
+    await _enqueued(store, "waited01", time.time())
+    async with _claims_held_up(store, database_url):
+        claiming = asyncio.create_task(store.claim("w1", ["discord"], ROOMY, lease, time.time()))
+        await asyncio.sleep(lease + 0.5)
+        assert not claiming.done()
+    claimed = await asyncio.wait_for(claiming, 10)
+    assert claimed is not None and claimed.job.id == "waited01"
+    assert await store.claim("w2", ["discord"], ROOMY, lease, time.time()) is None  # still w1's
