@@ -514,7 +514,7 @@ async def _outcome(
             object_storage=None,
         )
         try:
-            service = await MergeService.open(run_settings, generator=recorder)
+            service = await MergeService.open(run_settings, generator=recorder, keep_references=not dry)
         except ConfigError as exc:
             reporter.fail(EXIT_USAGE, exc.user_message)
         except OSError as exc:

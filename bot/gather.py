@@ -98,13 +98,15 @@ async def gather(
     *,
     start_later_hint: str = "",
     owner: Hashable | None = None,
+    keep_quick: bool = False,
 ) -> Gathered:
     """Label ``sources`` in the order found, keep the newest that fit, download and normalise them.
 
     A letter stays with its source: an unusable file keeps its letter unused, and the
     warnings say which letter was skipped and why. ``owner`` (the person asking) shares
     the image workers fairly with other people; at most ``PARALLEL_DOWNLOADS`` files are
-    held, downloaded or decoding, at once.
+    held, downloaded or decoding, at once. With ``keep_quick`` the files that decode quickly
+    are kept as downloaded (``Normalized.as_received``), for a sheet built straight from them.
     """
     owner = owner if owner is not None else object()
     if not sources:
@@ -128,6 +130,7 @@ async def gather(
                     budget_s=limits.decode_timeout_s,
                     max_side=REFERENCE_MAX_SIDE,
                     max_pixels=limits.max_image_pixels,
+                    keep_quick=keep_quick,
                 )
         except (FetchError, ComposeError) as exc:
             log.info("skipping a reference: %s", exc)

@@ -35,7 +35,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, ParamSpec, TypeVar
 
-from compose import ComposeError, Normalized, normalize
+from compose import ComposeError, Normalized, normalize, received
 from compose.decode import needs_budget
 from compose.errors import DecodeTooSlow
 
@@ -248,14 +248,25 @@ async def run_image_work(fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) 
 
 
 async def normalize_upload(
-    data: bytes, name: str, *, owner: Hashable, budget_s: float, max_side: int, max_pixels: int
+    data: bytes,
+    name: str,
+    *,
+    owner: Hashable,
+    budget_s: float,
+    max_side: int,
+    max_pixels: int,
+    keep_quick: bool = False,
 ) -> Normalized:
     """``compose.normalize`` for a file someone uploaded, where it cannot hold up anyone else.
 
     Quick files stay on the threads; the rest go to a worker process and are refused
-    with DecodeTooSlow past ``budget_s``. Raises ComposeError naming ``name``.
+    with DecodeTooSlow past ``budget_s``. With ``keep_quick`` a quick file is kept as it came
+    (``compose.received``: its header checked, no pixel decoded), for a sheet built straight
+    from it. Raises ComposeError naming ``name``.
     """
     threads = _thread_lane()
     if not await threads.run(owner, functools.partial(needs_budget, data, name, max_pixels)):
+        if keep_quick:
+            return await threads.run(owner, functools.partial(received, data, name, max_pixels))
         return await threads.run(owner, functools.partial(normalize, data, name, max_side, max_pixels))
     return await process_lane().run(owner, budget_s, name, normalize, data, name, max_side, max_pixels)

@@ -129,3 +129,14 @@ def _expected(requested: Mode, limit: int, count: int) -> int:
     if requested is Mode.HYBRID:
         return 1 + min(count, limit - 1)
     return count if count <= limit else 1
+
+
+def sends_sheet_only(requested: Mode, model: str, count: int) -> bool:
+    """True when ``choose_mode`` will send the sheet alone for ``count`` references none of which is off:
+    the references then need no copy of their own before the request (the sheet is built from the files)."""
+    if requested is Mode.COLLAGE:
+        return True
+    if requested is Mode.SEPARATE:
+        return False
+    limit = caps_for(model).max_input_images
+    return limit <= 1 or (requested is Mode.AUTO and count > limit)

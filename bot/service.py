@@ -9,18 +9,20 @@ whose view says what happened.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import secrets
 import time
 from collections.abc import Coroutine, Mapping, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any, Protocol
 
-from compose import compose_grid, fit_to_bytes, normalize
+from compose import ComposeError, compose_grid, fit_to_bytes, normalize
 
 from .capabilities import caps_for, check_request
 from .controls import DELETE_CONFIRMED
 from .errors import (
+    ImageRejected,
     InputError,
     JobNotFound,
     LimitExceeded,
@@ -34,8 +36,8 @@ from .estimates import RecentDurations, generating_text
 from .fetch import Fetcher
 from .gather import REFERENCE_MAX_SIDE, check_count, gather
 from .health import Check, Health, storage_checks
-from .imagework import run_image_work
-from .labels import missing_from, missing_message, next_label, span, unusable_named
+from .imagework import normalize_upload, run_image_work
+from .labels import missing_from, missing_message, next_label, skipped_line, span, unusable_named
 from .limits import Limiter
 from .model import (
     MAX_WEIGHT,
@@ -48,6 +50,7 @@ from .model import (
     JobStatus,
     MergeOptions,
     MergeRequest,
+    Mode,
     Origin,
     Outcome,
     Progress,
@@ -59,7 +62,7 @@ from .model import (
     clamp_weight,
     ignore_progress,
 )
-from .modes import choose_mode, expected_image_count
+from .modes import choose_mode, expected_image_count, sends_sheet_only
 from .plan import Prepared, extension, prepare, small_notes
 from .pricing import estimate_cost, estimate_request_cost
 from .refine import check_picture, marked_mask
@@ -167,8 +170,11 @@ class MergeService:
         blobs: Blobs,
         fetcher: Fetcher,
         generator: ImageGenerator | None = None,
+        *,
+        keep_references: bool = True,
     ) -> None:
         self.settings = settings
+        self._keep_references = keep_references
         self._store = store
         self._blobs = blobs
         self._fetcher = fetcher
@@ -185,17 +191,21 @@ class MergeService:
         self._durations = RecentDurations()
         self._stale: list[Job] = []  # too old to resume, waiting for their platform to be told
         self._tasks: set[asyncio.Task[None]] = set()
+        self._downloads: dict[str, _Downloads] = {}  # by job id, from gathering until its run ends
 
     @classmethod
-    async def open(cls, settings: Settings, *, generator: ImageGenerator | None = None) -> MergeService:
+    async def open(
+        cls, settings: Settings, *, generator: ImageGenerator | None = None, keep_references: bool = True
+    ) -> MergeService:
         """The service on the settings' store; ``generator`` replaces the OpenAI one (the CLI's
-        ``--dry-run`` passes one that checks everything and calls nothing)."""
+        ``--dry-run`` passes one that checks everything and calls nothing, and ``keep_references=False``:
+        its store is thrown away, so nothing is kept of a reference the request does not need)."""
         from .blobs import open_blobs
 
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         store = await open_store(settings)
         blobs = open_blobs(settings)
-        service = cls(settings, store, blobs, Fetcher(settings), generator)
+        service = cls(settings, store, blobs, Fetcher(settings), generator, keep_references=keep_references)
         await service.start()
         return service
 
@@ -608,11 +618,16 @@ class MergeService:
             missing: Mapping[str, str] = missing_from(job.warnings)
             if request is not None:
                 await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
-                job, missing = await self._gather_into(job, request)
+                job, missing, downloads = await self._gather_into(job, request)
                 timings.update(job.timings)
+                if downloads:
+                    # Stored ones are read back when the job runs, so a queued job holds no memory for them.
+                    kept = {digest: None if self._keep_references else data for digest, data in downloads.items()}
+                    self._downloads[job.id] = _Downloads(kept, skip_bad=request.skip_bad)
             self._check_letters(job, missing)
         except Exception as exc:
             self._worker.forget(job.id)
+            self._downloads.pop(job.id, None)
             error = exc if isinstance(exc, MergebotError) else self._storage.failed(exc, f"gathering merge {job.id}")
             if error is None:
                 log.exception("gathering for merge %s failed unexpectedly", job.id)
@@ -641,6 +656,7 @@ class MergeService:
             return await ticket.outcome
         finally:
             self._worker.forget(job.id)
+            self._downloads.pop(job.id, None)
 
     async def _run_claimed(self, claimed: Claimed, sink: ProgressSink) -> Outcome:
         """Compose, generate and store a job a worker claimed; a second attempt says it resumed."""
@@ -649,25 +665,45 @@ class MergeService:
         timings: dict[str, float] = dict(job.timings)
         started = time.perf_counter()
         api_called = claimed.attempt > 1 and job.sheet_digest is not None  # the dead attempt may have been billed
+        downloads = self._downloads.get(job.id)
+        pending: dict[str, bytes] = {}  # references still as downloaded, by digest: the sheet is built from them
+        copying: asyncio.Task[tuple[Reference, ...]] | None = None
         try:
             job = replace(job, status=JobStatus.RUNNING)
             await self._store.save(job)
+            if downloads is not None:
+                pending = await self._read_downloads(job, downloads)
+            if pending and not self._sends_sheet_only(job):
+                # Fewer usable files than expected changed the mode: the references go as their own images.
+                job, pending = replace(job, references=await self._normalised(job, pending)), {}
             mark = time.perf_counter()
-            job, prepared = await self._compose_stage(job, report, show_sheet=job.sheet_digest is None)
+            skip_bad = downloads is None or downloads.skip_bad
+            job, prepared = await self._compose_stage(
+                job, report, pending, skip_bad=skip_bad, show_sheet=job.sheet_digest is None
+            )
             timings["compose"] = time.perf_counter() - mark
+            if pending and self._keep_references:
+                # The request does not wait for the stored copies: they are made while it runs.
+                copying = asyncio.create_task(self._normalised(job, pending))
             mark = time.perf_counter()
             api_called = True
             generated = await self._generate_stage(job, prepared, report)
             timings["generate"] = time.perf_counter() - mark
+            job = await self._with_copies(job, pending, copying)
             job = await self._store_result(job, generated, timings, started)
         except MergebotError as exc:
-            return await self._fail(job, exc, report, timings, started, charged=api_called)
+            outcome = await self._fail(job, exc, report, timings, started, charged=api_called)
+            return await self._keep_copies_of(outcome, pending, copying)
         except Exception as exc:
             failure = self._storage.failed(exc, f"running merge {job.id}")
             if failure is None:
                 log.exception("merge %s failed unexpectedly", job.id)
             error = failure or MergebotError(f"Something went wrong on my side (merge {job.id}). Please try again.")
-            return await self._fail(job, error, report, timings, started, charged=api_called)
+            outcome = await self._fail(job, error, report, timings, started, charged=api_called)
+            return await self._keep_copies_of(outcome, pending, copying)
+        finally:
+            if copying is not None and not copying.done():  # cancelled mid-run: the downloads stay the references
+                copying.cancel()
         if job.status is JobStatus.DELETED:
             await report(Stage.DONE, "Deleted while it ran.")
             return Outcome(
@@ -681,11 +717,26 @@ class MergeService:
             return Outcome(variations_view(job, grid.data, "jpg"), job=job)
         return Outcome(result_view(job, generated.images[0], extension(generated.output_format)), job=job)
 
-    async def _compose_stage(self, job: Job, report: _Reporter, *, show_sheet: bool = True) -> tuple[Job, Prepared]:
+    async def _compose_stage(
+        self, job: Job, report: _Reporter, pending: Mapping[str, bytes], *, skip_bad: bool, show_sheet: bool = True
+    ) -> tuple[Job, Prepared]:
         """Build and store the reference sheet, show it (unless a resumed job showed it already),
-        and record its panel boxes on the job."""
+        and record its panel boxes on the job.
+
+        Files in ``pending`` (downloads by digest) are decoded here for the first time: one whose
+        header was fine but whose pixels are not is then skipped like any unusable file, and the
+        prompt's letters are checked again.
+        """
         await report(Stage.COMPOSING, "Building the reference sheet…")
-        prepared = await self._prepare(job)
+        while True:
+            try:
+                prepared = await self._prepare(job, pending)
+                break
+            except ComposeError as exc:
+                if not pending:
+                    raise
+                job = self._without_unusable(job, exc, skip_bad=skip_bad)
+                self._check_letters(job, missing_from(job.warnings))
         sheet = prepared.sheet
         if sheet is None:  # a refine of a picture alone
             if show_sheet:
@@ -800,24 +851,30 @@ class MergeService:
         await report(Stage.FAILED, error.user_message)
         return Outcome(failure_view(error, job), job=job, ok=False, error=error)
 
-    async def _gather_into(self, job: Job, request: MergeRequest) -> tuple[Job, Mapping[str, str]]:
-        """The job with its references gathered (and the time it took in its timings, which its
-        slot adds to), and why each unused letter has no reference (a refine from files also has
-        its picture to edit and mask stored)."""
+    async def _gather_into(
+        self, job: Job, request: MergeRequest
+    ) -> tuple[Job, Mapping[str, str], dict[str, bytes]]:
+        """The job with its references gathered (and the time it took in its timings, which its slot
+        adds to), why each unused letter has no reference, and the downloads kept as they came (by
+        digest) when only the sheet is sent: it is built straight from them, and their normalised
+        copies are made later (``_normalised``). A refine from files also has its picture to edit and
+        mask stored."""
         if request.edit is not None:
             refinement = await self._picture_to_edit(request, request.edit)
             job = replace(job, options=replace(job.options, refine=refinement))
             if not request.sources:
                 await self._store.save(job)
-                return job, {}
+                return job, {}, {}
         origin = request.origin
         started = time.perf_counter()
+        kept = min(len(request.sources), self.settings.limits.max_images)
         gathered = await gather(
             request.sources,
             self._fetcher,
             self.settings.limits,
             start_later_hint=request.start_later_hint,
-            owner=(origin.platform, origin.workspace_id, origin.user_id),
+            owner=_owner(origin),
+            keep_quick=request.edit is None and sends_sheet_only(request.options.mode, request.options.model, kept),
         )
         if not request.skip_bad and gathered.rejected:
             raise gathered.rejected[0]
@@ -826,16 +883,103 @@ class MergeService:
             raise InputError(
                 f"There is no {span(unknown)} to weigh: the references are {span(gathered.labels)}."
             )
-        references = [
-            item.reference(await self._blobs.put(item.image.data), request.weights, request.roles)
-            for item in gathered.images
-        ]
+        pending: dict[str, bytes] = {}
+        references = []
+        for item in gathered.images:
+            data = item.image.data
+            if not item.image.as_received:
+                digest = await self._blobs.put(data)
+            else:
+                # A dry run's store is thrown away: it keeps nothing of what the request does not need.
+                digest = await self._blobs.put(data) if self._keep_references else hashlib.sha256(data).hexdigest()
+                pending[digest] = data
+            references.append(item.reference(digest, request.weights, request.roles))
         check_request_labels(request, references)
         timings = {**job.timings, "gather": time.perf_counter() - started}
         job = replace(job, references=tuple(references), warnings=gathered.warnings, timings=timings)
         check_request(job.options, self._image_count(job))
         await self._store.save(job)
-        return job, gathered.missing
+        return job, gathered.missing, pending
+
+    async def _read_downloads(self, job: Job, downloads: _Downloads) -> dict[str, bytes]:
+        """The bytes of the job's references that are still as downloaded, by digest."""
+        files = {}
+        for reference in job.references:
+            if reference.digest in downloads.files:
+                data = downloads.files[reference.digest]
+                files[reference.digest] = data if data is not None else await self._blob(job, reference.digest)
+        return files
+
+    @staticmethod
+    def _without_unusable(job: Job, error: ComposeError, *, skip_bad: bool) -> Job:
+        """``job`` without the reference whose file ``error`` names, or ImageRejected when it cannot go on."""
+        bad = next((ref for ref in job.references if ref.source == error.name), None)
+        if bad is None or not skip_bad or len(job.references) == 1:
+            raise ImageRejected(error.name, error.reason)
+        return replace(
+            job,
+            references=tuple(ref for ref in job.references if ref is not bad),
+            warnings=(*job.warnings, skipped_line(bad.label, error.name, error.reason)),
+        )
+
+    async def _normalised(self, job: Job, pending: Mapping[str, bytes]) -> tuple[Reference, ...]:
+        """The job's references, those still as downloaded (in ``pending``) replaced by their normalised,
+        stored copies (what later merges re-compose from and what goes as a reference's own image)."""
+        limits = self.settings.limits
+
+        async def copy(reference: Reference) -> Reference:
+            data = pending.get(reference.digest)
+            if data is None:
+                return reference
+            try:
+                image = await normalize_upload(
+                    data,
+                    reference.source,
+                    owner=_owner(job.origin),
+                    budget_s=limits.decode_timeout_s,
+                    max_side=REFERENCE_MAX_SIDE,
+                    max_pixels=limits.max_image_pixels,
+                )
+            except ComposeError as exc:
+                raise ImageRejected(exc.name, exc.reason) from None
+            digest = await self._blobs.put(image.data)
+            return replace(reference, digest=digest, width=image.width, height=image.height, byte_size=len(image.data))
+
+        return tuple(await asyncio.gather(*(copy(reference) for reference in job.references)))
+
+    async def _with_copies(
+        self, job: Job, pending: Mapping[str, bytes], copying: asyncio.Task[tuple[Reference, ...]] | None
+    ) -> Job:
+        """``job`` with the normalised copies ``copying`` made (made now when it never started); the
+        downloads stay its references when that failed, and in a dry run, which keeps nothing."""
+        if not pending or not self._keep_references:
+            return job
+        try:
+            references = await copying if copying is not None else await self._normalised(job, pending)
+        except MergebotError as exc:  # a file only its normalising found damaged: the reply named it already
+            name = type(exc).__name__
+            log.warning("normalising the references of merge %s failed (%s); the downloads stay", job.id, name)
+            return job
+        except Exception:
+            log.exception("normalising the references of merge %s failed; the downloads stay", job.id)
+            return job
+        return replace(job, references=references)
+
+    async def _keep_copies_of(
+        self, outcome: Outcome, pending: Mapping[str, bytes], copying: asyncio.Task[tuple[Reference, ...]] | None
+    ) -> Outcome:
+        """After a failure was told: a retry re-composes from normalised copies, not the downloads."""
+        job = outcome.job
+        if job is None or not pending or not self._keep_references:
+            return outcome
+        copied = await self._with_copies(job, pending, copying)
+        if copied is not job:
+            try:
+                await self._store.save(copied)
+            except Exception as exc:
+                if self._storage.failed(exc, f"keeping the references of merge {job.id}") is None:
+                    raise
+        return outcome
 
     @staticmethod
     def _check_letters(job: Job, missing: Mapping[str, str]) -> None:
@@ -856,8 +1000,9 @@ class MergeService:
             log.warning("blob %s of job %s is gone", digest, job.id)
             raise JobNotFound(job.id) from None
 
-    async def _prepare(self, job: Job) -> Prepared:
-        images = {ref.digest: await self._blob(job, ref.digest) for ref in job.references}
+    async def _prepare(self, job: Job, pending: Mapping[str, bytes] | None = None) -> Prepared:
+        pending = pending or {}
+        images = {ref.digest: pending.get(ref.digest) or await self._blob(job, ref.digest) for ref in job.references}
         refine = job.options.refine
         for digest in () if refine is None else (refine.base, refine.mask):
             if digest is not None:
@@ -874,6 +1019,12 @@ class MergeService:
             raise PromptTooLong(
                 f"Your prompt is {len(options.prompt)} characters; the limit is {limit}. Shorten it and try again."
             )
+
+    @staticmethod
+    def _sends_sheet_only(job: Job) -> bool:
+        if job.options.refine is not None:  # the picture to edit goes first, as its own image
+            return False
+        return choose_mode(job.options.mode, job.options.model, job.references).mode is Mode.COLLAGE
 
     @staticmethod
     def _image_count(job: Job) -> int:
@@ -897,6 +1048,20 @@ def _outlined(picture: bytes, mask_png: bytes) -> bytes:
     from compose import outline, region_from_mask
 
     return outline(picture, region_from_mask(mask_png))
+
+
+@dataclass(frozen=True)
+class _Downloads:
+    """A job's references kept as downloaded, until the run that builds its sheet from them makes their
+    normalised copies: by digest, the bytes themselves when they are not stored (a dry run), else None."""
+
+    files: Mapping[str, bytes | None]
+    skip_bad: bool
+
+
+def _owner(origin: Origin) -> tuple[str, str, str]:
+    """Who shares the image workers fairly with other people: the person asking."""
+    return (origin.platform, origin.workspace_id, origin.user_id)
 
 
 def _restarting() -> Outcome:

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from compose.grid import Grid, compose_grid
     from compose.layout import Arrangement, Box, Item, arrange, sheet_label
     from compose.marks import MarkedRegion, edit_mask_png, find_marked_region, markup_png, outline, region_from_mask
-    from compose.reference import Normalized, normalize
+    from compose.reference import Normalized, normalize, received
     from compose.render import Sheet, SheetInput, compose_sheet
 
 _HOMES = {
@@ -51,6 +51,7 @@ _HOMES = {
     "fit_to_bytes": "encode",
     "normalize": "reference",
     "probe": "decode",
+    "received": "reference",
     "sheet_label": "layout",
 }
 
@@ -77,6 +78,7 @@ __all__ = [
     "normalize",
     "outline",
     "probe",
+    "received",
     "region_from_mask",
     "sheet_label",
 ]

@@ -150,6 +150,8 @@ def caption_size(panel: Box, canvas: tuple[int, int]) -> int:
     ceiling = max(floor, round(_scale(canvas) * 0.024))
     preferred = min(ceiling, max(floor, round(_scale((panel.width, panel.height)) * 0.06)))
     room = min(math.floor(panel.height / (4 * _BAND_LINES)), panel.width // _BAND_MIN_CHARS)
+    while room > floor and round(room * _BAND_LINES) * 4 > panel.height:  # the band's height is rounded
+        room -= 1
     return max(floor, min(preferred, room))
 
 

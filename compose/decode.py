@@ -253,8 +253,11 @@ def decode_to(image: ImageFile.ImageFile, name: str, size: tuple[int, int]) -> I
     return _decode(image, name, lambda _upright: size)
 
 
-def decode_within(image: ImageFile.ImageFile, name: str, max_side: int) -> Image.Image:
-    """First frame of ``image``, upright, shrunk (never enlarged) so its longer side is at most ``max_side``."""
+def decode_within(
+    image: ImageFile.ImageFile, name: str, max_side: int, resample: Image.Resampling = RESAMPLE
+) -> Image.Image:
+    """First frame of ``image``, upright, shrunk (never enlarged) so its longer side is at most ``max_side``,
+    with the ``resample`` filter after the box reduction."""
 
     def target(upright: tuple[int, int]) -> tuple[int, int]:
         longest = max(upright)
@@ -263,11 +266,14 @@ def decode_within(image: ImageFile.ImageFile, name: str, max_side: int) -> Image
         ratio = max_side / longest
         return (max(1, round(upright[0] * ratio)), max(1, round(upright[1] * ratio)))
 
-    return _decode(image, name, target)
+    return _decode(image, name, target, resample)
 
 
 def _decode(
-    image: ImageFile.ImageFile, name: str, target_for: Callable[[tuple[int, int]], tuple[int, int]]
+    image: ImageFile.ImageFile,
+    name: str,
+    target_for: Callable[[tuple[int, int]], tuple[int, int]],
+    resample: Image.Resampling = RESAMPLE,
 ) -> Image.Image:
     header_size = image.size
     if image.format in ("JPEG", "MPO") and image.mode in ("RGB", "L", "CMYK"):
@@ -285,7 +291,7 @@ def _decode(
         raise ComposeError(name, reason) from error
     turn = orientation(image)
     raw_target = _raw_target(header_size, turn, target_for)
-    picture = _shrink(image, raw_target, name)
+    picture = _shrink(image, raw_target, name, resample)
     picture = _to_srgb(picture, image.info.get("icc_profile"))
     if turn in _TRANSPOSE:
         picture = picture.transpose(_TRANSPOSE[turn])
@@ -303,7 +309,9 @@ def _raw_target(
     return (target[1], target[0]) if swaps else target
 
 
-def _shrink(image: Image.Image, size: tuple[int, int], name: str) -> Image.Image:
+def _shrink(
+    image: Image.Image, size: tuple[int, int], name: str, resample: Image.Resampling = RESAMPLE
+) -> Image.Image:
     """``image`` at ``size`` in RGB, RGBA or CMYK (which ``_to_srgb`` converts), never copied at full size.
 
     The output is made a band of rows at a time: the source rows a band needs (with the
@@ -330,7 +338,7 @@ def _shrink(image: Image.Image, size: tuple[int, int], name: str) -> Image.Image
         if (factor_x, factor_y) != (1, 1):
             band = band.reduce((factor_x, factor_y))
         box = (0.0, (span_top - top) / factor_y, width / factor_x, (span_bottom - top) / factor_y)
-        piece = band.resize((size[0], out_bottom - out_top), RESAMPLE, box=box)
+        piece = band.resize((size[0], out_bottom - out_top), resample, box=box)
         if picture is None:
             picture = Image.new(piece.mode, size)
         picture.paste(piece, (0, out_top))

@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import logging
 import math
+import struct
+import zlib
 
 from PIL import Image
 
@@ -33,8 +35,7 @@ def encode(picture: Image.Image, fmt: str, quality: int = DEFAULT_QUALITY, compa
 
     ``compact`` JPEGs use optimized Huffman tables: a few percent smaller, but libjpeg then buffers the
     whole picture's coefficients (12 MB for a 2048-px sheet) and takes about three times as long.
-    Without ``compact``, PNG and WebP take their fastest settings too (zlib level 1: a 2048-px sheet in
-    about 0.1 s instead of 1.8 s at the default level 6, for a file about 15 % larger; WebP method 0).
+    Without ``compact``, PNG and WebP take their fastest settings too (PNG: ``fast_png``; WebP method 0).
     """
     fmt = check_format(fmt)
     if fmt == "jpeg" and picture.mode != "RGB":
@@ -44,9 +45,38 @@ def encode(picture: Image.Image, fmt: str, quality: int = DEFAULT_QUALITY, compa
         picture.save(buffer, "JPEG", quality=quality, optimize=compact)
     elif fmt == "webp":
         picture.save(buffer, "WEBP", quality=quality, method=4 if compact else 0)
-    else:
+    elif compact or picture.mode not in _PNG_COLOUR_TYPES:
         picture.save(buffer, "PNG", compress_level=6 if compact else 1)
+    else:
+        return fast_png(picture)
     return buffer.getvalue()
+
+
+_PNG_COLOUR_TYPES = {"RGB": 2, "RGBA": 6}
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def fast_png(picture: Image.Image) -> bytes:
+    """An RGB or RGBA picture as a PNG, written for speed: rows unfiltered, deflated at level 1 with
+    run-length matching only.
+
+    Pillow always runs PNG's adaptive row filters, which cost more than the deflating itself: at its
+    fastest level a 2048-px sheet takes about three times as long as this, for a file about two thirds
+    the size. The pixels are the same either way.
+    """
+    colour_type = _PNG_COLOUR_TYPES[picture.mode]
+    width, height = picture.size
+    raw = picture.tobytes()
+    stride = len(raw) // height
+    rows = b"".join(b"\x00" + raw[top : top + stride] for top in range(0, len(raw), stride))
+    deflater = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
+    pixels = deflater.compress(rows) + deflater.flush()
+    header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")
+
+
+def _chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 def _opaque(picture: Image.Image) -> Image.Image:

@@ -217,7 +217,8 @@ def _best_canvas(
     # The size given may lie outside what the API takes (1:3 to 3:1); the sheet never does.
     fixed = _arrange(items, weights, aspect_canvas(size, size[0] / size[1]), gutter, fit_aspect=False)
     fitted = _arrange(items, weights, size, gutter, fit_aspect=True)
-    return fitted if fitted.fill_ratio > fixed.fill_ratio else fixed
+    fixed_in_range = 1 / MAX_ASPECT <= size[0] / size[1] <= MAX_ASPECT  # the API takes no other sheet
+    return fitted if fitted.fill_ratio > fixed.fill_ratio or not fixed_in_range else fixed
 
 
 def _arrange(

@@ -117,3 +117,32 @@ def test_plain_jpeg_tables_change_the_bytes_not_the_pixels() -> None:
     assert compact != plain
     assert len(compact) < len(plain)
     assert opened(compact).tobytes() == opened(plain).tobytes()
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_the_fast_png_holds_the_same_pixels(mode: str) -> None:
+    picture = samples.photo(300, 200).convert(mode)
+    if mode == "RGBA":
+        picture.putalpha(Image.linear_gradient("L").resize(picture.size))
+    data = encode(picture, "png", compact=False)
+    with Image.open(io.BytesIO(data)) as decoded:
+        assert decoded.format == "PNG" and decoded.mode == mode
+        assert decoded.tobytes() == picture.tobytes()
+
+
+def _mean_difference(one: Image.Image, other: Image.Image) -> float:
+    pairs = zip(one.convert("L").tobytes(), other.convert("L").tobytes(), strict=True)
+    return sum(abs(a - b) for a, b in pairs) / (one.width * one.height)
+
+
+def test_normalised_references_are_made_for_speed_where_the_eye_cannot_tell() -> None:
+    """BICUBIC after the box reduction, and a JPEG without optimised Huffman tables: the copy is as
+    close to a LANCZOS picture as JPEG's own noise keeps any copy of it."""
+    data = samples.encode(samples.photo(3000, 2000), "JPEG", quality=90)
+    made = normalize(data, "photo.jpg", max_side=1536)
+    assert made.format == "jpeg" and (made.width, made.height) == (1536, 1024)
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (1536, 1024))
+        best = image.convert("RGB").resize((1536, 1024), Image.Resampling.LANCZOS)
+    noise = _mean_difference(Image.open(io.BytesIO(samples.encode(best, "JPEG", quality=90))), best)
+    assert _mean_difference(Image.open(io.BytesIO(made.data)), best) < 1.25 * noise

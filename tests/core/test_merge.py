@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
+from typing import Any
 
+import pytest
 from PIL import Image
 
+from bot.dryrun import DryRunGenerator
 from bot.model import ActionKind, JobStatus, Mode, Stage
+from bot.service import MergeService
+from bot.settings import Settings
+from compose import Normalized
 from tests.core.chat import ChatSurface
 from tests.doubles.openai_double import OpenAIDouble
 from tests.imagegen import encode, jpeg, pattern, png
@@ -143,3 +150,111 @@ async def test_with_the_size_on_auto_the_sheet_takes_the_shape_that_covers_best(
     assert outcome.ok, outcome.view.text
     [sheet] = openai_double.requests[-1].files
     assert sheet.width != sheet.height and max(sheet.width, sheet.height) == 2048
+
+
+async def test_the_sheet_is_built_from_the_downloads_and_the_stored_copies_are_normalised(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    """The sheet decodes each download once at its panel's scale; the copies kept for later merges
+    are still the normalised ones, and a file whose body is damaged is skipped, not fatal."""
+    chat.post("big.jpg", jpeg(3000, 2000, seed=1), author="ana")
+    whole = jpeg(900, 600, seed=2)
+    chat.post("cut.jpg", whole[: len(whole) // 3], author="ben")
+    chat.post("small.png", png(640, 480, seed=3), author="cy")
+    outcome = await chat.merge("A and C together", mode=Mode.COLLAGE)
+
+    assert outcome.ok, outcome.view.text
+    job = outcome.job
+    assert job is not None
+    assert [ref.label for ref in job.references] == ["A", "C"]
+    assert "Skipped B (cut.jpg)" in outcome.view.text
+    big = job.references[0]
+    assert (big.width, big.height) == (1536, 1024)
+    stored = await chat.service._blobs.get(big.digest)
+    assert Image.open(io.BytesIO(stored)).size == (1536, 1024)
+    retried = await chat.press(next(c for c in outcome.view.controls if c.kind is ActionKind.RETRY))
+    assert retried.ok, retried.view.text
+    assert len(openai_double.requests) == 2
+
+
+async def test_a_damaged_body_named_by_the_prompt_asks_before_merging(
+    chat: ChatSurface, openai_double: OpenAIDouble
+) -> None:
+    """Found only while composing, a damaged file answers the prompt-letter check as a damaged header does."""
+    chat.post("a.jpg", jpeg(900, 600, seed=1), author="ana")
+    whole = jpeg(900, 600, seed=2)
+    chat.post("cut.jpg", whole[: len(whole) // 3], author="ben")
+    outcome = await chat.merge("the dog from B on the beach from A", mode=Mode.COLLAGE)
+
+    assert not outcome.ok
+    assert "B" in outcome.view.text and "cut.jpg" in outcome.view.text
+    assert {ActionKind.MERGE_ANYWAY, ActionKind.EDIT_PROMPT} <= {c.kind for c in outcome.view.controls}
+    assert openai_double.requests == []
+
+
+async def test_the_request_does_not_wait_for_the_stored_copies(
+    chat: ChatSurface, openai_double: OpenAIDouble, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When only the sheet is sent, the normalised copies are made while the request runs: a copy that
+    cannot finish before the call has reached the model does not hold the call up, and the finished
+    job holds the copies."""
+    import bot.service
+
+    made: list[str] = []
+    real = bot.service.normalize_upload
+
+    async def after_the_call(data: bytes, name: str, **kwargs: Any) -> Normalized:
+        for _ in range(500):  # up to 10 s: had the call waited for this copy, it would never come
+            if openai_double.requests:
+                break
+            await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("the request waited for the stored copies")
+        result = await real(data, name, **kwargs)
+        made.append(name)
+        return result
+
+    monkeypatch.setattr(bot.service, "normalize_upload", after_the_call)
+    chat.post("one.jpg", jpeg(2400, 1600, seed=1), author="ana")
+    chat.post("two.jpg", jpeg(2400, 1600, seed=2), author="ben")
+    outcome = await chat.merge("both", mode=Mode.COLLAGE)
+
+    assert outcome.ok, outcome.view.text
+    assert sorted(made) == ["one.jpg", "two.jpg"]
+    job = outcome.job
+    assert job is not None and all(max(ref.width, ref.height) == 1536 for ref in job.references)
+    stored = await chat.service.job(job.id)
+    assert stored is not None and stored.references == job.references
+
+
+async def test_a_dry_run_makes_no_copy_the_request_does_not_need(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its store is thrown away: the sheet is built from the files, and nothing else is made of them."""
+    import bot.service
+
+    copies: list[str] = []
+    real = bot.service.normalize_upload
+
+    async def counting(data: bytes, name: str, **kwargs: Any) -> Normalized:
+        copies.append(name)
+        return await real(data, name, **kwargs)
+
+    monkeypatch.setattr(bot.service, "normalize_upload", counting)
+    recorder = DryRunGenerator()
+    service = await MergeService.open(settings, generator=recorder, keep_references=False)
+    try:
+        chat = ChatSurface(service)
+        chat.post("one.jpg", jpeg(2400, 1600, seed=1), author="ana")
+        chat.post("two.png", png(640, 480, seed=2), author="ben")
+        outcome = await chat.merge("both", mode=Mode.COLLAGE)
+        assert outcome.ok, outcome.view.text
+        assert copies == []
+        [sheet] = recorder.calls[-1].images
+        assert sheet.name == "reference-sheet.jpg"
+        separate = await chat.merge("both", mode=Mode.SEPARATE)  # its own images are the normalised copies
+        assert separate.ok, separate.view.text
+        sizes = [Image.open(io.BytesIO(file.data)).size for file in recorder.calls[-1].images]
+        assert sizes == [(1536, 1024), (640, 480)]
+    finally:
+        await service.aclose()

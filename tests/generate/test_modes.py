@@ -6,7 +6,7 @@ import pytest
 
 from bot.capabilities import wanted_input_fidelity
 from bot.model import STRENGTH_WEIGHTS, MergeOptions, Mode, Reference, Role, Strength
-from bot.modes import choose_mode
+from bot.modes import choose_mode, sends_sheet_only
 from compose import sheet_label
 
 
@@ -105,3 +105,12 @@ def test_input_fidelity_for_a_strong_subject(model: str, role: Role, strength: S
 def test_a_persons_own_input_fidelity_wins() -> None:
     options = MergeOptions(prompt="p", model="gpt-image-1.5", input_fidelity="low")
     assert wanted_input_fidelity(options, refs(1, {"A": Role.SUBJECT}, {"A": Strength.MAX})) == "low"
+
+
+@pytest.mark.parametrize("model", ["gpt-image-2", "gpt-image-2.6-flare"])
+@pytest.mark.parametrize("mode", list(Mode))
+def test_sheet_only_is_known_before_gathering_as_choose_mode_decides_it(mode: Mode, model: str) -> None:
+    """Gathering keeps the files as they came only when the sheet alone will be sent."""
+    for count in (1, 2, 16, 17, 24):
+        chosen = choose_mode(mode, model, refs(count)).mode
+        assert sends_sheet_only(mode, model, count) == (chosen is Mode.COLLAGE), (mode, model, count)

@@ -101,7 +101,8 @@ async def test_one_persons_slow_files_do_not_hold_up_another_persons_merge() -> 
             finished[person] = time.perf_counter() - started
 
     try:
-        hostile = asyncio.create_task(merge("mallory", slow, Limits(decode_timeout_s=0.3)))
+        # A budget well under the slow file's decode, which normalising for speed (BICUBIC) made quicker.
+        hostile = asyncio.create_task(merge("mallory", slow, Limits(decode_timeout_s=0.15)))
         await asyncio.sleep(0.2)
         mine_started = time.perf_counter()
         assert await merge("ann", mine, Limits(decode_timeout_s=60.0)) == ("screenshot.png",)
@@ -111,8 +112,8 @@ async def test_one_persons_slow_files_do_not_hold_up_another_persons_merge() -> 
     finally:
         await fetcher.aclose()
     assert len(refused) == 1 and refused[0].count("this file takes too long to decode") == 10
-    # Mallory's ten files went one at a time through one worker (at least 3 s); Ann's took the other.
-    assert finished["mallory"] >= 3.0 > ann_waited
+    # Mallory's ten files went one at a time through one worker (at least 1.5 s); Ann's took the other.
+    assert finished["mallory"] >= 1.5 > ann_waited
 
 
 async def test_a_merge_of_phone_photos_never_starts_a_worker(monkeypatch: pytest.MonkeyPatch) -> None:
