@@ -26,7 +26,6 @@ import pytest
 
 from adapters.slack.render import RESULT_TITLE
 from bot.model import JobStatus
-from bot.worker import LEASE_S  # a dead replica's jobs are claimed again once their lease runs out
 from tests.discord.session import result_of, thread_with_images
 from tests.doubles.discord_double import DiscordDouble, Interaction
 from tests.doubles.openai_double import OpenAIDouble, RecordedRequest
@@ -44,6 +43,7 @@ SLACK_PEOPLE, DISCORD_PEOPLE_PER_GUILD, MERGES_EACH = 20, 5, 2  # 40 Slack merge
 MERGES = (SLACK_PEOPLE + 2 * DISCORD_PEOPLE_PER_GUILD) * MERGES_EACH
 VICTIM = 1  # the replica killed: Slack deliveries and Discord shard 1
 RESUMED = "Resumed"  # what a moved merge's status message says
+LEASE_S = 10.0  # MERGEBOT_LEASE_SECONDS: a dead replica's jobs are claimed again once their lease runs out
 WITHIN_S = LEASE_S + 120.0  # the victim's jobs wait out its lease, then run again
 NUMBER = re.compile(r"merge number (\d+)")
 
@@ -168,6 +168,7 @@ def discord_status_said(discord_api: DiscordDouble, merge: Merge, words: str) ->
     )
 
 
+@pytest.mark.timeout(3 * WITHIN_S)  # three processes on two cores: the suite's 120 s is for one test's own work
 async def test_three_replicas_share_sixty_merges_and_a_killed_one_loses_none(
     tmp_path: Path, postgres_url: str, s3_server: S3Server
 ) -> None:
@@ -185,6 +186,7 @@ async def test_three_replicas_share_sixty_merges_and_a_killed_one_loses_none(
             "MERGEBOT_USER_CONCURRENCY": str(PERSON_CAP),
             "MERGEBOT_WORKSPACE_DAILY_USD": "1000",
             "MERGEBOT_SHUTDOWN_GRACE": "5",
+            "MERGEBOT_LEASE_SECONDS": str(LEASE_S),
             "OPENAI_BASE_URL": openai_api.base_url,
             **slack_env(slack_api.api_url),
         }
@@ -214,10 +216,16 @@ async def test_three_replicas_share_sixty_merges_and_a_killed_one_loses_none(
                 if merge.platform == "discord":
                     assert merge.interaction is not None
                     await result_of_within(discord_api, merge.interaction)
-            await until(
-                lambda: all(slack_results(slack_api, m) >= 1 for m in merges if m.platform == "slack"),
-                "every Slack merge's result",
-            )
+            try:
+                await until(
+                    lambda: all(slack_results(slack_api, m) >= 1 for m in merges if m.platform == "slack"),
+                    "every Slack merge's result",
+                )
+            except AssertionError as gave_up:
+                jobs = await jobs_in_store(postgres_url)
+                missing = [m.number for m in merges if m.platform == "slack" and slack_results(slack_api, m) == 0]
+                stored = {n: jobs.get(n) for n in missing}  # (status, attempts) of each merge with no result
+                raise AssertionError(f"{gave_up}: no result for {stored}\n{cluster.logs()[-8000:]}") from None
             await asyncio.sleep(2.0)  # a second result, if one were coming, would land now
             logs = cluster.logs()
 

@@ -295,3 +295,26 @@ async def test_a_merge_from_here_form_submitted_after_a_restart_still_merges(
     result = await result_of(discord_api, submitted)
 
     assert result["content"].startswith("Merged A, B:")
+
+
+@pytest.mark.parametrize("settings_changes", [{"limits": Limits(max_images=6, per_user_concurrency=2)}])
+async def test_a_persons_third_merge_waits_in_line_instead_of_being_refused(
+    bot: RunningBot, discord_api: DiscordDouble, openai_api: OpenAIDouble, world: World, settings_changes: object
+) -> None:
+    thread = await thread_with_images(discord_api, world.channel, world.alice, 2)
+    openai_api.fail_next("slow", times=2, delay=4.0)
+    first = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "first"})
+    second = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "second"})
+    await discord_api.wait_for(lambda: len(openai_api.requests) == 2)  # both of alice's slots are taken
+
+    third = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "third"})
+
+    def waiting_in_line() -> bool:
+        message = original(discord_api, third)
+        return bool(message and message["content"].startswith("Queued"))
+
+    await discord_api.wait_for(waiting_in_line)
+    results = [await result_of(discord_api, interaction) for interaction in (first, second, third)]
+    assert all(message["attachments"] for message in results)
+    prompts = [request.fields["prompt"].split("\n")[0] for request in openai_api.requests]
+    assert prompts[2] == "third"  # it ran once a slot freed, not refused

@@ -4,6 +4,8 @@ Use as reference asking first, named requesters, Delete that asks, reactions exp
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from tests.doubles.slack_double import SlackDouble
@@ -180,3 +182,27 @@ async def test_usage_shows_the_persons_merges_and_for_an_admin_the_workspaces(
     assert "This workspace" in admin["text"] and "Today: 1 merge" in admin["text"]
     await bot.idle()
     assert len(bot.openai.requests) == 1, "usage is not a merge"
+
+
+async def test_a_persons_third_merge_waits_in_line_instead_of_being_refused(
+    harness_factory: Callable[[], Harness], slack: SlackDouble
+) -> None:
+    bot = harness_factory()
+    bot.settings = replace(bot.settings, limits=replace(bot.settings.limits, per_user_concurrency=2))
+    await bot.start()
+    try:
+        thread = three_images(slack)
+        bot.openai.fail_next("slow", times=2, delay=4.0)
+        await slack.mention(CHANNEL, ANN, "first", thread_ts=thread)
+        await slack.mention(CHANNEL, ANN, "second", thread_ts=thread)
+        await slack.wait_for(lambda: len(bot.openai.requests) == 2, what="both of Ann's slots taken")
+
+        await slack.mention(CHANNEL, ANN, "third", thread_ts=thread)
+
+        await bot.results(thread, 3)
+        shown = [str(c.args.get("text", "")) for c in slack.calls if c.method in ("chat.postMessage", "chat.update")]
+        assert any("Queued: you are next" in text for text in shown), "\n".join(shown)  # told, not refused
+        prompts = [request.fields["prompt"].split("\n")[0] for request in bot.openai.requests]
+        assert prompts[2] == "third"  # it ran once a slot freed, not refused
+    finally:
+        await bot.stop()
