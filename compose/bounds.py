@@ -15,9 +15,10 @@ Two costs can be forced by a small hostile file, and both are bounded here:
   counted (``jpeg_layout``, a pass over the bytes without decoding) and a file with
   too many scans, or too much scan work for its size, is refused at once.
 
-``compose.decode.needs_budget`` uses the ``LIGHT_*`` limits to tell which files need
-no time budget at all: their decode is cheap and predictable, so the bot keeps them
-on its threads and sends the rest to a process it can stop (``bot/imagework.py``).
+``compose.decode.needs_budget`` uses the ``LIGHT_*`` limits (and, for a PNG, a count of
+its chunks: ``png_chunks_within``) to tell which files need no time budget at all: their
+decode is cheap and predictable, so the bot keeps them on its threads and sends the rest
+to a process it can stop (``bot/imagework.py``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ MAX_JPEG_SEGMENTS = 2_000  # markers before EOI; each costs a step of Python in 
 LIGHT_SCAN_BLOCKS = 2_500_000  # a 50 MP baseline photo reads 1.2 M blocks once
 LIGHT_FILE_BYTES = 1 << 20
 LIGHT_PIXELS = 4_000_000
+# A PNG's decode costs its pixels plus a step of Python per chunk (Pillow walks them), not its size on
+# disk: one of up to 16 MiB in few chunks is as quick as a small one (a 1 MP photo saved as PNG is ~2.5 MB).
+LIGHT_PNG_BYTES = 16 << 20
+LIGHT_PNG_CHUNKS = 4096  # 8 KiB chunks (libpng's default) fill 32 MiB; a file of tiny chunks passes it
 LIGHT_FORMATS = frozenset({"PNG", "GIF", "BMP", "WEBP", "HEIF", "AVIF"})  # TIFF may hold JPEG scans
 
 # Bytes one pixel of each mode takes in a Pillow image.
@@ -215,6 +220,20 @@ def check_memory(image: Image.Image, name: str) -> None:
 def _too_large(width: int, height: int, per_pixel: float, kind: str) -> str:
     megapixels = DECODE_BUDGET_BYTES / per_pixel / 1_000_000
     return f"image too large: {width}x{height} pixels (at most {megapixels:.0f} megapixels for {kind})"
+
+
+def png_chunks_within(data: bytes, limit: int) -> bool:
+    """True when the PNG ``data`` ends (IEND, or its bytes) within ``limit`` chunks: one bounded pass
+    over the chunk headers, no decompression. A length running past the end counts as the end."""
+    pos, end = 8, len(data)
+    for _ in range(limit):
+        if pos + 8 > end:
+            return True
+        (length,) = struct.unpack_from(">I", data, pos)
+        if data[pos + 4 : pos + 8] == b"IEND":
+            return True
+        pos += 12 + length
+    return pos + 8 > end
 
 
 def is_light_jpeg(layout: JpegLayout) -> bool:

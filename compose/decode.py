@@ -32,10 +32,13 @@ from compose.bounds import (
     LIGHT_FILE_BYTES,
     LIGHT_FORMATS,
     LIGHT_PIXELS,
+    LIGHT_PNG_BYTES,
+    LIGHT_PNG_CHUNKS,
     check_jpeg,
     check_memory,
     is_light_jpeg,
     jpeg_layout,
+    png_chunks_within,
 )
 from compose.errors import ComposeError
 
@@ -188,15 +191,18 @@ def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
 
 def needs_budget(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> bool:
     """True unless decoding ``data`` is known to be quick: a JPEG whose scans read few
-    blocks, or a small file of a simple format with a small picture. Raises ComposeError
-    for what ``open_image`` refuses from the header."""
+    blocks, a PNG of few chunks, or a small file of a simple format, with a small picture.
+    Raises ComposeError for what ``open_image`` refuses from the header."""
     magic = _magic_format(data)
     if magic == "JPEG":
         layout = jpeg_layout(data, name)
         if layout is not None:
             check_jpeg(layout, name)
         return layout is None or not is_light_jpeg(layout)
-    if len(data) > LIGHT_FILE_BYTES or magic not in LIGHT_FORMATS | {None}:
+    if magic == "PNG":
+        if len(data) > LIGHT_PNG_BYTES or not png_chunks_within(data, LIGHT_PNG_CHUNKS):
+            return True
+    elif len(data) > LIGHT_FILE_BYTES or magic not in LIGHT_FORMATS | {None}:
         return True
     with open_image(data, name, max_pixels) as image:  # a small file's header is quick to read
         width, height = image.size

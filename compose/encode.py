@@ -7,6 +7,9 @@ import logging
 import math
 import struct
 import zlib
+from collections import deque
+from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from PIL import Image
 
@@ -54,25 +57,59 @@ def encode(picture: Image.Image, fmt: str, quality: int = DEFAULT_QUALITY, compa
 
 _PNG_COLOUR_TYPES = {"RGB": 2, "RGBA": 6}
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_PNG_BAND_BYTES = 1 << 20  # raw bytes of rows deflated at a time
+_ZLIB_HEADER = b"\x78\x01"  # deflate, 32 KiB window, the "fastest" level flag
 
 
 def fast_png(picture: Image.Image) -> bytes:
-    """An RGB or RGBA picture as a PNG, written for speed: rows unfiltered, deflated at level 1 with
-    run-length matching only.
+    """An RGB or RGBA picture as a PNG, written for speed (see ``fast_png_pieces``)."""
+    return b"".join(fast_png_pieces(picture))
+
+
+def fast_png_pieces(picture: Image.Image, threads: int = 2) -> Iterator[bytes]:
+    """An RGB or RGBA picture as a PNG, in pieces to write one after the other: rows unfiltered,
+    deflated at level 1 with run-length matching only, bands of rows on ``threads`` threads.
 
     Pillow always runs PNG's adaptive row filters, which cost more than the deflating itself: at its
     fastest level a 2048-px sheet takes about three times as long as this, for a file about two thirds
-    the size. The pixels are the same either way.
+    the size. The pixels are the same either way. Each band is its own raw deflate stream ended on a
+    byte boundary (a sync flush, as pigz does), so the bands deflate in parallel (zlib releases the
+    GIL) into one valid zlib stream; run-length matches reach back one pixel at most, so cutting
+    costs nothing in size. Only a few bands are held at once, never the whole picture's bytes.
     """
     colour_type = _PNG_COLOUR_TYPES[picture.mode]
     width, height = picture.size
-    raw = picture.tobytes()
-    stride = len(raw) // height
-    rows = b"".join(b"\x00" + raw[top : top + stride] for top in range(0, len(raw), stride))
-    deflater = zlib.compressobj(1, zlib.DEFLATED, 15, 9, zlib.Z_RLE)
-    pixels = deflater.compress(rows) + deflater.flush()
+    band_rows = max(1, _PNG_BAND_BYTES // (width * len(picture.mode)))
+    tops = range(0, height, band_rows)
+
+    def band(top: int) -> tuple[bytes, bytes]:
+        raw = picture.crop((0, top, width, min(height, top + band_rows))).tobytes()
+        stride = width * len(picture.mode)
+        rows = b"".join(b"\x00" + raw[at : at + stride] for at in range(0, len(raw), stride))
+        deflater = zlib.compressobj(1, zlib.DEFLATED, -15, 9, zlib.Z_RLE)
+        last = top + band_rows >= height
+        return rows, deflater.compress(rows) + deflater.flush(zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH)
+
     header = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
-    return _PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", pixels) + _chunk(b"IEND", b"")
+    yield _PNG_SIGNATURE + _chunk(b"IHDR", header)
+    checksum = zlib.adler32(b"")
+    first = True
+    with ThreadPoolExecutor(max(1, threads), thread_name_prefix="png") as pool:
+        pending: deque[Future[tuple[bytes, bytes]]] = deque()
+        for top in tops:
+            pending.append(pool.submit(band, top))
+            if len(pending) > threads:
+                rows, deflated = pending.popleft().result()
+                checksum = zlib.adler32(rows, checksum)
+                yield _chunk(b"IDAT", (_ZLIB_HEADER if first else b"") + deflated)
+                first = False
+        while pending:
+            rows, deflated = pending.popleft().result()
+            checksum = zlib.adler32(rows, checksum)
+            trailer = b"" if pending else struct.pack(">I", checksum)
+            yield _chunk(b"IDAT", (_ZLIB_HEADER if first else b"") + deflated + trailer)
+            first = False
+    yield _chunk(b"IEND", b"")
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 from PIL import Image
 
 from compose import ComposeError, Normalized, fit_to_bytes, normalize
-from compose.encode import encode
+from compose.encode import encode, fast_png, fast_png_pieces
 from tests.compose import samples
 
 
@@ -146,3 +148,25 @@ def test_normalised_references_are_made_for_speed_where_the_eye_cannot_tell() ->
         best = image.convert("RGB").resize((1536, 1024), Image.Resampling.LANCZOS)
     noise = _mean_difference(Image.open(io.BytesIO(samples.encode(best, "JPEG", quality=90))), best)
     assert _mean_difference(Image.open(io.BytesIO(made.data)), best) < 1.25 * noise
+
+
+@pytest.mark.parametrize("mode", ["RGB", "RGBA"])
+def test_the_fast_png_deflates_bands_apart_into_one_valid_stream(mode: str) -> None:
+    """Bands deflated on threads join into one zlib stream whose checksum covers every row."""
+    picture = samples.photo(2048, 700).convert(mode)  # 128 rows a band of RGBA: six bands
+    pieces = list(fast_png_pieces(picture, threads=3))
+    data = b"".join(pieces)
+    assert len(pieces) > 4  # streamed: signature and header, the bands, the end
+    idat, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        if data[pos + 4 : pos + 8] == b"IDAT":
+            idat.append(data[pos + 8 : pos + 8 + length])
+        pos += 12 + length
+    assert len(idat) > 1
+    rows = zlib.decompress(b"".join(idat))  # checks the Adler-32 of the whole
+    stride = picture.width * len(mode)
+    assert rows == b"".join(b"\x00" + picture.tobytes()[at : at + stride] for at in range(0, stride * 700, stride))
+    with Image.open(io.BytesIO(data)) as decoded:
+        assert decoded.tobytes() == picture.tobytes()
+    assert data == fast_png(picture)  # the thread count changes nothing

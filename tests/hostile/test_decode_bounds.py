@@ -8,8 +8,11 @@ target (150 MB) and times generous enough for a loaded two-core machine.
 from __future__ import annotations
 
 import json
+import os
+import struct
 import subprocess
 import sys
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,7 +20,7 @@ import pytest
 from PIL import Image, ImageChops
 
 from compose import ComposeError, normalize
-from compose.bounds import MAX_JPEG_SCANS, jpeg_layout
+from compose.bounds import LIGHT_FILE_BYTES, MAX_JPEG_SCANS, jpeg_layout
 from compose.decode import _shrink, needs_budget
 from compose.errors import DecodeTooSlow
 from tests.hostile import files
@@ -191,3 +194,38 @@ def test_four_heavy_files_in_one_merge_stay_under_the_target(tmp_path: Path) -> 
     assert outcome["names"] == list(heavy) and outcome["warnings"] == []
     assert as_float(outcome["main_peak_mb"]) < 50  # the bot's own process holds the files, not their pixels
     assert as_float(outcome["worker_peak_mb"]) < PEAK_LIMIT_MB
+
+
+def _noise_png(size: tuple[int, int], chunk_bytes: int | None = None) -> bytes:
+    """A photo-like (incompressible) RGB PNG; with ``chunk_bytes`` its pixels cut into IDAT chunks that small."""
+    picture = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+    data = files.encode(picture, "PNG", compress_level=1)
+    if chunk_bytes is None:
+        return data
+    chunks, pos = [], 8
+    while pos < len(data):
+        (length,) = struct.unpack_from(">I", data, pos)
+        chunks.append((data[pos + 4 : pos + 8], data[pos + 8 : pos + 8 + length]))
+        pos += 12 + length
+    pixels = b"".join(body for kind, body in chunks if kind == b"IDAT")
+    header = [chunk for chunk in chunks if chunk[0] not in (b"IDAT", b"IEND")]
+    cut = [(b"IDAT", pixels[at : at + chunk_bytes]) for at in range(0, len(pixels), chunk_bytes)]
+    return data[:8] + b"".join(
+        struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        for kind, body in [*header, *cut, (b"IEND", b"")]
+    )
+
+
+def test_a_photo_saved_as_png_decodes_on_the_threads_whatever_its_size_on_disk() -> None:
+    photo = _noise_png((1155, 866))  # 1 MP, about 3 MB: what a screenshot or an exported photo weighs
+    assert len(photo) > 2 * LIGHT_FILE_BYTES
+    assert not needs_budget(photo, "export.png")
+    assert needs_budget(_noise_png((2100, 2000)), "big.png")  # past the pixels decoded on the threads
+
+
+def test_a_png_cut_into_tiny_chunks_needs_a_budget() -> None:
+    # Pillow handles each chunk in Python: the same 1 MP in 16-byte chunks is 190,000 steps.
+    hostile = _noise_png((1155, 866), chunk_bytes=16)
+    assert normalize(hostile, "tiny-chunks.png").width == 1155  # a valid file, decoded the same
+    assert needs_budget(hostile, "tiny-chunks.png")
+    assert not needs_budget(_noise_png((1155, 866), chunk_bytes=8192), "libpng.png")  # libpng's own chunk size
