@@ -177,6 +177,9 @@ def details_view(job: Job, lineage: Sequence[Job] = ()) -> View:
     ]
     if job.parent_id:
         lines.append(f"From: {job.parent_id} ({_action_words(job.action or '')})")
+    if options.refine is not None:
+        where = "only within the marked area (a mask)" if options.refine.mask else "changing only what was asked"
+        lines.append(f"Refine: the previous result sent as image 1, {where}")
     if job.timings:
         lines.append("Timings: " + ", ".join(f"{stage} {seconds:.1f}s" for stage, seconds in job.timings.items()))
     if job.usage is not None:

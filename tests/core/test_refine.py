@@ -88,6 +88,8 @@ async def test_refine_sends_the_previous_result_first_with_the_instruction(
     assert "Image 2 (A)" in prompt and "Image 3 (B)" in prompt
     assert request.mask is None and request.markup is None
     assert "refined" in refined.view.text
+    details = await chat.press(control(refined, ActionKind.DETAILS))
+    assert "Refine: the previous result sent as image 1, changing only what was asked" in details.view.text
 
 
 async def test_refines_chain_each_one_edits_the_latest_picture(

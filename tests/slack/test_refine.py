@@ -128,9 +128,13 @@ async def test_a_mention_with_a_marked_copy_edits_only_the_marked_area(bot: Harn
     result = await stored_result(bot, first)
     marked, drawn = marked_copy(result)
 
+    bot.openai.fail_next("slow", delay=2.5)  # long enough for the status to show the area understood
     await slack.mention(CHANNEL, ANN, "a window here", thread_ts=thread, images=(("marked.jpg", marked),))
     second = (await bot.results(thread, 2))[-1]
     assert REGION_RULE in second["text"]
+    # Before generating, the status message showed the result with the marked area outlined.
+    updates = [c.args for c in slack.calls_to("chat.update") if c.ok and c.args.get("ts") == second["ts"]]
+    assert any("outlined area" in str(update.get("text") or update.get("blocks")) for update in updates)
     request = bot.openai.requests[-1]
     mask = request.mask
     assert request.status == 200 and mask is not None and mask.image_format == "PNG"
