@@ -23,7 +23,7 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from PIL import Image, ImageChops, ImageFile, ImageFilter
+from PIL import Image, ImageChops, ImageDraw, ImageFile, ImageFilter
 
 from compose.decode import decode_within, open_image, upright_size
 from compose.errors import MarkedCopyMismatch, NoMarksFound
@@ -37,6 +37,15 @@ BLUR_RADIUS = 1.0
 # under 1 pixel in 10,000 above MARK_LOW on a noisy photo; a 3-px stroke stays above it at half size.
 MARK_LOW = 20
 MARK_HIGH = 40
+# A mark pixel under this fraction of the strongest difference within BLEED_REACH (an odd width in
+# analysis pixels) is the halo around a stroke, not the stroke.
+BLEED_FRACTION = 0.5
+BLEED_REACH = 7
+# A curve whose convex hull is LOOP_MIN_HULL_RATIO times its own area or more, and which runs within
+# LOOP_GAP_TOLERANCE analysis pixels of LOOP_COVERAGE of that hull's outline, was drawn as a loop.
+LOOP_MIN_HULL_RATIO = 3.0
+LOOP_GAP_TOLERANCE = 3
+LOOP_COVERAGE = 0.8
 # Fractions of the analysis picture's shorter side.
 MIN_MARK_AREA = 0.0004  # of the area: smaller islands of difference are noise, not marks
 BRIDGE = 0.012  # gaps narrower than about twice this close (scribbles, loops not quite closed)
@@ -87,8 +96,11 @@ def find_marked_region(result: bytes, marked: bytes, name: str = _NAME) -> Marke
         raise NoMarksFound(name, _NO_MARKS)
     _check_same_picture(difference, marks, name)
     bridge = max(1, round(BRIDGE * short_side))
-    region = _erode(_dilate(marks, bridge), bridge)
-    region = _fill_enclosed(region)
+    closed = _erode(_dilate(marks, bridge), bridge)
+    region = _close_open_loops(closed, _fill_enclosed(closed))
+    # Only the region's rim is trimmed, after the fill: a faint stretch of a loop can never open it.
+    rim = ImageChops.subtract(region, _erode(region, BLEED_REACH // 2))
+    region = ImageChops.subtract(region, ImageChops.multiply(rim, _bleed(difference, marks)))
     # The blur already spread every mark by its radius.
     region = _dilate(region, max(0, round(GROW * short_side) - round(BLUR_RADIUS)))
     if analysis != size:
@@ -290,6 +302,77 @@ def _marks(difference: Image.Image, min_area: int) -> Image.Image:
             confirmed.add(label)
     noise = [run for run, label in zip(runs, labels, strict=True) if label not in confirmed or area[label] < min_area]
     return _paint(candidates, noise, 0) if noise else candidates
+
+
+def _close_open_loops(closed: Image.Image, filled: Image.Image) -> Image.Image:
+    """``filled`` with every curve that runs round most of an area without closing (a stretch of
+    stroke lost over a similar colour) filled up to its convex hull."""
+    runs, labels = _run_components(closed, 255)
+    curves: dict[int, list[tuple[int, int, int]]] = {}
+    for run, label in zip(runs, labels, strict=True):
+        curves.setdefault(label, []).append(run)
+    near = _dilate(closed, LOOP_GAP_TOLERANCE)
+    for curve in curves.values():
+        hull = _convex_hull([(x, y) for y, start, end in curve for x in (start, end - 1)])
+        area = sum(end - start for _, start, end in curve)
+        if len(hull) < 3 or _polygon_area(hull) < LOOP_MIN_HULL_RATIO * area:
+            continue  # a line or a filled mark, not a loop
+        inside = Image.new("L", closed.size, 0)
+        ImageDraw.Draw(inside).polygon(hull, fill=255)
+        if ImageChops.multiply(inside, filled).histogram()[255] > 2 * area:
+            continue  # it closed: the fill found what it encloses
+        if _outline_coverage(hull, near) >= LOOP_COVERAGE:
+            filled = ImageChops.lighter(filled, inside)
+    return filled
+
+
+def _convex_hull(points: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Andrew's monotone chain, counter-clockwise, without repeated or collinear points."""
+    unique = sorted(set(points))
+    if len(unique) < 3:
+        return unique
+
+    def turn(o: tuple[int, int], a: tuple[int, int], b: tuple[int, int]) -> int:
+        return (a[0] - o[0]) * (b[1] - o[1]) - (a[1] - o[1]) * (b[0] - o[0])
+
+    def chain(ordered: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        kept: list[tuple[int, int]] = []
+        for point in ordered:
+            while len(kept) >= 2 and turn(kept[-2], kept[-1], point) <= 0:
+                kept.pop()
+            kept.append(point)
+        return kept[:-1]
+
+    return chain(unique) + chain(unique[::-1])
+
+
+def _polygon_area(polygon: list[tuple[int, int]]) -> float:
+    pairs = zip(polygon, polygon[1:] + polygon[:1], strict=True)
+    return abs(sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in pairs)) / 2
+
+
+def _outline_coverage(polygon: list[tuple[int, int]], near: Image.Image) -> float:
+    """The share of ``polygon``'s outline, sampled every pixel, that lies on ``near``."""
+    width = near.size[0]
+    data = near.tobytes()
+    samples = hits = 0
+    for (x0, y0), (x1, y1) in zip(polygon, polygon[1:] + polygon[:1], strict=True):
+        steps = max(abs(x1 - x0), abs(y1 - y0), 1)
+        for step in range(steps):
+            x = x0 + (x1 - x0) * step // steps
+            y = y0 + (y1 - y0) * step // steps
+            samples += 1
+            hits += data[y * width + x] == 255
+    return hits / samples if samples else 0.0
+
+
+def _bleed(difference: Image.Image, marks: Image.Image) -> Image.Image:
+    """The mark pixels far weaker than the strongest difference near them: the halo that JPEG's colour
+    subsampling and the blur spread around a stroke, which would otherwise widen the region."""
+    nearby = difference.filter(ImageFilter.MaxFilter(BLEED_REACH))
+    floor = nearby.point([round(level * BLEED_FRACTION) for level in range(256)])
+    weak = ImageChops.subtract(floor, difference).point([0] + [255] * 255)
+    return ImageChops.multiply(marks, weak)
 
 
 def _fill_enclosed(mask: Image.Image) -> Image.Image:
