@@ -96,6 +96,7 @@ def bot_env(data_dir: Path, openai_url: str, slack_url: str, concurrency: int) -
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MERGEBOT_", "SLACK_", "OPENAI_", "DISCORD_"))}
     env.update(
         MERGEBOT_DATA_DIR=str(data_dir),
+        MERGEBOT_LISTEN_HOST="127.0.0.1",
         MERGEBOT_MEDIA_HOSTS="127.0.0.1",
         MERGEBOT_CONCURRENCY=str(concurrency),
         MERGEBOT_WORKSPACE_DAILY_USD="100000",

@@ -108,7 +108,7 @@ def body(checks: Sequence[Check]) -> dict[str, object]:
     return {"ok": all(check.ok for check in checks), "checks": [asdict(check) for check in checks]}
 
 
-async def serve_health(readiness: Callable[[], Awaitable[list[Check]]], port: int, host: str = "0.0.0.0") -> None:
+async def serve_health(readiness: Callable[[], Awaitable[list[Check]]], port: int, host: str) -> None:
     """Serve ``/healthz`` and ``/readyz`` on ``host:port`` until cancelled."""
     from aiohttp import web
 

@@ -118,7 +118,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
         async with asyncio.TaskGroup() as group:
             group.create_task(_beat(settings.data_dir))
             if settings.health_port is not None:
-                group.create_task(serve_health(service.readiness, settings.health_port))
+                group.create_task(serve_health(service.readiness, settings.health_port, settings.listen_host))
             for platform in enabled_platforms(settings):
                 service.health.expect(platform)
                 adapter = platforms.load(platform)

@@ -7,6 +7,7 @@ repr, a log line or an error message never shows them.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import math
 import os
@@ -131,6 +132,7 @@ class Settings:
     prices: Mapping[str, Mapping[str, float]] = field(default_factory=dict)  # model -> per-1M-token prices
     control_policy: str = "anyone"  # "anyone" or "requester"
     health_port: int | None = None  # /healthz and /readyz over HTTP, for load balancers and Kubernetes
+    listen_host: str = "0.0.0.0"  # the address the health endpoint and Slack's HTTP mode listen on
     log_level: str = "INFO"
     shutdown_grace_s: float = 25.0  # on SIGTERM, how long running merges may take to finish
     library_log_level: str = "WARNING"  # discord, slack_sdk, openai, httpx… (at debug they print tokens)
@@ -248,6 +250,14 @@ class _Reader:
         """A TCP port, or None when unset."""
         return None if self.text(name) is None else self.integer(name, 0, low=1, high=65535)
 
+    def address(self, name: str, default: str) -> str:
+        """An IP address to listen on (IPv4 or IPv6)."""
+        value = self.text(name) or default
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise ConfigError(f"{name} must be an IP address such as 0.0.0.0 or 127.0.0.1, got {value!r}") from None
+
     def choice(self, name: str, default: str, options: tuple[str, ...]) -> str:
         value = (self.text(name) or default).lower()
         if value not in options:
@@ -336,6 +346,7 @@ def _parse(r: _Reader) -> Settings:
         limits=limits,
         prices=prices,
         health_port=r.port("MERGEBOT_HEALTH_PORT"),
+        listen_host=r.address("MERGEBOT_LISTEN_HOST", base.listen_host),
         control_policy=r.choice("MERGEBOT_CONTROL_POLICY", base.control_policy, ("anyone", "requester")),
         shutdown_grace_s=r.number("MERGEBOT_SHUTDOWN_GRACE", base.shutdown_grace_s, 0.0, 3600.0),
         log_level=r.choice("MERGEBOT_LOG_LEVEL", base.log_level, ("debug", "info", "warning", "error")).upper(),

@@ -62,6 +62,7 @@ def replica_env(index: int, data_dir: Path, shared: Mapping[str, str], **extra: 
     env = {k: v for k, v in os.environ.items() if not k.startswith(OWN_PREFIXES)}
     env.update(
         MERGEBOT_DATA_DIR=str(data_dir),
+        MERGEBOT_LISTEN_HOST="127.0.0.1",
         MERGEBOT_SAFETY_SALT=SAFETY_SALT,
         MERGEBOT_HEALTH_PORT=str(free_port()),
         OPENAI_API_KEY=openai_key(index),

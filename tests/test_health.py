@@ -59,6 +59,7 @@ async def test_readyz_follows_the_store_and_the_gateway(tmp_path: Path) -> None:
                 discord_api_base_url=discord_api.base_url,
                 discord_gateway_url=discord_api.gateway_url,
                 health_port=port,
+                listen_host="127.0.0.1",
             )
             running = asyncio.create_task(runner.run(settings))
             try:

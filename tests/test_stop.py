@@ -44,6 +44,7 @@ def bot_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith(("MERGEBOT_", "SLACK_", "OPENAI_"))}
     env.update(
         MERGEBOT_DATA_DIR=str(data_dir),
+        MERGEBOT_LISTEN_HOST="127.0.0.1",
         MERGEBOT_MEDIA_HOSTS="127.0.0.1",
         MERGEBOT_SHEET_SIDE="512",
         OPENAI_API_KEY="sk-test-not-real",

@@ -43,11 +43,9 @@ async def serve(
     settings: Settings,
     service: MergeService,
     *,
-    http_host: str = "0.0.0.0",
     started: Callable[[SlackContext], None] | None = None,
 ) -> None:
-    """``run`` with the HTTP listen address as a parameter (tests bind 127.0.0.1) and a hook
-    that receives the adapter's context once it is set up."""
+    """``run`` with a hook that receives the adapter's context once it is set up."""
     ctx = await create_context(settings, service)
     socket_mode = settings.slack_app_token is not None
     app = build_app(ctx, http_mode=not socket_mode) if settings.role.takes_events else None
@@ -63,7 +61,7 @@ async def serve(
         elif socket_mode:
             await _socket_mode(app, settings, service.health)
         else:
-            await _http_mode(app, http_host, settings.slack_port, service.health)
+            await _http_mode(app, settings.listen_host, settings.slack_port, service.health)
     finally:
         await ctx.background.aclose()
 

@@ -169,3 +169,11 @@ def test_the_lease_length_is_a_bounded_setting() -> None:
     assert Settings.from_env({"MERGEBOT_LEASE_SECONDS": "3"}).limits.lease_s == 3.0
     with pytest.raises(ConfigError, match="MERGEBOT_LEASE_SECONDS"):
         Settings.from_env({"MERGEBOT_LEASE_SECONDS": "0.5"})
+
+
+def test_the_listen_address_is_an_ip_address() -> None:
+    assert Settings.from_env({}).listen_host == "0.0.0.0", "in a container the load balancer reaches any address"
+    assert Settings.from_env({"MERGEBOT_LISTEN_HOST": "127.0.0.1"}).listen_host == "127.0.0.1"
+    assert Settings.from_env({"MERGEBOT_LISTEN_HOST": "::1"}).listen_host == "::1"
+    with pytest.raises(ConfigError, match=r"^MERGEBOT_LISTEN_HOST must be an IP address"):
+        Settings.from_env({"MERGEBOT_LISTEN_HOST": "localhost; rm -rf /"})

@@ -56,7 +56,11 @@ class Harness:
     def http_mode(self) -> None:
         """Serve HTTP deliveries on a free local port instead of connecting with Socket Mode."""
         self.settings = replace(
-            self.settings, slack_app_token=None, slack_signing_secret=Secret(SIGNING_SECRET), slack_port=free_port()
+            self.settings,
+            slack_app_token=None,
+            slack_signing_secret=Secret(SIGNING_SECRET),
+            slack_port=free_port(),
+            listen_host="127.0.0.1",
         )
 
     @property
@@ -71,7 +75,7 @@ class Harness:
             self.ctx = ctx
             ready.set()
 
-        self._task = asyncio.create_task(serve(self.settings, self.service, http_host="127.0.0.1", started=started))
+        self._task = asyncio.create_task(serve(self.settings, self.service, started=started))
         waiter = asyncio.create_task(ready.wait())
         await asyncio.wait({self._task, waiter}, return_when=asyncio.FIRST_COMPLETED)
         if not ready.is_set():

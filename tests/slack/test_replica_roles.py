@@ -30,7 +30,7 @@ async def test_the_worker_replica_finishes_in_the_thread_the_events_replica_answ
     def started(_: SlackContext) -> None:
         ready.set()
 
-    serving = asyncio.create_task(serve(worker_settings, worker, http_host="127.0.0.1", started=started))
+    serving = asyncio.create_task(serve(worker_settings, worker, started=started))
     try:
         await asyncio.wait_for(ready.wait(), 10)
         await asyncio.sleep(0.2)
