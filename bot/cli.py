@@ -22,33 +22,27 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import sys
-import tempfile
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn
 
-from compose.layout import sheet_label
-
-from .errors import ConfigError, FetchError, InputError, LimitExceeded, MergebotError
-from .model import ImageSource, Job, MergeOptions, MergeRequest, Mode, Origin, Outcome, Progress, Role, Stage
-from .modes import choose_mode
-from .roles import ROLE_WORDS, STRENGTH_WORDS, check_labels, merge_assignments, parse_assignments, request_maps
-from .settings import MAX_VARIATIONS, Settings
+# Only what the parser needs is imported here: `mergebot --help` loads no part of the bot, and each
+# command imports what it uses when it runs.
+from .choices import MAX_VARIATIONS, ROLE_WORDS, STRENGTH_WORDS, Mode
 
 if TYPE_CHECKING:
     from .dryrun import PlannedCall
+    from .model import ImageSource, Job, MergeOptions, MergeRequest, Outcome, Progress, Role
+    from .settings import Settings
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 WEIGHT = re.compile(r"^(?P<label>[A-Z]{1,2})=(?P<weight>\d+(?:\.\d+)?)$")
 SIZE = re.compile(r"^(auto|\d{2,5}x\d{2,5})$")
 FORMATS = {".png": "png", ".jpg": "jpeg", ".jpeg": "jpeg", ".webp": "webp"}
 PIL_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-USAGE_ERRORS = (InputError, FetchError, ConfigError, LimitExceeded)
 URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 CLI_STORE = "cli"  # the CLI's own store under the data dir, so it runs beside a bot using the same dir
 
@@ -163,6 +157,7 @@ def _add_platform_commands(commands: argparse._SubParsersAction[_Parser], argv: 
     if argv[:1] and argv[0] in CORE_COMMANDS:
         return
     from . import platforms
+    from .errors import ConfigError
 
     for name in platforms.installed():
         if argv[:1] == [name]:
@@ -186,6 +181,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _main(argv: list[str]) -> int:
     args = build_parser(argv).parse_args(argv)
+    from .errors import ConfigError
+    from .settings import Settings
+
     try:
         settings = Settings.from_env(dotenv=Path(".env"))
     except ConfigError as exc:
@@ -229,6 +227,7 @@ def _health(settings: Settings) -> int:
 def _migrate_store(settings: Settings, source: Path) -> int:
     import asyncio
 
+    from .errors import ConfigError, MergebotError
     from .migrate import migrate_store
 
     try:
@@ -252,6 +251,8 @@ def _run(settings: Settings) -> int:
         return EXIT_USAGE
     configure(settings)
     import asyncio
+
+    from .errors import ConfigError
 
     try:
         with contextlib.suppress(KeyboardInterrupt):
@@ -284,6 +285,11 @@ def parse_roles(
 
     ``UsageError`` for a role or strength that does not exist, or a label past the last image.
     """
+    from compose.layout import sheet_label
+
+    from .errors import InputError
+    from .roles import check_labels, merge_assignments, parse_assignments, request_maps
+
     parts = []
     for flag, values, words in (("--role", roles, ROLE_WORDS), ("--strength", strengths, STRENGTH_WORDS)):
         for value in values:
@@ -324,6 +330,8 @@ def _unreadable(raw: str, max_bytes: int) -> str | None:
 
 def read_sources(paths: Sequence[str], *, skip_bad: bool, max_bytes: int) -> tuple[tuple[ImageSource, ...], list[str]]:
     """The files as sources, in order; with ``skip_bad`` a warning for each unusable one, else UsageError."""
+    from .model import ImageSource
+
     sources, warnings = [], []
     for raw in paths:
         problem = _unreadable(raw, max_bytes)
@@ -343,6 +351,8 @@ def read_sources(paths: Sequence[str], *, skip_bad: bool, max_bytes: int) -> tup
 
 
 def _options(args: argparse.Namespace, settings: Settings) -> MergeOptions:
+    from .model import MergeOptions
+
     if not SIZE.match(args.size):
         raise UsageError(f"--size takes WxH (such as 1536x1024) or auto, got {args.size!r}")
     fmt = FORMATS.get(args.out.suffix.lower())
@@ -378,6 +388,8 @@ def check_out(out: Path) -> None:
     """Refuse, before anything is spent, an --out that cannot be written."""
     if out.is_dir():
         raise UsageError(f"--out {out} is a directory; give a file name such as {out / 'merged.png'}")
+    import tempfile
+
     parent = out.parent if str(out.parent) else Path(".")
     if not parent.is_dir():
         raise UsageError(f"--out {out}: the folder {parent} does not exist")
@@ -394,6 +406,8 @@ def check_out(out: Path) -> None:
 def write_atomically(out: Path, data: bytes | Iterable[bytes]) -> None:
     """Write ``data`` (bytes, or pieces written in turn) to ``out`` through a temporary file beside it,
     so a failure leaves no half file."""
+    import tempfile
+
     handle, temporary = tempfile.mkstemp(prefix=".mergebot-", dir=out.parent if str(out.parent) else ".")
     try:
         with os.fdopen(handle, "wb") as stream:
@@ -409,17 +423,19 @@ def write_atomically(out: Path, data: bytes | Iterable[bytes]) -> None:
 # -- merge: output -----------------------------------------------------------------------------
 
 
-@dataclass
 class Reporter:
     """What the CLI prints: a live progress line on a terminal, nothing of it when piped."""
 
-    stream: IO[str]
-    live: bool
-    quiet: bool = False
-    as_json: bool = False
-    _shown: bool = False
+    def __init__(self, stream: IO[str], live: bool, quiet: bool = False, as_json: bool = False) -> None:
+        self.stream = stream
+        self.live = live
+        self.quiet = quiet
+        self.as_json = as_json
+        self._shown = False
 
     async def progress(self, update: Progress) -> None:
+        from .model import Stage
+
         if not self.live:
             return
         if update.stage is Stage.GENERATING and update.partial_index is not None:
@@ -445,6 +461,8 @@ class Reporter:
             print(f"mergebot: warning: {_one_line(line)}", file=self.stream)
 
     def done(self, human: str, record: dict[str, Any]) -> None:
+        import json
+
         self.clear()
         if self.as_json:
             print(json.dumps({"ok": True, **record}, ensure_ascii=False))
@@ -452,6 +470,8 @@ class Reporter:
             print(f"mergebot: {human}", file=self.stream)
 
     def fail(self, code: int, message: str) -> NoReturn:
+        import json
+
         self.clear()
         if self.as_json:
             print(json.dumps({"ok": False, "exit": code, "error": _one_line(message)}, ensure_ascii=False))
@@ -487,6 +507,8 @@ def _merge(args: argparse.Namespace, settings: Settings) -> int:
         roles, strengths = parse_roles(args.role, args.strength, len(sources))
     except UsageError as exc:
         reporter.fail(EXIT_USAGE, str(exc))
+    from .model import MergeRequest, Origin
+
     origin = Origin(platform="cli", workspace_id="local", channel_id="terminal", user_id=_user())
     request = MergeRequest(origin, sources, options, {**weights, **strengths}, roles=roles, skip_bad=args.skip_bad)
     runner = _dry_run if args.dry_run else _generate
@@ -501,7 +523,11 @@ async def _outcome(
     """Run the request through the service; for a dry run, on a throwaway store with a generator
     that calls nothing. Returns the outcome, the job's sheet, (dry run) the call it would make,
     and the pictures made (each variation)."""
+    import tempfile
+    from dataclasses import replace
+
     from .dryrun import DryRunGenerator
+    from .errors import ConfigError, FetchError, InputError, LimitExceeded
     from .service import MergeService
 
     recorder = DryRunGenerator() if dry else None
@@ -531,7 +557,8 @@ async def _outcome(
         finally:
             await service.aclose()
     if not outcome.ok or outcome.view.image is None:
-        code = EXIT_USAGE if isinstance(outcome.error, USAGE_ERRORS) else EXIT_FAILURE
+        usage_errors = (InputError, FetchError, ConfigError, LimitExceeded)
+        code = EXIT_USAGE if isinstance(outcome.error, usage_errors) else EXIT_FAILURE
         reporter.fail(code, outcome.view.text)
     planned = recorder.calls[-1] if recorder is not None and recorder.calls else None
     return outcome, sheet, planned, results
@@ -539,6 +566,7 @@ async def _outcome(
 
 async def _dry_run(request: MergeRequest, settings: Settings, out: Path, reporter: Reporter) -> int:
     import asyncio
+    import json
 
     outcome, sheet, planned, _ = await _outcome(request, settings, reporter, dry=True)
     job = outcome.job
@@ -575,6 +603,8 @@ def _write_image(out: Path, data: bytes, fmt: str) -> tuple[int, int]:
 
 
 def _describe(job: Job, planned: PlannedCall, sheet: bytes, size: tuple[int, int]) -> dict[str, Any]:
+    from .modes import choose_mode
+
     options = planned.options
     choice = choose_mode(job.options.mode, job.options.model, job.references, lead=job.options.lead)
     boxes = job.sheet_boxes

@@ -7,7 +7,6 @@ elapsed time shows).
 
 from __future__ import annotations
 
-import statistics
 from collections import deque
 
 RECENT = 20
@@ -25,7 +24,11 @@ class RecentDurations:
     def estimate(self, model: str) -> float | None:
         """The median of the model's recent generation times, or None before the first one."""
         recent = self._seconds.get(model)
-        return statistics.median(recent) if recent else None
+        if not recent:
+            return None
+        import statistics  # the first estimate needs it, not the start-up
+
+        return statistics.median(recent)
 
 
 def clock(seconds: float) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
-import email.utils
 import logging
 import random
 import re
@@ -38,6 +37,8 @@ from .redact import Redactor
 from .settings import Settings
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from openai import AsyncOpenAI
 
 log = logging.getLogger(__name__)
@@ -375,12 +376,18 @@ def retry_after_seconds(headers: Mapping[str, str]) -> float | None:
         try:
             seconds = float(raw) / divisor
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(raw) if name == "retry-after" else None
+            parsed = _http_date(raw) if name == "retry-after" else None
             if parsed is None:
                 continue
             seconds = parsed.timestamp() - time.time()
         return max(0.0, seconds) if seconds == seconds and seconds != float("inf") else None
     return None
+
+
+def _http_date(raw: str) -> datetime:
+    import email.utils  # only a refused call's Retry-After needs it: kept out of every start-up
+
+    return email.utils.parsedate_to_datetime(raw)
 
 
 def _body_message(body: object, fallback: str) -> str:

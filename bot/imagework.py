@@ -26,18 +26,19 @@ import asyncio
 import contextlib
 import functools
 import logging
-import multiprocessing
 import threading
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
-from multiprocessing.connection import Connection
-from multiprocessing.process import BaseProcess
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from compose import ComposeError, Normalized, normalize, received
 from compose.decode import needs_budget
 from compose.errors import DecodeTooSlow
+
+if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+    from multiprocessing.process import BaseProcess
 
 log = logging.getLogger(__name__)
 
@@ -139,6 +140,8 @@ class ProcessLane:
 
     def __init__(self, workers: int = DECODE_PROCESSES) -> None:
         self._slots = FairSlots(workers, per_owner=max(1, workers - 1))
+        import multiprocessing  # only when a file needs a worker: most merges never do
+
         # Forked from a clean, single-threaded server: cheap per worker, and no lock of ours copied mid-use.
         self._context = multiprocessing.get_context("forkserver")
         self._context.set_forkserver_preload(["bot.decode_worker"])

@@ -18,35 +18,10 @@ from compose.layout import MAX_WEIGHT as MAX_WEIGHT
 from compose.layout import MIN_WEIGHT as MIN_WEIGHT
 from compose.layout import clamp_weight as clamp_weight
 
-
-class Mode(StrEnum):
-    """How references reach the model."""
-
-    AUTO = "auto"  # separate within the model's image limit, else collage (bot/plan.py decides)
-    COLLAGE = "collage"  # one labeled reference sheet
-    SEPARATE = "separate"  # each reference as its own image, subjects first, then by strength
-    HYBRID = "hybrid"  # the labeled sheet first, then each reference within the model's limit
-
-
-class Role(StrEnum):
-    """What the model should take from a reference."""
-
-    NONE = "none"  # a plain reference
-    SUBJECT = "subject"  # keep its identity: face, hair, outfit, shape, markings
-    STYLE = "style"  # only its look: medium, palette, lighting, brushwork
-    SCENE = "scene"  # its setting, background and composition
-    OBJECT = "object"  # an item to include as it is
-    OFF = "off"  # left out of the merge; kept on the job so a later merge can bring it back
-
-
-class Strength(StrEnum):
-    """A reference's weight under a name people can read."""
-
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
-    MAX = "max"
-
+# What a person chooses has no dependency (the command line's parser needs it first); re-exported here.
+from .choices import Mode as Mode
+from .choices import Role as Role
+from .choices import Strength as Strength
 
 STRENGTH_WEIGHTS: Mapping[Strength, float] = {
     Strength.LOW: 0.5,

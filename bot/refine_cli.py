@@ -17,11 +17,12 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .model import EditSource, Job, MergeRequest, Mode, Origin
+from .choices import Mode
 
 if TYPE_CHECKING:
     from .cli import Reporter, _Parser
     from .dryrun import PlannedCall
+    from .model import Job, MergeRequest
     from .settings import Settings
 
 
@@ -49,6 +50,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     import asyncio
 
     from .cli import EXIT_USAGE, UsageError, _generate, _options, _reporter, _user, check_out, read_sources
+    from .model import EditSource, MergeRequest, Origin
 
     reporter = _reporter(args)
     try:

@@ -13,12 +13,12 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from .choices import ROLE_WORDS as ROLE_WORDS
+from .choices import STRENGTH_WORDS as STRENGTH_WORDS
 from .errors import InputError
 from .model import STRENGTH_WEIGHTS, MergeRequest, Reference, Role, Strength
 
 RESET = "reset"
-ROLE_WORDS = tuple(role.value for role in Role)
-STRENGTH_WORDS = tuple(strength.value for strength in Strength)
 EXAMPLE = "A=subject C=style:high B=off"
 SYNTAX_HELP = (
     f"Write roles as LABEL=ROLE, optionally with :STRENGTH, for example `{EXAMPLE}`. "

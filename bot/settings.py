@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 
 from compose.layout import MAX_ITEMS
 
+from .choices import MAX_VARIATIONS as MAX_VARIATIONS
 from .errors import ConfigError
 from .model import Mode
 
@@ -35,7 +36,6 @@ MIB = 1024 * 1024
 MAX_SHEET_IMAGES = MAX_ITEMS  # the most pictures one reference sheet lays out
 MIN_SHEET_SIDE, MAX_SHEET_SIDE = 256, 4096  # the largest model output is 3840 px on its long edge
 MAX_PROMPT_CHARS = 32_000  # the GPT Image models' prompt limit
-MAX_VARIATIONS = 4  # variations one merge may ask for (one images.edit call takes n up to 10)
 
 
 def default_data_dir(env: Mapping[str, str]) -> Path:

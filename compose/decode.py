@@ -22,11 +22,11 @@ import logging
 import math
 import re
 import struct
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from PIL import Image, ImageCms, ImageFile, UnidentifiedImageError
+from PIL import Image, ImageFile, UnidentifiedImageError
 
 from compose.bounds import (
     LIGHT_FILE_BYTES,
@@ -42,20 +42,22 @@ from compose.bounds import (
 )
 from compose.errors import ComposeError
 
+if TYPE_CHECKING:
+    from PIL import ImageCms
+
 logger = logging.getLogger(__name__)
 
 ACCEPTED_FORMATS = ("JPEG", "MPO", "PNG", "WEBP", "GIF", "BMP", "TIFF", "HEIF", "AVIF")
-# Pillow's plugins for the accepted formats (HEIF comes from pillow-heif, registered on first use).
-_PLUGINS = (
-    "JpegImagePlugin",
-    "MpoImagePlugin",
-    "PngImagePlugin",
-    "WebPImagePlugin",
-    "GifImagePlugin",
-    "BmpImagePlugin",
-    "TiffImagePlugin",
-    "AvifImagePlugin",
-)
+# Pillow's plugins for each format its header names (HEIF comes from pillow-heif, registered on first use).
+_PLUGINS = {
+    "JPEG": ("JpegImagePlugin",),  # which opens a JPEG holding several pictures as MPO by itself
+    "PNG": ("PngImagePlugin",),
+    "WEBP": ("WebPImagePlugin",),
+    "GIF": ("GifImagePlugin",),
+    "BMP": ("BmpImagePlugin",),
+    "TIFF": ("TiffImagePlugin",),
+    "AVIF": ("AvifImagePlugin",),
+}
 DEFAULT_MAX_PIXELS = 50_000_000
 RESAMPLE = Image.Resampling.LANCZOS
 REDUCING_GAP = 2.0
@@ -109,15 +111,20 @@ def _register_heif() -> bool:
     return True
 
 
-def _open_formats() -> list[str]:
-    """The accepted formats Pillow can open here (``Image.open`` fails on unregistered names).
+def _open_formats(magic: str | None) -> list[str]:
+    """The accepted formats Pillow can open here (``Image.open`` fails on unregistered names), given
+    the format the header names (None when it names none of them).
 
-    Only their plugins are imported: ``Image.init()`` would import all forty (about 40 ms at start-up).
+    Only the plugins that can open it are imported (beside the five Pillow always loads):
+    ``Image.init()`` would import all forty (about 40 ms at start-up).
     """
-    for plugin in _PLUGINS:
-        if f"PIL.{plugin}" not in sys.modules:
-            with contextlib.suppress(ImportError):  # a plugin whose codec this build lacks
-                importlib.import_module(f"PIL.{plugin}")
+    everything = tuple(plugin for group in _PLUGINS.values() for plugin in group)
+    plugins = everything if magic is None else _PLUGINS.get(magic, ())
+    for plugin in plugins:
+        # Always through the import system, which waits while another thread is still importing the
+        # plugin: one found half-imported in sys.modules has not registered its format yet.
+        with contextlib.suppress(ImportError):  # a plugin whose codec this build lacks
+            importlib.import_module(f"PIL.{plugin}")
     return [name for name in ACCEPTED_FORMATS if name in Image.OPEN]
 
 
@@ -168,7 +175,7 @@ def open_image(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> 
         if layout is not None:
             check_jpeg(layout, name)
     try:
-        image = Image.open(io.BytesIO(data), formats=_open_formats())
+        image = Image.open(io.BytesIO(data), formats=_open_formats(magic))
     except Image.DecompressionBombError as error:
         raise ComposeError(name, _bomb_reason(error, max_pixels)) from error
     except UnidentifiedImageError as error:
@@ -417,6 +424,8 @@ def _high_depth_converter(image: Image.Image) -> Callable[[Image.Image], Image.I
 
 @functools.cache
 def _srgb_profile() -> ImageCms.ImageCmsProfile:
+    from PIL import ImageCms
+
     return ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 
 
@@ -424,6 +433,8 @@ def _to_srgb(picture: Image.Image, icc: object) -> Image.Image:
     """Apply an embedded ICC profile (wide-gamut phone photos, CMYK prints); the plain conversion otherwise."""
     target_mode = "RGBA" if picture.mode == "RGBA" else "RGB"
     if isinstance(icc, bytes) and icc and picture.mode in ("RGB", "RGBA", "CMYK"):
+        from PIL import ImageCms  # only pictures with a profile need it
+
         try:
             source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
             converted = ImageCms.profileToProfile(picture, source, _srgb_profile(), outputMode=target_mode)

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 from PIL import Image
 
@@ -10,6 +16,7 @@ from compose.decode import decode_to, decode_within, open_image
 from tests.compose import samples
 
 FORMATS = ["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def decoded(data: bytes, size: tuple[int, int] | None = None, name: str = "upload") -> Image.Image:
@@ -31,6 +38,45 @@ def test_every_accepted_format_probes_and_decodes(fmt: str) -> None:
     assert picture.mode == "RGB"
     assert picture.size == (32, 24)
     assert close(picture.getpixel((16, 12)), samples.GREEN, tolerance=24)
+
+
+def test_a_jpeg_holding_several_pictures_decodes_as_its_first() -> None:
+    """Cameras write stereo and depth pictures as MPO: JPEG's own plugin opens them (no other is loaded)."""
+    first, second = samples.solid(64, 48, samples.GREEN), samples.solid(64, 48, (200, 30, 30))
+    buffer = io.BytesIO()
+    first.save(buffer, "MPO", save_all=True, append_images=[second])
+    assert probe(buffer.getvalue(), "stereo.jpg") == ImageInfo(format="MPO", width=64, height=48, frames=2)
+    assert close(decoded(buffer.getvalue(), (32, 24)).getpixel((16, 12)), samples.GREEN, tolerance=24)
+
+
+_FIRST_OPENS_AT_ONCE = """
+import sys, threading
+data = sys.stdin.buffer.read()
+from compose.decode import open_image
+barrier, failures = threading.Barrier(8), []
+def run():
+    barrier.wait()
+    try:
+        open_image(data, "photo.jpg").close()
+    except Exception as error:
+        failures.append(str(error))
+threads = [threading.Thread(target=run) for _ in range(8)]
+for thread in threads: thread.start()
+for thread in threads: thread.join()
+print(failures)
+"""
+
+
+def test_the_first_files_opened_at_once_on_several_threads_all_open() -> None:
+    """A format's plugin is imported on first use: a thread that finds it half-imported by another
+    waits for it (it once failed such photos as damaged)."""
+    photo = samples.encode(samples.photo(600, 400), "JPEG")
+    for _ in range(5):  # each a fresh process, where the plugin is not loaded yet
+        child = subprocess.run(
+            [sys.executable, "-c", _FIRST_OPENS_AT_ONCE], input=photo, capture_output=True, timeout=60, check=True,
+            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
+        assert child.stdout.decode().strip() == "[]", child.stdout.decode()
 
 
 def test_heic_phone_photos_decode() -> None:

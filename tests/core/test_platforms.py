@@ -37,3 +37,9 @@ def test_both_platforms_are_registered_and_load_with_their_run() -> None:
 def test_a_platform_that_is_not_installed_is_a_clear_config_error() -> None:
     with pytest.raises(ConfigError, match="the teams platform is not installed"):
         platforms.load("teams")
+
+
+def test_the_installed_platforms_are_listed_as_importlib_metadata_finds_them() -> None:
+    from importlib.metadata import entry_points
+
+    assert platforms.installed() == sorted({entry.name for entry in entry_points(group=platforms.GROUP)})
