@@ -21,6 +21,7 @@ from . import blocks
 from .context import SlackContext
 from .dedupe import first_delivery, first_interaction
 from .emoji import reactions_help
+from .escape import escape
 from .gather import Found, channel_images, clean_text, images_from, images_in, thread_messages
 from .progress import StatusMessage
 from .refine import refine_if_the_rule_says
@@ -122,7 +123,7 @@ async def merge_channel(
         return
     count = len(found.sources)
     what = "the most recent image" if count == 1 else f"the {count} most recent images"
-    intro = f"<@{user_id}> asked me to merge {what} here: “{blocks.escape(prompt)}”"
+    intro = f"<@{user_id}> asked me to merge {what} here: “{escape(prompt)}”"
     client = ctx.paced_client
     posted = await must_land(
         "chat.postMessage",
