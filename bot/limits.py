@@ -8,6 +8,7 @@ extra merges wait in the queue (``bot.worker``).
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime, timedelta
 
 from .errors import LimitExceeded
@@ -32,13 +33,15 @@ class Limiter:
         self._limits = limits
         self._store = store
 
-    async def admit(self, job: Job, reserve_usd: float) -> None:
+    async def admit(self, job: Job, reserve_usd: float, *, gatherer: str | None = None) -> None:
         """Store ``job`` with its place in the person's daily count and ``reserve_usd`` of the
-        workspace's daily budget, or refuse (nothing stored) when either is used up."""
+        workspace's daily budget, or refuse (nothing stored) when either is used up. ``gatherer``
+        holds its lease while it gathers (``JobStore.admit``)."""
         since, resets = day_window()
         at = f"{resets:%H:%M} UTC"
         quota = Quota(since, self._limits.per_user_daily, self._limits.workspace_daily_cost_usd)
-        refused = await self._store.admit(job, reserve_usd, quota)
+        lease_until = time.time() + self._limits.lease_s
+        refused = await self._store.admit(job, reserve_usd, quota, gatherer=gatherer, lease_until=lease_until)
         if refused == PER_USER_DAILY:
             daily = self._limits.per_user_daily
             asked = job.options.n

@@ -23,9 +23,11 @@ from .errors import ConfigError, JobNotFound
 from .model import Job, JobStatus, Reference
 from .settings import Settings
 from .store import (
+    INTERRUPTED_WHILE_GATHERING,
     INTERRUPTED_WHILE_QUEUED,
     INTERRUPTED_WHILE_RUNNING,
     PER_USER_DAILY,
+    UNSHOWN_STATUSES,
     WORKSPACE_DAILY_COST,
     Caps,
     Claimed,
@@ -53,6 +55,10 @@ IMAGES_COUNTED, IMAGES_KEPT = counted_images("(options::jsonb ->> 'n')::int")
 
 MIGRATE_LOCK = 0x6D657267  # "merg": the advisory lock key replicas take while migrating
 POOL_MAX_SIZE = 10
+# Renewing a lease must never wait for a connection behind a burst of other calls (admissions
+# queue on one workspace's lock, each holding a connection): a late renewal loses the job to
+# another replica while this one still runs it. Leases have connections of their own.
+LEASE_POOL_SIZE = 2
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     # 1: jobs, their references and messages, delivery de-duplication keys.
@@ -128,15 +134,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("ALTER TABLE job_references ADD COLUMN role TEXT NOT NULL DEFAULT 'none'",),
     # 4: counting live leases (the concurrency caps) without a scan.
     ("CREATE INDEX jobs_by_lease ON jobs (lease_expires)",),
+    # 5: when a finished job's outcome was shown; until then a worker that died posting it is replaced.
+    (
+        "ALTER TABLE jobs ADD COLUMN posted_at DOUBLE PRECISION",
+        "UPDATE jobs SET posted_at = COALESCE(finished_at, created_at) WHERE status NOT IN ('queued', 'running')",
+    ),
 )
 
 CLAIM_LOCK = 0x636C6169  # "clai": held while a replica claims, so the caps hold across replicas
-# A job any worker may claim: enqueued, not finished, and nobody holds a live lease on it ($1-$3).
+# A job waiting to run: enqueued, not finished, and nobody holds a live lease on it ($1-$3).
 _CLAIMABLE = "j.status IN ($1, $2) AND j.queued_at IS NOT NULL AND (j.lease_expires IS NULL OR j.lease_expires <= $3)"
+# A finished job whose outcome nobody showed (its worker died posting it), nobody holding its lease ($3, $6, $7).
+_UNSHOWN = (
+    "j.status IN ($6, $7) AND j.posted_at IS NULL AND j.queued_at IS NOT NULL "
+    "AND (j.lease_expires IS NULL OR j.lease_expires <= $3)"
+)
 
 
 def _claimable_params(now: float) -> tuple[object, ...]:
     return (JobStatus.QUEUED.value, JobStatus.RUNNING.value, now)
+
+
+_UNSHOWN_STATUSES = tuple(status.value for status in UNSHOWN_STATUSES)
 
 
 _PLACEHOLDER = re.compile(r"\?")
@@ -170,6 +189,7 @@ class PostgresJobStore:
         self._url = url
         self._pool_max_size = pool_max_size
         self._pool: asyncpg.Pool | None = None
+        self._lease_pool: asyncpg.Pool | None = None
 
     def __repr__(self) -> str:
         return f"PostgresJobStore({describe(self._url)!r})"
@@ -182,7 +202,11 @@ class PostgresJobStore:
             self._pool = await asyncpg.create_pool(
                 self._url, min_size=1, max_size=self._pool_max_size, command_timeout=60
             )
+            self._lease_pool = await asyncpg.create_pool(
+                self._url, min_size=1, max_size=LEASE_POOL_SIZE, command_timeout=60
+            )
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            await self.close()
             raise ConfigError(
                 f"Cannot open the PostgreSQL database at {describe(self._url)}: {type(exc).__name__}. "
                 "Check MERGEBOT_DATABASE_URL and that the server is up."
@@ -194,9 +218,10 @@ class PostgresJobStore:
             raise
 
     async def close(self) -> None:
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
+        for pool in (self._pool, self._lease_pool):
+            if pool is not None:
+                await pool.close()
+        self._pool = self._lease_pool = None
 
     async def schema_version(self) -> int:
         """The number of migration steps applied to the database."""
@@ -207,7 +232,9 @@ class PostgresJobStore:
         async with self._conn() as conn, conn.transaction():
             await _write_job(conn, job)
 
-    async def admit(self, job: Job, reserve_usd: float, quota: Quota) -> str | None:
+    async def admit(
+        self, job: Job, reserve_usd: float, quota: Quota, *, gatherer: str | None = None, lease_until: float = 0.0
+    ) -> str | None:
         origin = job.origin
         async with self._conn() as conn, conn.transaction():
             # Admissions of one workspace queue behind this lock, so two replicas never both see room.
@@ -235,16 +262,46 @@ class PostgresJobStore:
             if spent >= quota.workspace_daily_usd or spent + reserve_usd > quota.workspace_daily_usd:
                 return WORKSPACE_DAILY_COST
             await _write_job(conn, job)
-            await conn.execute("UPDATE jobs SET reserved_usd = $1, released = 0 WHERE id = $2", reserve_usd, job.id)
+            await conn.execute(
+                "UPDATE jobs SET reserved_usd = $1, released = 0, lease_owner = $2, lease_expires = $3 WHERE id = $4",
+                reserve_usd,
+                gatherer,
+                None if gatherer is None else lease_until,
+                job.id,
+            )
         return None
 
     async def release(self, job_id: str) -> None:
         async with self._conn() as conn:
             await conn.execute("UPDATE jobs SET released = 1 WHERE id = $1", job_id)
 
-    async def enqueue(self, job_id: str, now: float) -> None:
+    async def enqueue(self, job_id: str, now: float) -> bool:
         async with self._conn() as conn:
-            await conn.execute("UPDATE jobs SET queued_at = $1 WHERE id = $2 AND queued_at IS NULL", now, job_id)
+            status = await conn.execute(
+                "UPDATE jobs SET queued_at = $1, lease_owner = NULL, lease_expires = NULL "
+                "WHERE id = $2 AND queued_at IS NULL AND status = $3",
+                now,
+                job_id,
+                JobStatus.QUEUED.value,
+            )
+        return _rows_changed(status) > 0
+
+    async def expire_gathering(self, platforms: Sequence[str], now: float) -> list[Job]:
+        if not platforms:
+            return []
+        async with self._conn() as conn:
+            rows = await conn.fetch(
+                "UPDATE jobs SET status = $1, error = $2, finished_at = $3, released = 1, lease_owner = NULL, "
+                "lease_expires = NULL WHERE status = $4 AND queued_at IS NULL AND lease_expires <= $3 "
+                "AND platform = ANY($5::text[]) RETURNING id",
+                JobStatus.INTERRUPTED.value,
+                INTERRUPTED_WHILE_GATHERING,
+                now,
+                JobStatus.QUEUED.value,
+                list(platforms),
+            )
+        expired = [await self.get(str(row[0])) for row in rows]
+        return [job for job in expired if job is not None]
 
     async def claim(
         self, owner: str, platforms: Sequence[str], caps: Caps, lease_s: float, now: float
@@ -259,35 +316,47 @@ class PostgresJobStore:
             # The wait for the pool and the lock took time too: a lease from the ``now`` the caller
             # passed could already be over, and another replica would claim the job again.
             now += time.monotonic() - started
-            held = await conn.fetchval("SELECT COUNT(*) FROM jobs WHERE lease_expires > $1", now)
-            if int(held) >= caps.global_concurrency:
-                return None
+            held = await conn.fetchval(
+                "SELECT COUNT(*) FROM jobs WHERE lease_expires > $1 AND status IN ($2, $3) AND queued_at IS NOT NULL",
+                now,
+                JobStatus.QUEUED.value,
+                JobStatus.RUNNING.value,
+            )
+            room = int(held) < caps.global_concurrency  # a job to show takes no slot, so it may still go
             row = await conn.fetchrow(
-                f"SELECT j.id, j.attempts FROM jobs AS j WHERE {_CLAIMABLE} AND j.platform = ANY($4::text[]) "
-                "AND (SELECT COUNT(*) FROM jobs AS r WHERE r.lease_expires > $3 AND r.platform = j.platform "
-                "AND r.workspace_id = j.workspace_id AND r.user_id = j.user_id) < $5 "
+                f"SELECT j.id, j.attempts FROM jobs AS j WHERE j.platform = ANY($4::text[]) AND ("
+                f"({_CLAIMABLE} AND $8 AND (SELECT COUNT(*) FROM jobs AS r WHERE r.lease_expires > $3 "
+                "AND r.status IN ($1, $2) AND r.queued_at IS NOT NULL AND r.platform = j.platform "
+                "AND r.workspace_id = j.workspace_id "
+                "AND r.user_id = j.user_id) < $5) "
+                f"OR ({_UNSHOWN})) "
                 "ORDER BY j.queued_at, j.id LIMIT 1 FOR UPDATE OF j SKIP LOCKED",
                 *_claimable_params(now),
                 list(platforms),
                 caps.per_user_concurrency,
+                *_UNSHOWN_STATUSES,
+                room,
             )
             if row is None:
                 return None
             job_id, attempts = str(row[0]), int(row[1])
             await conn.execute(
-                "UPDATE jobs SET status = $1, lease_owner = $2, lease_expires = $3, attempts = $4 WHERE id = $5",
+                "UPDATE jobs SET status = CASE WHEN status = $1 THEN $2 ELSE status END, lease_owner = $3, "
+                "lease_expires = $4, attempts = $5 WHERE id = $6",
+                JobStatus.QUEUED.value,
                 JobStatus.RUNNING.value,
                 owner,
                 now + lease_s,
                 attempts + 1,
                 job_id,
             )
-        job = await self.get(job_id)
-        return None if job is None else Claimed(job, attempts + 1)
+            # Read on the same connection: waiting for another one in a burst would eat into the lease.
+            jobs = await _select_on(conn, "WHERE j.id = $1", job_id)
+        return Claimed(jobs[0], attempts + 1) if jobs else None
 
     async def renew(self, job_id: str, owner: str, lease_s: float, now: float) -> bool:
         started = time.monotonic()
-        async with self._conn() as conn:
+        async with self._lease_conn() as conn:
             now += time.monotonic() - started
             status = await conn.execute(
                 "UPDATE jobs SET lease_expires = $1 WHERE id = $2 AND lease_owner = $3 AND lease_expires IS NOT NULL",
@@ -297,12 +366,17 @@ class PostgresJobStore:
             )
         return _rows_changed(status) > 0
 
-    async def end_lease(self, job_id: str, owner: str) -> None:
-        async with self._conn() as conn:
+    async def end_lease(self, job_id: str, owner: str, *, shown: bool = True) -> None:
+        async with self._lease_conn() as conn:
             await conn.execute(
-                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE id = $1 AND lease_owner = $2",
+                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL, posted_at = CASE "
+                "WHEN $3 AND status IN ($4, $5) AND posted_at IS NULL THEN $6 ELSE posted_at END "
+                "WHERE id = $1 AND lease_owner = $2",
                 job_id,
                 owner,
+                shown,
+                *_UNSHOWN_STATUSES,
+                time.time(),
             )
 
     async def queue_positions(self, now: float) -> dict[str, int]:
@@ -465,26 +539,15 @@ class PostgresJobStore:
             raise RuntimeError("the job store is not open")
         return self._pool.acquire()
 
+    def _lease_conn(self) -> Any:
+        """A connection of the leases' own pool (``LEASE_POOL_SIZE``), as an async context manager."""
+        if self._lease_pool is None:
+            raise RuntimeError("the job store is not open")
+        return self._lease_pool.acquire()
+
     async def _select(self, where: str, *params: object) -> list[Job]:
         async with self._conn() as conn:
-            rows = await conn.fetch(f"{SELECT_JOBS} {where}", *params)
-            if not rows:
-                return []
-            ids = [str(row[0]) for row in rows]
-            references: dict[str, list[Reference]] = {job_id: [] for job_id in ids}
-            messages: dict[str, dict[str, str]] = {job_id: {} for job_id in ids}
-            for ref_row in await conn.fetch(
-                f"SELECT {', '.join(REFERENCE_COLUMNS)} FROM job_references "
-                "WHERE job_id = ANY($1::text[]) ORDER BY job_id, position",
-                ids,
-            ):
-                references[str(ref_row[0])].append(reference_from_row(tuple(ref_row)))
-            for msg_row in await conn.fetch(
-                "SELECT job_id, role, message_id FROM job_messages WHERE job_id = ANY($1::text[]) ORDER BY recorded",
-                ids,
-            ):
-                messages[str(msg_row[0])][str(msg_row[1])] = str(msg_row[2])
-        return [job_from_row(tuple(row), references[str(row[0])], messages[str(row[0])]) for row in rows]
+            return await _select_on(conn, where, *params)
 
     async def _migrate(self) -> None:
         async with self._conn() as conn, conn.transaction():
@@ -506,6 +569,28 @@ class PostgresJobStore:
                     "INSERT INTO schema_version (version, applied_at) VALUES ($1, $2)", version, time.time()
                 )
                 log.info("job store schema migrated to version %d", version)
+
+
+async def _select_on(conn: Any, where: str, *params: object) -> list[Job]:
+    """The jobs matching ``where`` with their references and messages, read on ``conn``."""
+    rows = await conn.fetch(f"{SELECT_JOBS} {where}", *params)
+    if not rows:
+        return []
+    ids = [str(row[0]) for row in rows]
+    references: dict[str, list[Reference]] = {job_id: [] for job_id in ids}
+    messages: dict[str, dict[str, str]] = {job_id: {} for job_id in ids}
+    for ref_row in await conn.fetch(
+        f"SELECT {', '.join(REFERENCE_COLUMNS)} FROM job_references "
+        "WHERE job_id = ANY($1::text[]) ORDER BY job_id, position",
+        ids,
+    ):
+        references[str(ref_row[0])].append(reference_from_row(tuple(ref_row)))
+    for msg_row in await conn.fetch(
+        "SELECT job_id, role, message_id FROM job_messages WHERE job_id = ANY($1::text[]) ORDER BY recorded",
+        ids,
+    ):
+        messages[str(msg_row[0])][str(msg_row[1])] = str(msg_row[2])
+    return [job_from_row(tuple(row), references[str(row[0])], messages[str(row[0])]) for row in rows]
 
 
 async def _write_job(conn: Any, job: Job) -> None:

@@ -71,7 +71,15 @@ from .settings import MAX_VARIATIONS, Settings
 from .shutdown import Drain, Released
 from .sniff import sniff
 from .storage_faults import StorageAlarm
-from .store import INTERRUPTED_WHILE_QUEUED, Caps, Claimed, JobStore, open_store
+from .store import (
+    INTERRUPTED_WHILE_GATHERING,
+    INTERRUPTED_WHILE_QUEUED,
+    UNSHOWN_STATUSES,
+    Caps,
+    Claimed,
+    JobStore,
+    open_store,
+)
 from .usage import usage_view
 from .variations import VARIATION_CAPTION, picked, variation_number, with_variation_first
 from .views import (
@@ -84,7 +92,7 @@ from .views import (
     result_view,
     variations_view,
 )
-from .worker import Resumer, Worker
+from .worker import WORKER_FAILED, Resumer, Worker
 
 if TYPE_CHECKING:
     from .blobs import Blobs
@@ -294,7 +302,7 @@ class MergeService:
             inputs = max(1, expected_image_count(request.options.mode, request.options.model, kept, reserved=reserved))
             check_request(request.options, inputs)
             job = Job(id=new_job_id(), origin=request.origin, options=request.options, references=())
-            await self._limiter.admit(job, self._reservation(request.options, inputs))
+            await self._limiter.admit(job, self._reservation(request.options, inputs), gatherer=self._worker.owner)
         except MergebotError as exc:
             return Outcome(failure_view(exc, None), ok=False, error=exc)
         except Exception as exc:
@@ -364,7 +372,7 @@ class MergeService:
             self._check_prompt(child.options)
             inputs = self._image_count(child)
             check_request(child.options, inputs)
-            await self._limiter.admit(child, self._reservation(child.options, inputs))
+            await self._limiter.admit(child, self._reservation(child.options, inputs), gatherer=self._worker.owner)
         except MergebotError as exc:
             return Outcome(failure_view(exc, None), job=job, ok=False, error=exc)
         except Exception as exc:
@@ -575,14 +583,19 @@ class MergeService:
     async def record_message(self, job_id: str, role: str, message_id: str) -> None:
         await self._store.set_message(job_id, role, message_id)
 
+    def outcome_shown(self, job_id: str) -> None:
+        """An adapter showed the outcome ``merge`` or ``act`` gave it for ``job_id`` (see
+        ``Worker.deliver_for``): from now on a restart does not post it again."""
+        self._worker.shown(job_id)
+
     async def last_result_in_channel(self, platform: str, channel_id: str) -> Job | None:
         return await self._store.last_result_in_channel(platform, channel_id)
 
-    async def first_delivery(self, key: str) -> bool:
-        """True the first time ``key`` is seen; True too when the store cannot write it down
-        (a full disk): a rare repeat is better than a request dropped without a word."""
+    async def first_delivery(self, key: str, ttl_s: float = 3600) -> bool:
+        """True the first time ``key`` is seen within ``ttl_s``; True too when the store cannot write
+        it down (a full disk): a rare repeat is better than a request dropped without a word."""
         try:
-            return await self._store.first_delivery(key)
+            return await self._store.first_delivery(key, ttl_s)
         except Exception as exc:
             if self._storage.failed(exc, "recording a delivery") is None:
                 raise
@@ -618,7 +631,8 @@ class MergeService:
             missing: Mapping[str, str] = missing_from(job.warnings)
             if request is not None:
                 await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
-                job, missing, downloads = await self._gather_into(job, request)
+                async with self._worker.holding(job.id):
+                    job, missing, downloads = await self._gather_into(job, request)
                 timings.update(job.timings)
                 if downloads:
                     # Stored ones are read back when the job runs, so a queued job holds no memory for them.
@@ -634,10 +648,14 @@ class MergeService:
                 error = MergebotError(f"Something went wrong on my side (merge {job.id}). Please try again.")
             return await self._fail(job, error, report, timings, started, charged=False)
         try:
-            await self._store.enqueue(job.id, time.time())
+            enqueued = await self._store.enqueue(job.id, time.time())
         except Exception as exc:
             self._worker.forget(job.id)
             return self._storage_refusal(exc, "queueing a merge")
+        if not enqueued:  # this process stalled past its gathering lease and another one gave the job up
+            self._worker.forget(job.id)
+            await report(Stage.FAILED, INTERRUPTED_WHILE_GATHERING)
+            return Outcome(notice(INTERRUPTED_WHILE_GATHERING), job=job, ok=False)
         self._worker.wake()
         try:
             try:
@@ -659,8 +677,12 @@ class MergeService:
             self._downloads.pop(job.id, None)
 
     async def _run_claimed(self, claimed: Claimed, sink: ProgressSink) -> Outcome:
-        """Compose, generate and store a job a worker claimed; a second attempt says it resumed."""
+        """Compose, generate and store a job a worker claimed; a second attempt says it resumed.
+        A job that finished before its worker died posting it is not run again: its stored
+        outcome is shown."""
         job = claimed.job
+        if job.status in UNSHOWN_STATUSES:
+            return await self._stored_outcome(job)
         report = _Reporter(sink, job.id, resumed=claimed.attempt > 1)
         timings: dict[str, float] = dict(job.timings)
         started = time.perf_counter()
@@ -716,6 +738,21 @@ class MergeService:
             grid = await run_image_work(compose_grid, generated.images)
             return Outcome(variations_view(job, grid.data, "jpg"), job=job)
         return Outcome(result_view(job, generated.images[0], extension(generated.output_format)), job=job)
+
+    async def _stored_outcome(self, job: Job) -> Outcome:
+        """The outcome a finished job had, from the store (no call, no charge), saying it resumed."""
+        log.info("job %s finished before its outcome was shown; showing the stored one", job.id)
+        if job.status is JobStatus.FAILED:
+            error = MergebotError(job.error or WORKER_FAILED.format(job_id=job.id))
+            view = failure_view(error, job)
+            return Outcome(replace(view, text=RESUMED_PREFIX + view.text), job=job, ok=False, error=error)
+        images = await self.result_images(job)
+        if len(images) > 1:
+            grid = await run_image_work(compose_grid, images)
+            view = variations_view(job, grid.data, "jpg")
+        else:
+            view = result_view(job, images[0], extension(sniff(images[0]) or job.options.output_format))
+        return Outcome(replace(view, text=RESUMED_PREFIX + view.text), job=job)
 
     async def _compose_stage(
         self, job: Job, report: _Reporter, pending: Mapping[str, bytes], *, skip_bad: bool, show_sheet: bool = True

@@ -30,6 +30,7 @@ from .store import (
     INTERRUPTED_WHILE_QUEUED,
     INTERRUPTED_WHILE_RUNNING,
     PER_USER_DAILY,
+    UNSHOWN_STATUSES,
     WORKSPACE_DAILY_COST,
     Caps,
     Claimed,
@@ -130,6 +131,11 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ("ALTER TABLE job_references ADD COLUMN role TEXT NOT NULL DEFAULT 'none'",),
     # 4: counting live leases (the concurrency caps) without a scan.
     ("CREATE INDEX jobs_by_lease ON jobs (lease_expires)",),
+    # 5: when a finished job's outcome was shown; until then a worker that died posting it is replaced.
+    (
+        "ALTER TABLE jobs ADD COLUMN posted_at REAL",
+        "UPDATE jobs SET posted_at = COALESCE(finished_at, created_at) WHERE status NOT IN ('queued', 'running')",
+    ),
 )
 
 # A job any worker may claim: enqueued, not finished, and nobody holds a live lease on it.
@@ -138,6 +144,14 @@ _CLAIMABLE = "j.status IN (?, ?) AND j.queued_at IS NOT NULL AND (j.lease_expire
 
 def _claimable_params(now: float) -> tuple[object, ...]:
     return (JobStatus.QUEUED.value, JobStatus.RUNNING.value, now)
+
+
+# A finished job whose outcome nobody showed (its worker died posting it), nobody holding its lease.
+_UNSHOWN = (
+    f"j.status IN ({', '.join('?' for _ in UNSHOWN_STATUSES)}) AND j.posted_at IS NULL AND j.queued_at IS NOT NULL "
+    "AND (j.lease_expires IS NULL OR j.lease_expires <= ?)"
+)
+_UNSHOWN_STATUSES = tuple(status.value for status in UNSHOWN_STATUSES)
 
 
 _SQL_VARIABLES_PER_QUERY = 500  # well under SQLite's limit on bound parameters
@@ -201,7 +215,9 @@ class SqliteJobStore:
         async with self._lock, self._transaction() as db:
             await _write_job(db, job)
 
-    async def admit(self, job: Job, reserve_usd: float, quota: Quota) -> str | None:
+    async def admit(
+        self, job: Job, reserve_usd: float, quota: Quota, *, gatherer: str | None = None, lease_until: float = 0.0
+    ) -> str | None:
         origin = job.origin
         async with self._lock, self._transaction() as db:
             used = await _scalar(
@@ -222,7 +238,10 @@ class SqliteJobStore:
             if spent >= quota.workspace_daily_usd or spent + reserve_usd > quota.workspace_daily_usd:
                 return WORKSPACE_DAILY_COST
             await _write_job(db, job)
-            await db.execute("UPDATE jobs SET reserved_usd = ?, released = 0 WHERE id = ?", (reserve_usd, job.id))
+            await db.execute(
+                "UPDATE jobs SET reserved_usd = ?, released = 0, lease_owner = ?, lease_expires = ? WHERE id = ?",
+                (reserve_usd, gatherer, None if gatherer is None else lease_until, job.id),
+            )
         return None
 
     async def release(self, job_id: str) -> None:
@@ -270,9 +289,30 @@ class SqliteJobStore:
             (platform, workspace_id, JobStatus.DELETED.value, max(0, limit)),
         )
 
-    async def enqueue(self, job_id: str, now: float) -> None:
+    async def enqueue(self, job_id: str, now: float) -> bool:
         async with self._lock, self._transaction() as db:
-            await db.execute("UPDATE jobs SET queued_at = ? WHERE id = ? AND queued_at IS NULL", (now, job_id))
+            cursor = await db.execute(
+                "UPDATE jobs SET queued_at = ?, lease_owner = NULL, lease_expires = NULL "
+                "WHERE id = ? AND queued_at IS NULL AND status = ?",
+                (now, job_id, JobStatus.QUEUED.value),
+            )
+            return cursor.rowcount > 0
+
+    async def expire_gathering(self, platforms: Sequence[str], now: float) -> list[Job]:
+        if not platforms:
+            return []
+        marks = ", ".join("?" for _ in platforms)
+        gathering = f"status = ? AND queued_at IS NULL AND lease_expires <= ? AND platform IN ({marks})"
+        params = (JobStatus.QUEUED.value, now, *platforms)
+        async with self._lock, self._transaction() as db:
+            rows = list(await db.execute_fetchall(f"SELECT id FROM jobs WHERE {gathering}", params))
+            await db.execute(
+                "UPDATE jobs SET status = ?, error = ?, finished_at = ?, released = 1, lease_owner = NULL, "
+                f"lease_expires = NULL WHERE {gathering}",
+                (JobStatus.INTERRUPTED.value, INTERRUPTED_WHILE_GATHERING, now, *params),
+            )
+        expired = [await self.get(str(row[0])) for row in rows]
+        return [job for job in expired if job is not None]
 
     async def claim(
         self, owner: str, platforms: Sequence[str], caps: Caps, lease_s: float, now: float
@@ -283,24 +323,40 @@ class SqliteJobStore:
         started = time.monotonic()
         async with self._lock, self._transaction() as db:
             now += time.monotonic() - started  # waiting for the lock took time too (see the PostgreSQL claim)
-            held = await _scalar(db, "SELECT COUNT(*) FROM jobs WHERE lease_expires > ?", (now,))
-            if int(held) >= caps.global_concurrency:
-                return None
+            running = (JobStatus.QUEUED.value, JobStatus.RUNNING.value)
+            held = await _scalar(
+                db,
+                "SELECT COUNT(*) FROM jobs WHERE lease_expires > ? AND status IN (?, ?) AND queued_at IS NOT NULL",
+                (now, *running),
+            )
+            room = int(held) < caps.global_concurrency  # a job to show takes no slot, so it may still go
             rows = list(
                 await db.execute_fetchall(
-                    f"SELECT j.id, j.attempts FROM jobs AS j WHERE {_CLAIMABLE} AND j.platform IN ({marks}) "
-                    "AND (SELECT COUNT(*) FROM jobs AS r WHERE r.lease_expires > ? AND r.platform = j.platform "
-                    "AND r.workspace_id = j.workspace_id AND r.user_id = j.user_id) < ? "
+                    f"SELECT j.id, j.attempts FROM jobs AS j WHERE j.platform IN ({marks}) AND ("
+                    f"({_CLAIMABLE} AND ? AND (SELECT COUNT(*) FROM jobs AS r WHERE r.lease_expires > ? "
+                    "AND r.status IN (?, ?) AND r.queued_at IS NOT NULL AND r.platform = j.platform "
+                    "AND r.workspace_id = j.workspace_id "
+                    f"AND r.user_id = j.user_id) < ?) OR ({_UNSHOWN})) "
                     "ORDER BY j.queued_at, j.id LIMIT 1",
-                    (*_claimable_params(now), *platforms, now, caps.per_user_concurrency),
+                    (
+                        *platforms,
+                        *_claimable_params(now),
+                        room,
+                        now,
+                        *running,
+                        caps.per_user_concurrency,
+                        *_UNSHOWN_STATUSES,
+                        now,
+                    ),
                 )
             )
             if not rows:
                 return None
             job_id, attempts = str(rows[0][0]), int(rows[0][1])
             await db.execute(
-                "UPDATE jobs SET status = ?, lease_owner = ?, lease_expires = ?, attempts = ? WHERE id = ?",
-                (JobStatus.RUNNING.value, owner, now + lease_s, attempts + 1, job_id),
+                "UPDATE jobs SET status = CASE WHEN status = ? THEN ? ELSE status END, lease_owner = ?, "
+                "lease_expires = ?, attempts = ? WHERE id = ?",
+                (*running, owner, now + lease_s, attempts + 1, job_id),
             )
         job = await self.get(job_id)
         return None if job is None else Claimed(job, attempts + 1)
@@ -315,11 +371,13 @@ class SqliteJobStore:
             )
             return cursor.rowcount > 0
 
-    async def end_lease(self, job_id: str, owner: str) -> None:
+    async def end_lease(self, job_id: str, owner: str, *, shown: bool = True) -> None:
         async with self._lock, self._transaction() as db:
             await db.execute(
-                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE id = ? AND lease_owner = ?",
-                (job_id, owner),
+                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL, posted_at = CASE "
+                "WHEN ? AND status IN (?, ?) AND posted_at IS NULL THEN ? ELSE posted_at END "
+                "WHERE id = ? AND lease_owner = ?",
+                (shown, *_UNSHOWN_STATUSES, time.time(), job_id, owner),
             )
 
     async def queue_positions(self, now: float) -> dict[str, int]:
@@ -500,12 +558,16 @@ class SqliteJobStore:
     async def _recover(self, db: aiosqlite.Connection) -> None:
         """This process owns the database (the lock file), so whatever the last one held is free:
         its running jobs are claimable again at once; jobs it was still gathering images for
-        cannot resume (nothing of them is stored) and are interrupted and released."""
+        cannot resume (nothing of them is stored): their gathering leases are over, so the
+        worker's ``expire_gathering`` tells their people, and those from before gathering had
+        leases are interrupted and released here."""
         now = time.time()
         await db.execute("BEGIN IMMEDIATE")
         try:
+            await db.execute("UPDATE jobs SET lease_expires = 0 WHERE lease_expires IS NOT NULL AND queued_at IS NULL")
             freed = await db.execute(
-                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL WHERE lease_expires IS NOT NULL"
+                "UPDATE jobs SET lease_owner = NULL, lease_expires = NULL "
+                "WHERE lease_expires IS NOT NULL AND queued_at IS NOT NULL"
             )
             lost = 0
             for status, text, released in (
@@ -514,7 +576,7 @@ class SqliteJobStore:
             ):
                 cursor = await db.execute(
                     "UPDATE jobs SET status = ?, error = ?, finished_at = COALESCE(finished_at, ?), "
-                    "released = MAX(released, ?) WHERE status = ? AND queued_at IS NULL",
+                    "released = MAX(released, ?) WHERE status = ? AND queued_at IS NULL AND lease_expires IS NULL",
                     (JobStatus.INTERRUPTED.value, text, now, released, status),
                 )
                 lost += max(0, cursor.rowcount)

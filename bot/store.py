@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import NamedTuple, Protocol, runtime_checkable
 
 from .errors import ConfigError
-from .model import Job
+from .model import Job, JobStatus
 from .settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +24,9 @@ DEFAULT_DRIVER = "sqlite"
 INTERRUPTED_WHILE_RUNNING = "The bot restarted while this merge was running. Press Retry to run it again."
 INTERRUPTED_WHILE_QUEUED = "The bot restarted while this merge was waiting its turn. Press Retry to run it again."
 INTERRUPTED_WHILE_GATHERING = "The bot restarted while it gathered this merge's images. Run /merge again."
+
+# Finished jobs whose outcome a worker posts: one that died before it was shown leaves it to another.
+UNSHOWN_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED)
 
 # The limits ``JobStore.admit`` can refuse with (``LimitExceeded.limit`` carries the same names).
 PER_USER_DAILY = "per_user_daily"
@@ -113,9 +116,16 @@ class JobStore(Protocol):
         """The newest jobs of a workspace that are not deleted, newest first."""
         ...
 
-    async def admit(self, job: Job, reserve_usd: float, quota: Quota) -> str | None:
+    async def admit(
+        self, job: Job, reserve_usd: float, quota: Quota, *, gatherer: str | None = None, lease_until: float = 0.0
+    ) -> str | None:
         """Insert ``job`` holding a place in its person's daily count and ``reserve_usd`` of its
         workspace's budget, if both fit ``quota``; else insert nothing.
+
+        With ``gatherer``, that worker holds the job's lease until ``lease_until`` while it gathers
+        the images (it renews it like a running job's; ``enqueue`` ends it). Should it die, the
+        job is found by ``expire_gathering`` once the lease ran out. A gathering lease takes no
+        concurrency slot.
 
         None when admitted, else the limit that refused (``PER_USER_DAILY`` or
         ``WORKSPACE_DAILY_COST``). The check and the insert are one transaction, so bursts,
@@ -132,8 +142,16 @@ class JobStore(Protocol):
 
     # -- the durable queue: a job is claimable once enqueued, and while nobody holds its lease
 
-    async def enqueue(self, job_id: str, now: float) -> None:
-        """Make an admitted job (its references gathered) claimable, in line behind those enqueued before ``now``."""
+    async def enqueue(self, job_id: str, now: float) -> bool:
+        """Make an admitted job (its references gathered) claimable, in line behind those enqueued
+        before ``now``, and end its gathering lease. False when it is no longer gathering (it was
+        enqueued already, or ``expire_gathering`` gave it up)."""
+        ...
+
+    async def expire_gathering(self, platforms: Sequence[str], now: float) -> list[Job]:
+        """Mark interrupted, release and return the jobs of ``platforms`` still gathering whose
+        gatherer's lease ran out by ``now`` (its process died): their people are told to ask again.
+        (The worker passes a ``now`` one lease back, so a gatherer is given up two leases late.)"""
         ...
 
     async def claim(
@@ -143,8 +161,11 @@ class JobStore(Protocol):
         global cap allows one more, and hold its lease until ``now + lease_s``; else None.
 
         Claimable: enqueued and not finished, and nobody holds a live lease on it (a job whose
-        lease expired, because its worker died, is claimed again and counts as a resume). The
-        caps count live leases, so they hold for every worker sharing the store. Time spent
+        lease expired, because its worker died, is claimed again and counts as a resume). A job
+        that finished (``UNSHOWN_STATUSES``) but whose outcome was never shown (its worker died
+        posting it) is claimable too, whatever the caps: its claimer posts the stored outcome and
+        generates nothing. It keeps its status; a queued job's becomes running. The caps count
+        the live leases of running jobs, so they hold for every worker sharing the store. Time spent
         waiting for the store (a connection, the claim lock) counts: the lease is live for
         ``lease_s`` after the claim takes effect, not after ``now``.
         """
@@ -154,8 +175,12 @@ class JobStore(Protocol):
         """Extend ``owner``'s lease to ``now + lease_s``; False when ``owner`` no longer holds it."""
         ...
 
-    async def end_lease(self, job_id: str, owner: str) -> None:
-        """``owner`` is done with the job (finished, failed or handed back): its slot is free."""
+    async def end_lease(self, job_id: str, owner: str, *, shown: bool = True) -> None:
+        """``owner`` is done with the job (finished, failed or handed back): its slot is free.
+
+        A finished job's outcome counts as shown from then on, unless ``shown`` is False (its
+        posting was cut off): then the next claim posts it again. Nothing changes when
+        ``owner`` no longer holds the lease."""
         ...
 
     async def queue_positions(self, now: float) -> dict[str, int]:

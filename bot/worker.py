@@ -21,11 +21,11 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
 
 from .model import Job, JobStatus, Outcome, Progress, ProgressSink, Stage, View
-from .store import INTERRUPTED_WHILE_QUEUED, Caps, Claimed, JobStore
+from .store import INTERRUPTED_WHILE_GATHERING, INTERRUPTED_WHILE_QUEUED, UNSHOWN_STATUSES, Caps, Claimed, JobStore
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,11 @@ POLL_S = 1.0  # look for work other processes enqueued (or left behind) this oft
 # message id; the claiming worker waits this long for it before posting a new status message.
 STATUS_WAIT_S = 5.0
 STATUS_ROLE = "status"  # the job_messages role of the message that shows a job (both adapters)
+RESULT_ROLE = "result"  # the role of the message that shows its result, recorded once it is posted
+# A caller here whose platform shows outcomes itself (it registered a Delivery) confirms each one it
+# showed (``shown``); until then, or this long, the job's lease is kept, so that if this process dies
+# before the outcome is posted another worker posts the stored one.
+SHOW_WAIT_S = 60.0
 WORKER_FAILED = "Something went wrong on my side (merge {job_id}). Please try again."
 
 
@@ -69,6 +74,7 @@ class _Waiter:
     outcome: asyncio.Future[Outcome]
     claimed: asyncio.Future[bool]  # done once the job left the line: True here, False elsewhere
     position: int | None = None
+    shown: asyncio.Event = field(default_factory=asyncio.Event)  # the caller showed the outcome
 
 
 @dataclass
@@ -91,6 +97,7 @@ class Worker:
         self.owner = f"worker-{secrets.token_hex(4)}"
         self._resumers: dict[str, Resumer] = {}
         self._waiters: dict[str, _Waiter] = {}
+        self._showing: dict[str, _Waiter] = {}  # by job id: callers holding an outcome they have not shown yet
         self._running: dict[str, _Running] = {}
         self._wake = asyncio.Event()
         self._claiming = runs_jobs
@@ -104,7 +111,10 @@ class Worker:
             self._loop = asyncio.get_running_loop().create_task(self._serve(), name="mergebot:worker")
 
     def deliver_for(self, platform: str, resumer: Resumer) -> None:
-        """Let this worker run ``platform``'s jobs that nobody here waits for (resumed, or enqueued elsewhere)."""
+        """Let this worker run ``platform``'s jobs that nobody here waits for (resumed, or enqueued elsewhere).
+
+        Such a platform confirms every outcome its callers here showed (``shown``): a job's outcome
+        counts as posted only then, so one this process died posting is posted by another worker."""
         self._resumers[platform] = resumer
         self.wake()
 
@@ -115,9 +125,25 @@ class Worker:
         self._waiters[job.id] = _Waiter(job.origin.platform, progress, ticket.outcome, ticket.claimed)
         return ticket
 
+    def shown(self, job_id: str) -> None:
+        """The caller of ``job_id`` showed its outcome (posted it in the chat)."""
+        waiter = self._showing.get(job_id)
+        if waiter is not None:
+            waiter.shown.set()
+
     def forget(self, job_id: str) -> None:
         """Stop waiting for ``job_id`` (it failed before it was enqueued, or the caller left)."""
         self._waiters.pop(job_id, None)
+
+    @contextlib.asynccontextmanager
+    async def holding(self, job_id: str) -> AsyncIterator[None]:
+        """Renew the lease ``job_id`` was admitted under while the caller gathers its images; should
+        this process die, another one finds the job with ``expire_gathering`` and tells its person."""
+        renewing = asyncio.get_running_loop().create_task(self._renew(job_id, None))
+        try:
+            yield
+        finally:
+            renewing.cancel()
 
     def wake(self) -> None:
         """Look for claimable work now rather than at the next poll."""
@@ -173,6 +199,8 @@ class Worker:
                     await self._wake.wait()
 
     async def _tick(self) -> None:
+        if self._claiming:
+            await self._tell_abandoned()
         while self._claiming:
             platforms = sorted(set(self._resumers) | {w.platform for w in self._waiters.values()})
             claimed = await self._store.claim(self.owner, platforms, self._caps, self._lease_s, time.time())
@@ -180,6 +208,18 @@ class Worker:
                 break
             self._start(claimed)
         await self._tell_positions()
+
+    async def _tell_abandoned(self) -> None:
+        """Tell the people whose merges a dead process was still gathering that they must ask again."""
+        # A gatherer is given up a whole lease after its lease ran out: waiting for a slow one costs
+        # nothing, while giving up one that is alive (its event loop held up) loses a request.
+        for job in await self._store.expire_gathering(sorted(self._resumers), time.time() - self._lease_s):
+            log.info("job %s was left gathering by a process that died; telling its person", job.id)
+            try:
+                delivery = await self._resumers[job.origin.platform](job)
+                await delivery.finish(Outcome(View(job.error or INTERRUPTED_WHILE_GATHERING), job=job, ok=False))
+            except Exception:
+                log.exception("could not tell the person of job %s that it was interrupted", job.id)
 
     async def _tell_positions(self) -> None:
         waiting = {job_id: w for job_id, w in self._waiters.items() if job_id not in self._running}
@@ -212,48 +252,73 @@ class Worker:
         waiter = self._waiters.pop(job.id, None)
         if waiter is not None and not waiter.claimed.done():
             waiter.claimed.set_result(True)
+        shown = True  # False only while an outcome is being posted: cut off then, it is posted again
         try:
+            if job.status is JobStatus.SUCCEEDED and RESULT_ROLE in job.messages:
+                log.info("job %s: its result was posted before its worker died", job.id)
+                return
             delivery = await self._delivery(claimed, waiter)
             if delivery is None:  # its caller was in this process and is gone: nobody would see it
-                log.info("job %s has nobody to show it to; marking it interrupted", job.id)
-                await self._store.save(replace(job, status=JobStatus.INTERRUPTED, error=INTERRUPTED_WHILE_QUEUED))
-                if claimed.attempt == 1:
-                    await self._store.release(job.id)
+                await self._nobody_to_show(claimed)
                 return
             outcome = await self._run_job(claimed, delivery.progress)
-            renewing.cancel()
             if not await self._store.renew(job.id, self.owner, self._lease_s, time.time()):
                 log.warning("lost the lease of job %s before its outcome; another worker has it", job.id)
                 return
-            await delivery.finish(outcome)
+            shown = False
+            await delivery.finish(outcome)  # the lease is renewed meanwhile
+            shown = True
         except asyncio.CancelledError:
             raise
         except Exception:
+            shown = True  # a post that failed is not tried again and again
             log.exception("job %s could not be run or shown", job.id)
         finally:
             renewing.cancel()
             if waiter is not None and not waiter.outcome.done():  # never leave a caller waiting forever
                 waiter.outcome.set_result(Outcome(View(WORKER_FAILED.format(job_id=job.id)), job=job, ok=False))
+            self._showing.pop(job.id, None)
             self._running.pop(job.id, None)
-            await self._end_lease(job.id)
+            await self._end_lease(job.id, shown=shown)
             self.wake()
+
+    async def _nobody_to_show(self, claimed: Claimed) -> None:
+        job = claimed.job
+        if job.status in UNSHOWN_STATUSES:
+            log.info("job %s finished, but nobody here can show it", job.id)
+            return
+        log.info("job %s has nobody to show it to; marking it interrupted", job.id)
+        await self._store.save(replace(job, status=JobStatus.INTERRUPTED, error=INTERRUPTED_WHILE_QUEUED))
+        if claimed.attempt == 1:
+            await self._store.release(job.id)
 
     async def _delivery(self, claimed: Claimed, waiter: _Waiter | None) -> Delivery | None:
         job = claimed.job
         if waiter is not None:
-            outcome = waiter.outcome
-
-            async def finish(result: Outcome) -> None:
-                if not outcome.done():
-                    outcome.set_result(result)
-
-            return Delivery(waiter.progress, finish)
+            return self._to_caller(job.id, waiter)
         resumer = self._resumers.get(job.origin.platform)
         if resumer is None:
             return None
         if claimed.attempt == 1 and STATUS_ROLE not in job.messages:
             job = await self._with_status_message(job)
         return await resumer(job)
+
+    def _to_caller(self, job_id: str, waiter: _Waiter) -> Delivery:
+        """The outcome goes to the caller waiting here; once it confirmed it showed it (when its
+        platform confirms: see ``deliver_for``), or after ``SHOW_WAIT_S``, the job counts as shown."""
+        confirms = waiter.platform in self._resumers
+
+        async def finish(result: Outcome) -> None:
+            if confirms:
+                self._showing[job_id] = waiter
+            if not waiter.outcome.done():
+                waiter.outcome.set_result(result)
+            if confirms:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(SHOW_WAIT_S):
+                        await waiter.shown.wait()
+
+        return Delivery(waiter.progress, finish)
 
     async def _with_status_message(self, job: Job) -> Job:
         """``job`` once the replica that took its event stored its status message (or as it is
@@ -267,22 +332,27 @@ class Worker:
         return job
 
     async def _renew(self, job_id: str, work: asyncio.Task[None] | None) -> None:
+        every = self._lease_s / 3
         while True:
-            await asyncio.sleep(self._lease_s / 3)
+            due = time.monotonic() + every
+            await asyncio.sleep(every)
+            if (late := time.monotonic() - due) > every:  # the event loop was held up: the lease is at risk
+                log.warning("the lease of job %s is renewed %.1f s late", job_id, late)
             try:
                 held = await self._store.renew(job_id, self.owner, self._lease_s, time.time())
             except Exception:
                 log.warning("could not renew the lease of job %s", job_id, exc_info=True)
                 continue
-            if not held and work is not None:
+            if not held:
                 log.warning("lost the lease of job %s; stopping it", job_id)
-                work.cancel()
+                if work is not None:
+                    work.cancel()
                 return
 
-    async def _end_lease(self, job_id: str) -> None:
+    async def _end_lease(self, job_id: str, *, shown: bool) -> None:
         # Shielded: a cancelled job still hands its slot back, so the next start resumes it at once.
         with contextlib.suppress(Exception, asyncio.CancelledError):
-            await asyncio.shield(self._store.end_lease(job_id, self.owner))
+            await asyncio.shield(self._store.end_lease(job_id, self.owner, shown=shown))
 
 
 async def _safely(sink: ProgressSink, progress: Progress) -> None:

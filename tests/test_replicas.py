@@ -5,8 +5,9 @@ round-robin over the three as a load balancer would; Discord split into two gate
 (replica 0 has shard 0, replica 1 shard 1, replica 2 no Discord). The OpenAI double takes 1-3 s per
 call and records every call and how many ran at once. While generations run, replica 1 gets
 SIGKILL. Then every merge still ends with exactly one result, only the calls the killed replica
-had in flight are made twice, the global and per-person caps held across the replicas at every
-moment, and the people whose merges moved to another replica saw that they resumed.
+had in flight (or had just read and not stored yet) are made twice, the global and per-person caps
+held across the replicas at every moment, and the people whose merges moved to another replica saw
+that they resumed.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ RESUMED = "Resumed"  # what a moved merge's status message says
 LEASE_S = 10.0  # MERGEBOT_LEASE_SECONDS: a dead replica's jobs are claimed again once their lease runs out
 WITHIN_S = LEASE_S + 120.0  # the victim's jobs wait out its lease, then run again
 NUMBER = re.compile(r"merge number (\d+)")
+ANSWER_LOST_S = 5.0  # an answer the victim read this shortly before it died may not have been stored yet
 
 
 @dataclass
@@ -235,8 +237,22 @@ async def test_three_replicas_share_sixty_merges_and_a_killed_one_loses_none(
         )
         assert results == {1: MERGES}, (results, logs)
 
-        answered = Counter(number_of(r) for r in openai_api.requests if r.status == 200 and not r.cut)
-        assert answered == dict.fromkeys(range(MERGES), 1), answered  # one generation per merge
+        jobs = await jobs_in_store(postgres_url)
+        moved_numbers = {number for number, (_, attempts) in jobs.items() if attempts > 1}
+        answers = [r for r in openai_api.requests if r.status == 200 and not r.cut]
+        # The victim may have read a whole answer and died before it stored the picture: that merge
+        # moved and was generated again elsewhere. Every other merge was generated exactly once.
+        lost = {
+            number
+            for r in answers
+            if replica_of(r) == VICTIM
+            and (number := number_of(r)) in moved_numbers
+            and r.ended is not None
+            and victim.killed_at is not None
+            and victim.killed_at - r.ended < ANSWER_LOST_S
+        } & {number_of(r) for r in answers if replica_of(r) != VICTIM}
+        answered = Counter(number_of(r) for r in answers)
+        assert answered == {n: 2 if n in lost else 1 for n in range(MERGES)}, (answered, lost)
         extra = [r for r in openai_api.requests if r.status != 200 or r.cut]
         assert extra, "the victim had calls in flight when it was killed"
         assert all(r.cut and replica_of(r) == VICTIM for r in extra), [(replica_of(r), r.status) for r in extra]
@@ -255,7 +271,6 @@ async def test_three_replicas_share_sixty_merges_and_a_killed_one_loses_none(
         makers = Counter(replica_of(r) for r in openai_api.requests)
         assert set(makers) == {0, 1, 2}, makers  # every replica took work, the victim before it died
 
-        jobs = await jobs_in_store(postgres_url)
         assert {status for status, _ in jobs.values()} == {JobStatus.SUCCEEDED.value} and len(jobs) == MERGES, jobs
         moved = [m for m in merges if jobs[m.number][1] > 1]  # claimed again after the victim's lease ran out
         assert in_flight <= {m.number for m in moved}, (in_flight, jobs)

@@ -17,6 +17,7 @@ from bot.views import next_reference_label
 
 from .context import AdapterContext, context_of
 from .controls import EditPromptModal, RefineModal, RolesModal, UseAsReferenceModal, controls_view
+from .dedupe import first_interaction
 from .escape import escape
 from .progress import StatusMessage, acknowledge, attempt
 from .render import clip, shown
@@ -56,7 +57,8 @@ async def handle_action(
     """
     context = context_of(interaction.client)
     try:
-        await _handle(context, interaction, action, prompt, roles, marked)
+        if await first_interaction(context, interaction):
+            await _handle(context, interaction, action, prompt, roles, marked)
     except Exception:
         logger.exception("control %s on job %s failed", action.kind.value, action.job_id)
         await _apologise(interaction)

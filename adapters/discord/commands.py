@@ -19,6 +19,7 @@ from . import gather
 from .actions import REACTIONS_HELP, actor_of
 from .context import AdapterContext, context_of
 from .controls import MODAL_TIMEOUT_S, PROMPT_INPUT_ID, PROMPT_MAX, RegionModal
+from .dedupe import first_interaction
 from .escape import strip_markup
 from .progress import StatusMessage, acknowledge
 from .region import EDIT_MARKED_AREA_COMMAND
@@ -156,6 +157,8 @@ async def run_merge_command(
     """Acknowledge, gather the conversation's images, merge with live progress; never raises.
     ``/merge prompt:help`` and ``/merge prompt:usage`` answer privately instead."""
     context = context_of(interaction.client)
+    if not await first_interaction(context, interaction):
+        return
     word = prompt.strip().lower()
     if word in HELP_WORDS or word in USAGE_WORDS:
         await _answer_privately(context, interaction, word)
@@ -180,6 +183,8 @@ async def _answer_privately(context: AdapterContext, interaction: discord.Intera
 async def merge_from_here(interaction: discord.Interaction[Any], message_id: int, prompt: str) -> None:
     """The submitted "Merge images from here" form: merge that message and the ones after it; never raises."""
     context = context_of(interaction.client)
+    if not await first_interaction(context, interaction):
+        return
     loading_id = await acknowledge(interaction)
     try:
         # Anything else is looked up in the channel the form was submitted from, so an id from

@@ -149,6 +149,13 @@ class StatusMessage:
 
     async def finish(self, outcome: Outcome) -> None:
         """Show the outcome: the result with its controls, a failure in place, or a private refusal."""
+        try:
+            await self._finish(outcome)
+        finally:
+            if outcome.job is not None:  # posted (or given up): a restart must not post it again
+                self.context.service.outcome_shown(outcome.job.id)
+
+    async def _finish(self, outcome: Outcome) -> None:
         await self.settle()
         if outcome.elsewhere:  # another replica shows the job in this status message
             return

@@ -13,6 +13,7 @@ from bot.views import label_for_emoji
 
 from .actions import delete_job_messages, run_outcome_in_channel
 from .context import AdapterContext
+from .dedupe import first_reaction
 from .escape import NO_PINGS
 from .progress import attempt
 from .render import MAX_CONTENT, shown
@@ -49,7 +50,8 @@ async def on_reaction(client: discord.Client, context: AdapterContext, payload: 
     if payload.emoji.id is not None or not is_control_emoji(payload.emoji.name):
         return  # custom emoji and unrelated ones: no store lookup
     try:
-        await _handle(client, context, payload)
+        if await first_reaction(context, payload):
+            await _handle(client, context, payload)
     except Exception:
         logger.exception("reaction %s on message %s failed", payload.emoji.name, payload.message_id)
 

@@ -32,6 +32,7 @@ MERGE_CRASHED = "Something went wrong on my side and the merge did not finish. T
 ACTION_CRASHED = "Something went wrong on my side; nothing was changed. Try again in a moment."
 UPLOAD_FAILED = "\n(I made the image but Slack refused the upload; press Retry to try again.)"
 RESULT_TITLE = "Merged image"
+RESULT_FILE_ROLE = "result-file"  # the job_messages role of the shared result file
 SHEET_TITLE = "Reference sheet"
 
 
@@ -58,6 +59,8 @@ async def show_outcome(
             await _show(ctx, outcome, status, user_id, note, private_refusal)
     finally:
         await status.flush()
+        if outcome.job is not None:  # posted (or given up): a restart must not post it again
+            ctx.service.outcome_shown(outcome.job.id)
 
 
 async def _show(
@@ -76,8 +79,11 @@ async def _show(
     if not outcome.ok or view.image is None or outcome.job is None:
         await status.finish(f"⚠️ {view.text}{note}", blocks.control_blocks(view.controls))
         return
-    files = await _share_result(ctx, outcome.job, view.image, view.image_name or "mergebot.png", status)
-    text = f"✅ {view.text}{note}" + ("" if files else UPLOAD_FAILED)
+    # A result shown again after its worker died sharing it: the files are in the thread already.
+    shared = RESULT_FILE_ROLE in outcome.job.messages
+    if not shared:
+        shared = bool(await _share_result(ctx, outcome.job, view.image, view.image_name or "mergebot.png", status))
+    text = f"✅ {view.text}{note}" + ("" if shared else UPLOAD_FAILED)
     controls = blocks.control_blocks(view.controls)
     if await status.finish(text, controls) and status.ts is not None:
         await status.record("result", message_key(status.channel, status.ts))
@@ -108,8 +114,8 @@ async def _share_result(
     shared = await upload_together(ctx, uploads, channel=status.channel, thread_ts=status.thread_ts)
     if shared is None:
         return None
-    for role, file in zip(("result", "sheet"), shared, strict=False):
-        await status.record(f"{role}-file", file.file_id)
+    for role, file in zip((RESULT_FILE_ROLE, "sheet-file"), shared, strict=False):
+        await status.record(role, file.file_id)
     share_key = next((f.share_key for f in shared if f.share_key is not None), None)
     if share_key is not None:
         await status.record("result-share", share_key)

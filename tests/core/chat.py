@@ -62,8 +62,7 @@ class ChatSurface:
             roles=roles or {},
         )
         outcome = await self.service.merge(request, self._on_progress)
-        self.replies.append(outcome)
-        return outcome
+        return self._show(outcome)
 
     async def press(
         self,
@@ -80,7 +79,13 @@ class ChatSurface:
         outcome = await self.service.act(
             action, actor, self._on_progress, prompt=prompt, roles=roles, origin=self.origin(user), marked=copy
         )
+        return self._show(outcome)
+
+    def _show(self, outcome: Outcome) -> Outcome:
+        """Post the outcome in the thread and confirm it, as the adapters do."""
         self.replies.append(outcome)
+        if outcome.job is not None:
+            self.service.outcome_shown(outcome.job.id)
         return outcome
 
     async def _on_progress(self, update: Progress) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 
 import asyncpg
@@ -12,7 +13,7 @@ from bot.errors import ConfigError
 from bot.model import JobStatus
 from bot.postgres_store import MIGRATIONS, PostgresJobStore, describe
 from bot.settings import Settings
-from bot.store import create_store
+from bot.store import Caps, Quota, create_store
 
 from ..servers import free_port
 from .jobs import simple_job
@@ -82,3 +83,27 @@ def test_the_database_url_chooses_the_driver(tmp_path: Path) -> None:
         Settings.from_env({"MERGEBOT_DATABASE_URL": "mysql://bot@db/mergebot"})
     with pytest.raises(ConfigError, match="MERGEBOT_DATABASE_URL"):
         create_store(Settings(data_dir=tmp_path), "postgres")
+
+
+async def test_a_lease_is_renewed_while_every_pooled_connection_is_busy(postgres_url: str) -> None:
+    """A burst of other calls (admissions queued on a workspace's lock) holds the whole pool: the
+    renewal of a running job's lease must not wait behind them, or another replica takes the job."""
+    store = PostgresJobStore(postgres_url, pool_max_size=2)
+    await store.open()
+    try:
+        job = simple_job("renewbsy", created_at=time.time())
+        assert await store.admit(job, 0.1, Quota(since=0.0, per_user_daily=10, workspace_daily_usd=10.0)) is None
+        await store.enqueue(job.id, time.time())
+        caps = Caps(global_concurrency=1, per_user_concurrency=1)
+        assert await store.claim("w1", ["discord"], caps, 30.0, time.time()) is not None
+        assert store._pool is not None
+        held = [await store._pool.acquire() for _ in range(2)]  # the burst
+        try:
+            async with asyncio.timeout(5):
+                assert await store.renew(job.id, "w1", 30.0, time.time())
+                await store.end_lease(job.id, "w1")
+        finally:
+            for connection in held:
+                await store._pool.release(connection)
+    finally:
+        await store.close()

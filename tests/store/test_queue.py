@@ -15,7 +15,14 @@ import pytest
 from bot.model import JobStatus
 from bot.postgres_store import CLAIM_LOCK
 from bot.sqlite_store import SqliteJobStore
-from bot.store import INTERRUPTED_WHILE_QUEUED, INTERRUPTED_WHILE_RUNNING, Caps, JobStore, Quota
+from bot.store import (
+    INTERRUPTED_WHILE_GATHERING,
+    INTERRUPTED_WHILE_QUEUED,
+    INTERRUPTED_WHILE_RUNNING,
+    Caps,
+    JobStore,
+    Quota,
+)
 
 from .conftest import make_store
 from .jobs import origin, simple_job
@@ -232,3 +239,79 @@ async def test_a_claim_that_waited_for_the_store_still_holds_a_live_lease(
     claimed = await asyncio.wait_for(claiming, 10)
     assert claimed is not None and claimed.job.id == "waited01"
     assert await store.claim("w2", ["discord"], ROOMY, lease, time.time()) is None  # still w1's
+
+
+async def test_a_finished_job_whose_worker_died_before_showing_it_is_claimed_to_show_it(store: JobStore) -> None:
+    """The result is stored, the process died posting it: the next claim gets it, finished, to post."""
+    await _enqueued(store, "posted01", NOW)
+    claimed = await store.claim("dead", ["discord"], ROOMY, LEASE, NOW)
+    assert claimed is not None
+    await store.save(replace(claimed.job, status=JobStatus.SUCCEEDED, result_digests=("r" * 64,)))
+    assert await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + LEASE - 1) is None  # still the dead one's
+    again = await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + LEASE + 1)
+    assert again is not None and again.job.id == "posted01" and again.attempt == 2
+    assert again.job.status is JobStatus.SUCCEEDED and again.job.result_digests == ("r" * 64,)
+    assert await store.queue_positions(NOW + LEASE + 1) == {}  # nothing waits to run
+    await store.end_lease("posted01", "w2")  # shown
+    assert await store.claim("w3", ["discord"], ROOMY, LEASE, NOW + 10 * LEASE) is None
+
+
+async def test_an_outcome_whose_posting_was_cut_off_is_claimable_at_once(store: JobStore) -> None:
+    await _enqueued(store, "cutoff01", NOW)
+    claimed = await store.claim("w1", ["discord"], ROOMY, LEASE, NOW)
+    assert claimed is not None
+    await store.save(replace(claimed.job, status=JobStatus.FAILED, error="It broke."))
+    await store.end_lease("cutoff01", "w1", shown=False)  # stopped while posting it
+    again = await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + 1)
+    assert again is not None and again.job.status is JobStatus.FAILED and again.job.error == "It broke."
+    await store.end_lease("cutoff01", "someone-else")  # not the lease holder: changes nothing
+    assert await store.claim("w3", ["discord"], ROOMY, LEASE, NOW + 1 + LEASE + 1) is not None
+
+
+async def test_showing_a_finished_job_takes_no_concurrency_slot(store: JobStore) -> None:
+    """The caps are for generations: a job whose outcome is being posted lets the next one run,
+    and one left to post is claimed to post even when every slot is taken."""
+    caps = Caps(global_concurrency=1, per_user_concurrency=1)
+    await _enqueued(store, "shows001", NOW)
+    await _enqueued(store, "nextrun1", NOW + 1)
+    first = await store.claim("w1", ["discord"], caps, LEASE, NOW + 2)
+    assert first is not None and first.job.id == "shows001"
+    assert await store.claim("w2", ["discord"], caps, LEASE, NOW + 2) is None  # the one slot is taken
+    await store.save(replace(first.job, status=JobStatus.SUCCEEDED))  # now posting it, still under lease
+    second = await store.claim("w2", ["discord"], caps, LEASE, NOW + 3)
+    assert second is not None and second.job.id == "nextrun1"  # same person, same single slot: free
+    # w1 dies while posting; w2 still holds the one slot, yet w1's outcome is claimed to be posted
+    assert await store.renew("nextrun1", "w2", LEASE, NOW + 2 + LEASE)
+    await _enqueued(store, "waiting1", NOW + 4, user="someone")
+    again = await store.claim("w3", ["discord"], caps, LEASE, NOW + 3 + LEASE)
+    assert again is not None and again.job.id == "shows001" and again.job.status is JobStatus.SUCCEEDED
+    assert await store.claim("w4", ["discord"], caps, LEASE, NOW + 3 + LEASE) is None  # waiting1 has no slot
+
+
+async def test_a_job_whose_gatherer_died_is_given_up_once_its_lease_ran_out(store: JobStore) -> None:
+    """A process died gathering a merge's images: any replica finds it once the lease is over."""
+    job = simple_job("gather02", created_at=NOW)
+    assert await store.admit(job, 0.1, DAY, gatherer="dead", lease_until=NOW + LEASE) is None
+    assert await store.expire_gathering(["discord"], NOW + LEASE - 1) == []  # it may still be gathering
+    assert await store.expire_gathering(["slack"], NOW + LEASE + 1) == []  # not a platform asked for
+    given_up = await store.expire_gathering(["discord"], NOW + LEASE + 1)
+    assert [j.id for j in given_up] == ["gather02"]
+    assert given_up[0].status is JobStatus.INTERRUPTED and given_up[0].error == INTERRUPTED_WHILE_GATHERING
+    assert await store.count_user_jobs_since("discord", "guild-1", "user-1", 0.0) == 0  # released
+    assert await store.expire_gathering(["discord"], NOW + LEASE + 2) == []  # told once
+    assert not await store.enqueue("gather02", NOW + LEASE + 3)  # the stalled gatherer cannot bring it back
+    assert await store.claim("w1", ["discord"], ROOMY, LEASE, NOW + LEASE + 3) is None
+
+
+async def test_a_gathering_lease_is_renewed_ends_at_enqueue_and_takes_no_slot(store: JobStore) -> None:
+    caps = Caps(global_concurrency=1, per_user_concurrency=1)
+    job = simple_job("gather03", created_at=NOW)
+    assert await store.admit(job, 0.1, DAY, gatherer="w1", lease_until=NOW + LEASE) is None
+    await _enqueued(store, "runs0001", NOW + 1)
+    assert (await store.claim("w2", ["discord"], caps, LEASE, NOW + 2)) is not None  # the gatherer holds no slot
+    assert await store.renew("gather03", "w1", LEASE, NOW + LEASE - 1)
+    assert await store.expire_gathering(["discord"], NOW + LEASE + 1) == []  # renewed
+    assert await store.enqueue("gather03", NOW + LEASE + 2)
+    assert not await store.enqueue("gather03", NOW + LEASE + 3)  # once
+    assert await store.expire_gathering(["discord"], NOW + 10 * LEASE) == []
+    assert await store.queue_positions(NOW + LEASE + 2) == {"gather03": 1}  # claimable: its lease ended

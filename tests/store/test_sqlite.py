@@ -292,6 +292,7 @@ async def test_a_database_from_before_roles_gains_them_and_its_references_are_pl
     with sqlite3.connect(path) as db:  # back to the schema and data from before roles
         db.execute("ALTER TABLE job_references DROP COLUMN role")
         db.execute("DROP INDEX jobs_by_lease")  # migration 4 (the lease index) came after roles
+        db.execute("ALTER TABLE jobs DROP COLUMN posted_at")  # and migration 5 (when an outcome was shown)
         db.execute("DELETE FROM schema_version WHERE version >= ?", (ROLES_MIGRATION,))
     second = SqliteJobStore(path)
     await second.open()
