@@ -109,6 +109,12 @@ WAITING_AT_STOP = (
 UNPRICED_MODEL = "unpriced_model"  # the LimitExceeded.limit of a model the cost cap cannot count
 RESUMED_PREFIX = "Resumed after a restart. "
 RUNNING_ELSEWHERE = "This merge is running; its progress and result are shown in its status message."
+STILL_RUNNING = (
+    "This merge is still running, here or on another replica; its result will show in its status message. "
+    "Press again once it has finished."
+)
+# What may be done to a merge that is still running: read it, or delete it (through the store).
+WHILE_RUNNING = (ActionKind.DETAILS, ActionKind.DELETE)
 REBALANCE_FACTOR = 1.5
 PRUNE_EVERY = 20
 LINEAGE_SHOWN = 10  # calls Details lists the cost of
@@ -339,6 +345,8 @@ class MergeService:
             self._authorize(job, actor, action.kind)
         except PermissionDenied as exc:
             return Outcome(notice(exc.user_message), job=job, ok=False, error=exc)
+        if job.status in (JobStatus.QUEUED, JobStatus.RUNNING) and action.kind not in WHILE_RUNNING:
+            return Outcome(notice(STILL_RUNNING), job=job, ok=False)  # a second run of it would start
         if action.kind is ActionKind.DETAILS:
             return Outcome(details_view(job, await self._lineage(job)), job=job)
         if action.kind is ActionKind.DELETE and action.arg != DELETE_CONFIRMED:

@@ -76,7 +76,7 @@ class Limits:
     allow_unpriced_models: bool = False  # run models with no price, which the cost cap then cannot count
     blob_cap_bytes: int = 2 * 1024 * 1024 * 1024
     job_timeout_s: float = 300.0
-    lease_s: float = 30.0  # a claimed job's lease, renewed every third of it; a dead worker's job moves on after it
+    lease_s: float = 30.0  # a claimed job's lease, renewed every sixth of it; a dead worker's job moves on after it
     resume_within_s: float = 3600.0  # a job left by a dead process resumes by itself if younger than this
     fetch_timeout_s: float = 30.0
     decode_timeout_s: float = 10.0

@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 LEASE_S = 30.0  # the default lease (MERGEBOT_LEASE_SECONDS): a dead worker's job is claimed again within it
 POLL_S = 1.0  # look for work other processes enqueued (or left behind) this often
+# A lease is renewed this many times per lease: a process held up (a busy machine starves its event
+# loop for seconds) keeps its jobs unless it misses the renewals of five sixths of a lease.
+RENEWALS_PER_LEASE = 6
 # A job enqueued by another replica may be claimed before that replica stored its status
 # message id; the claiming worker waits this long for it before posting a new status message.
 STATUS_WAIT_S = 5.0
@@ -332,11 +335,11 @@ class Worker:
         return job
 
     async def _renew(self, job_id: str, work: asyncio.Task[None] | None) -> None:
-        every = self._lease_s / 3
+        every = self._lease_s / RENEWALS_PER_LEASE
         while True:
             due = time.monotonic() + every
             await asyncio.sleep(every)
-            if (late := time.monotonic() - due) > every:  # the event loop was held up: the lease is at risk
+            if (late := time.monotonic() - due) > 2 * every:  # the event loop was held up: the lease is at risk
                 log.warning("the lease of job %s is renewed %.1f s late", job_id, late)
             try:
                 held = await self._store.renew(job_id, self.owner, self._lease_s, time.time())
