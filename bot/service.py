@@ -691,6 +691,14 @@ class MergeService:
         job = claimed.job
         if job.status in UNSHOWN_STATUSES:
             return await self._stored_outcome(job)
+        outcome = await self._run_attempt(claimed, sink)
+        if claimed.attempt > 1 and not outcome.view.text.startswith(RESUMED_PREFIX):
+            # Its final text says so too: a "resumed" progress edit can be replaced by a later one unseen.
+            return replace(outcome, view=replace(outcome.view, text=RESUMED_PREFIX + outcome.view.text))
+        return outcome
+
+    async def _run_attempt(self, claimed: Claimed, sink: ProgressSink) -> Outcome:
+        job = claimed.job
         report = _Reporter(sink, job.id, resumed=claimed.attempt > 1)
         timings: dict[str, float] = dict(job.timings)
         started = time.perf_counter()

@@ -60,6 +60,8 @@ async def test_a_job_running_when_the_process_died_resumes_by_itself(
         outcome = after.outcome_of(job_id)
         assert outcome is not None and outcome.ok, outcome
         assert outcome.job is not None and outcome.job.status is JobStatus.SUCCEEDED
+        # The result says it too: a progress edit saying so can be replaced by a later one before it shows.
+        assert outcome.view.text.startswith("Resumed after a restart. ")
         assert len(openai_double.requests) == 1  # generation re-ran once; gathering did not
         shown = [p.text for p in after.progress if p.job_id == job_id and p.stage is not Stage.DONE]
         assert shown and all(text.startswith("Resumed after a restart.") for text in shown)

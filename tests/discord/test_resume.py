@@ -30,6 +30,6 @@ async def test_a_merge_cut_off_by_a_restart_finishes_in_its_status_message(
     await discord_api.wait_for(says_resumed)
     result = await result_of(discord_api, interaction)
 
-    assert result["id"] == status["id"] and result["content"].startswith("Merged A, B")
+    assert result["id"] == status["id"] and result["content"].startswith("Resumed after a restart. Merged A, B")
     assert len(openai_api.requests) == 2  # the cut-off call and the resumed one
     assert len(discord_api.bot_messages(thread)) == before  # no second status message, no second result
