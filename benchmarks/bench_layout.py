@@ -7,23 +7,25 @@ landscapes with the size on auto, six mixed with one weighted 2, nine mixed, 24 
 it arranges each on a 2048-px sheet whose aspect is free (the output size on ``auto``) and on the
 fixed square, and prints:
 
-* fill: the share of the sheet the pictures cover;
-* best ordered: the best any slicing layout whose labels read in order covers for that set, every
-  panel at exactly its weight's share, no gutters (exact, any set size); panels may grow into
-  slack by up to ``MAX_GROWTH``, so the fill can pass it by a few points;
-* any order: the best any slicing layout could cover with the labels in any order, no gutters and
-  every panel grown by the full ``MAX_GROWTH`` (exhaustive for up to 9 pictures, "-" for larger
-  sets): what the geometry allows when reading order does not matter;
-* worst weight error: the largest gap between a panel's share of the covered area and its
-  weight's share, over panels not capped at twice their picture's size (the target is 20 %);
+* fill: the share of the sheet the pictures cover (auto, then the square);
+* bound: ``compose.layout_bound.fill_bound``, the most ANY arrangement of the set could cover (any
+  placement, any label order, no gutters, panels within 20 % of their weight's share, never more
+  than twice their picture): a proof, not another layout, so a fill below it is not necessarily
+  lost; 100 % means the shapes alone do not limit the cover;
+* in-order search: the best cover of the layouter's whole family of reading-order layouts
+  (slicing trees whose leaves read A, B, C…, a row ending in a stack) found without its pruning,
+  without gutters, every panel at exactly its share and capped pictures at the size they got: how
+  much of the gap to the bound the pruning and the gutters cost, and how much the reading order;
+* weight err: the largest gap between a panel's share of the covered area and its weight's share,
+  over panels not capped at twice their picture's size (the target is 20 %);
 * in order: whether the labels read A, B, C… left to right and top to bottom, on both sheets;
-* capped: the panels kept at twice their picture's size (tiny icons);
+* upscale: the largest factor any picture is shown at over its own pixel size (at most 2), and how
+  many were capped (tiny icons);
 * the CPU time one ``arrange`` call takes (median of 5), in ms.
 """
 
 from __future__ import annotations
 
-import math
 import statistics
 import sys
 import time
@@ -34,26 +36,34 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compose import layout
-from compose.layout import MAX_ASPECT, MAX_GROWTH, Arrangement, Item, arrange, clamp_weight, reads_in_order
+from compose.layout import MAX_ASPECT, Arrangement, Item, arrange, clamp_weight, reads_in_order
+from compose.layout_bound import fill_bound
 
 SIDE = 2048
 PANORAMA, TALL, PHOTO, PORTRAIT, SQUARE, PHONE, WIDE = 4.0, 1 / 3, 4 / 3, 3 / 4, 1.0, 9 / 16, 16 / 9
 ICON = Item(SQUARE, native=(32, 32))
 
+
+def photo(aspect: float, weight: float = 1.0) -> Item:
+    """A phone photo's worth of pixels (12 MP) at ``aspect``: never capped on a 2048-px sheet."""
+    height = round((12e6 / aspect) ** 0.5)
+    return Item(aspect, weight, native=(round(height * aspect), height))
+
+
 MIXES: dict[str, list[Item]] = {
-    "2 clashing: 4:1 panorama, 1:3 portrait": [Item(PANORAMA), Item(TALL)],
-    "3 landscapes (4:3)": [Item(PHOTO)] * 3,
+    "2 clashing: 4:1 panorama, 1:3 portrait": [photo(PANORAMA), photo(TALL)],
+    "3 landscapes (4:3)": [photo(PHOTO)] * 3,
     "6 mixed (panorama, tall), B weighted 2": [
-        Item(PHOTO),
-        Item(PANORAMA, 2.0),
-        Item(TALL),
-        Item(SQUARE),
-        Item(PORTRAIT),
-        Item(WIDE),
+        photo(PHOTO),
+        photo(PANORAMA, 2.0),
+        photo(TALL),
+        photo(SQUARE),
+        photo(PORTRAIT),
+        photo(WIDE),
     ],
-    "9 mixed": [Item(shape) for shape in (PORTRAIT, PHOTO, SQUARE, PHONE, WIDE, PHOTO, PANORAMA, SQUARE, TALL)],
+    "9 mixed": [photo(shape) for shape in (PORTRAIT, PHOTO, SQUARE, PHONE, WIDE, PHOTO, PANORAMA, SQUARE, TALL)],
     "24 mixed, 4 tiny icons": [
-        ICON if index % 6 == 5 else Item((PORTRAIT, PHOTO, SQUARE, PHONE, WIDE)[index % 5], 1.0 + (index % 3) / 2)
+        ICON if index % 6 == 5 else photo((PORTRAIT, PHOTO, SQUARE, PHONE, WIDE)[index % 5], 1.0 + (index % 3) / 2)
         for index in range(24)
     ],
 }
@@ -70,50 +80,31 @@ def worst_weight_error(items: Sequence[Item], arrangement: Arrangement) -> float
     )
 
 
-def bound(items: Sequence[Item]) -> float | None:
-    """The best cover of any slicing layout of ``items`` in any order (exhaustive), None past 9 items."""
-    count = len(items)
-    if count > 9:
-        return None
-    weights = [clamp_weight(item.weight) for item in items]
-    total = sum(weights)
-    shapes: dict[int, list[tuple[float, float]]] = {}
-    for index, (item, weight) in enumerate(zip(items, weights, strict=True)):
-        area = weight / total
-        shapes[1 << index] = [(math.sqrt(area * item.aspect), math.sqrt(area / item.aspect))]
-    for subset in range(1, 1 << count):
-        if subset in shapes:
-            continue
-        found: list[tuple[float, float]] = []
-        part = (subset - 1) & subset
-        while part:
-            rest = subset ^ part
-            if part < rest:
-                for w1, h1 in shapes[part]:
-                    for w2, h2 in shapes[rest]:
-                        found.append((w1 + w2, max(h1, h2)))
-                        found.append((max(w1, w2), h1 + h2))
-            part = (part - 1) & subset
-        found.sort()
-        frontier: list[tuple[float, float]] = []
-        for w, h in found:
-            if not frontier or h < frontier[-1][1] - 1e-12:
-                frontier.append((w, h))
-        shapes[subset] = frontier
-
-    def cover(w: float, h: float) -> float:
-        aspect = min(MAX_ASPECT, max(1 / MAX_ASPECT, w / h))
-        return min(aspect / (w * w), 1 / (aspect * h * h))
-
-    best = max(cover(w, h) for w, h in shapes[(1 << count) - 1])
-    return min(1.0, best * (1 + MAX_GROWTH))
+def upscale(items: Sequence[Item], arrangement: Arrangement) -> float:
+    """The largest factor by which a panel's side exceeds its picture's."""
+    factors = [
+        max(box.width / item.native[0], box.height / item.native[1])
+        for box, item in zip(arrangement.boxes, items, strict=True)
+        if item.native is not None
+    ]
+    return max(factors, default=0.0)
 
 
-def ordered_bound(items: Sequence[Item]) -> float:
-    """The best cover of any slicing layout whose labels read in order by the layout's own rules (rows
-    may end in a stack, never start with one) with every panel at exactly its weight's share, found
-    exactly: the layout's search without its pruning and without gutters."""
-    weights = [clamp_weight(item.weight) for item in items]
+def in_order_search(items: Sequence[Item], arrangement: Arrangement) -> float:
+    """The best tight cover of any layout in the layouter's reading-order family (see the docstring).
+
+    Capped pictures count at the share of the covered area they got in ``arrangement``; the others
+    at their weights' share of the rest.
+    """
+    covered = sum(box.area for box in arrangement.boxes)
+    capped_area = sum(arrangement.boxes[index].area for index in arrangement.capped)
+    free_weight = sum(clamp_weight(item.weight) for index, item in enumerate(items) if index not in arrangement.capped)
+    weights = [
+        arrangement.boxes[index].area / max(1, covered - capped_area) * free_weight
+        if index in arrangement.capped
+        else clamp_weight(item.weight)
+        for index, item in enumerate(items)
+    ]
     units = layout._targets(items, weights)
     kept = layout._SHAPES_KEPT
     layout._SHAPES_KEPT = 10**9
@@ -139,21 +130,21 @@ def timed(items: Sequence[Item], fit: bool) -> tuple[Arrangement, float]:
 
 
 def main() -> int:
-    print(f"{SIDE}-px sheet; fill on the free aspect (size auto) and on the fixed square")
+    print(f"{SIDE}-px sheet; the size on auto (aspect free), then the fixed square")
     print(
-        f"{'mix':<40}{'canvas':>11}{'fill':>6}{'best ordered':>13}{'any order':>10}{'square':>8}{'weight err':>11}"
-        f"{'in order':>9}{'capped':>7}{'cpu ms':>7}"
+        f"{'mix':<40}{'canvas':>11}{'fill':>6}{'bound':>7}{'in-order search':>16}{'square':>8}{'bound':>7}"
+        f"{'weight err':>11}{'in order':>9}{'upscale':>8}{'capped':>7}{'cpu ms':>7}"
     )
     for name, items in MIXES.items():
         free, seconds = timed(items, fit=True)
         square, _ = timed(items, fit=False)
-        best = bound(items)
-        best_in_order = ordered_bound(items)
         ordered = reads_in_order(free.boxes) and reads_in_order(square.boxes)
         print(
             f"{name:<40}{free.size[0]:>6}x{free.size[1]:<4}{free.fill_ratio:>6.0%}"
-            f"{best_in_order:>13.0%}{'-' if best is None else f'{best:.0%}':>10}{square.fill_ratio:>8.0%}"
-            f"{worst_weight_error(items, free):>11.0%}{'yes' if ordered else 'NO':>9}"
+            f"{fill_bound(items, (SIDE, SIDE), fit_aspect=True):>7.0%}{in_order_search(items, free):>16.0%}"
+            f"{square.fill_ratio:>8.0%}{fill_bound(items, (SIDE, SIDE)):>7.0%}"
+            f"{max(worst_weight_error(items, free), worst_weight_error(items, square)):>11.0%}"
+            f"{'yes' if ordered else 'NO':>9}{max(upscale(items, free), upscale(items, square)):>7.2f}x"
             f"{len(free.capped):>7}{seconds * 1000:>7.0f}"
         )
     return 0
