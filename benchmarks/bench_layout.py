@@ -1,6 +1,6 @@
 """How well the sheet's layout reads and covers on hard mixes of shapes, as one command.
 
-    python -m benchmarks.bench_layout
+    python -m benchmarks.bench_layout [--exhaustive]
 
 Prints figures, asserts nothing. For a fixed set of hard mixes (two clashing shapes, three
 landscapes with the size on auto, six mixed with one weighted 2, nine mixed, 24 with tiny icons)
@@ -16,6 +16,11 @@ fixed square, and prints:
   (slicing trees whose leaves read A, B, C…, a row ending in a stack) found without its pruning,
   without gutters, every panel at exactly its share and capped pictures at the size they got: how
   much of the gap to the bound the pruning and the gutters cost, and how much the reading order;
+  the layouter's growth into slack (up to 12 %) can take the fill a point or two past it;
+* wider: ``benchmarks.reading_search``, every slicing layout in ANY tree order (a right part level
+  with its left part or lowered to its lowest panel) whose labels read in order, exhaustive, exact
+  shares, no gutters: whether the layouter's family misses better reading-order layouts. Sets of
+  up to 6 pictures, up to 9 with ``--exhaustive`` (about two minutes for the nine), "-" past that;
 * weight err: the largest gap between a panel's share of the covered area and its weight's share,
   over panels not capped at twice their picture's size (the target is 20 %);
 * in order: whether the labels read A, B, C… left to right and top to bottom, on both sheets;
@@ -35,6 +40,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from benchmarks.reading_search import best_in_order_cover
 from compose import layout
 from compose.layout import MAX_ASPECT, Arrangement, Item, arrange, clamp_weight, reads_in_order
 from compose.layout_bound import fill_bound
@@ -129,20 +135,22 @@ def timed(items: Sequence[Item], fit: bool) -> tuple[Arrangement, float]:
     return arrangement, statistics.median(runs)
 
 
-def main() -> int:
+def main(argv: Sequence[str] = ()) -> int:
+    widest = 9 if "--exhaustive" in argv else 6
     print(f"{SIDE}-px sheet; the size on auto (aspect free), then the fixed square")
     print(
-        f"{'mix':<40}{'canvas':>11}{'fill':>6}{'bound':>7}{'in-order search':>16}{'square':>8}{'bound':>7}"
-        f"{'weight err':>11}{'in order':>9}{'upscale':>8}{'capped':>7}{'cpu ms':>7}"
+        f"{'mix':<40}{'canvas':>11}{'fill':>6}{'bound':>7}{'in-order search':>16}{'wider':>7}{'square':>8}"
+        f"{'bound':>7}{'weight err':>11}{'in order':>9}{'upscale':>8}{'capped':>7}{'cpu ms':>7}"
     )
     for name, items in MIXES.items():
         free, seconds = timed(items, fit=True)
         square, _ = timed(items, fit=False)
         ordered = reads_in_order(free.boxes) and reads_in_order(square.boxes)
+        wider = f"{best_in_order_cover(items)[0]:.0%}" if len(items) <= widest else "-"
         print(
             f"{name:<40}{free.size[0]:>6}x{free.size[1]:<4}{free.fill_ratio:>6.0%}"
             f"{fill_bound(items, (SIDE, SIDE), fit_aspect=True):>7.0%}{in_order_search(items, free):>16.0%}"
-            f"{square.fill_ratio:>8.0%}{fill_bound(items, (SIDE, SIDE)):>7.0%}"
+            f"{wider:>7}{square.fill_ratio:>8.0%}{fill_bound(items, (SIDE, SIDE)):>7.0%}"
             f"{max(worst_weight_error(items, free), worst_weight_error(items, square)):>11.0%}"
             f"{'yes' if ordered else 'NO':>9}{max(upscale(items, free), upscale(items, square)):>7.2f}x"
             f"{len(free.capped):>7}{seconds * 1000:>7.0f}"
@@ -151,4 +159,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:]))

@@ -21,6 +21,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from compose import SheetInput, compose_sheet, sheet_label
+from compose.layout import reads_in_order
 
 OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "sheet-example.jpg"
 FOLDER = Path(skimage.data.__file__).parent
@@ -45,7 +46,7 @@ def photos() -> list[tuple[bytes, float, str, str]]:
     return [
         (_file("astronaut.png"), 2.0, "ana: the character, suit and all", "astronaut.png"),
         (_cut("hubble_deep_field.jpg", (0, 300, 872, 518)), 1.0, "ben: this sky as a wide band", "sky.png"),
-        (_cut("rocket.jpg", (150, 0, 363, 640)), 1.0, "cy: the tower", "tower.png"),
+        (_cut("rocket.jpg", (236, 0, 378, 427)), 1.0, "cy: the tower", "tower.png"),
         (_file("coffee.png"), 1.0, "ana: this cup, on the table", "coffee.png"),
         (_file("chelsea.png"), 1.0, "ben: add the cat ★ on her lap", "chelsea.png"),
         (_cut("logo.png", (0, 0, 500, 500), (32, 32)), 1.0, "cy: our logo", "logo.png"),
@@ -61,6 +62,7 @@ def build(size: tuple[int, int] = (2048, 2048)) -> bytes:
     ]
     sheet = compose_sheet(refs, size=size, fmt="jpeg", fit_aspect=True)
     print(f"{len(refs)} pictures on {sheet.size[0]}x{sheet.size[1]}, fill {sheet.fill_ratio:.2f}, small: {sheet.small}")
+    print(f"  labels read in order: {reads_in_order([sheet.boxes[ref.label] for ref in refs])}")
     for label, box in sheet.boxes.items():
         print(f"  {label}: {box.width}x{box.height} at ({box.x0}, {box.y0})")
     return sheet.data

@@ -12,8 +12,9 @@ No image library here. The arrangement is found in five named phases:
    until one reads left to right, top to bottom (``reads_in_order``); plain rows
    always do. With ``fit_aspect`` the canvas keeps its long side and takes the
    aspect (1:3 to 3:1) that the best layout covers most.
-3. scale: the largest scale at which that tree, with real pixel gutters, fits
-   the canvas.
+3. scale: the largest scale at which that tree, with real pixel gutters between
+   panels, fits the canvas (no margin at the sheet's edge: the edge frames the
+   outer panels, and a margin would only leave a grey frame uncovered).
 4. place: the tree is walked top-down handing out the canvas; every item gets at
    least its exact-weight rectangle, grows into local slack by at most
    ``MAX_GROWTH`` of its area, and is centred in its cell.
@@ -130,7 +131,7 @@ def clamp_weight(weight: float) -> float:
 
 
 def default_gutter(size: tuple[int, int]) -> int:
-    """Gutter (and outer margin) in pixels: about 0.8 % of the shorter side, at least 2."""
+    """Gutter between panels in pixels: about 0.8 % of the shorter side, at least 2."""
     return max(2, round(min(size) * 0.008))
 
 
@@ -236,9 +237,8 @@ def _arrange(
             return grown if reads_in_order(grown.boxes) else plain
     canvas = ranked[0][0]
     gap = default_gutter(canvas) if gutter is None else gutter
-    inner = (canvas[0] - 2 * gap, canvas[1] - 2 * gap)
     unit_gap = _unit_gap(gap, canvas)
-    rows = min(_row_layouts(len(units)), key=lambda expression: _cost(expression, units, inner, unit_gap))
+    rows = min(_row_layouts(len(units)), key=lambda expression: _cost(expression, units, canvas, unit_gap))
     return _realise(rows, units, items, canvas, gap, grow=True)
 
 
@@ -256,10 +256,9 @@ def _realise(
     gap: int,
     grow: bool,
 ) -> Arrangement:
-    inner = (size[0] - 2 * gap, size[1] - 2 * gap)
-    scale = _fit_scale(expression, units, inner, gap)
+    scale = _fit_scale(expression, units, size, gap)
     base = [(w * scale, h * scale) for w, h in units]
-    grown = _inflate(expression, base, inner, gap) if grow else base
+    grown = _inflate(expression, base, size, gap) if grow else base
     boxes = _place(expression, base, grown, items, gap, size)
     fill = sum(box.area for box in boxes) / (size[0] * size[1])
     return Arrangement(size=size, boxes=tuple(boxes), fill_ratio=fill)
@@ -287,8 +286,7 @@ _Shape = tuple[float, float, float, float, _Tree]
 
 def _unit_gap(gap: int, size: tuple[int, int]) -> float:
     """Gutters are fixed pixels; express them in unit lengths at a typical final scale."""
-    inner_w, inner_h = max(1, size[0] - 2 * gap), max(1, size[1] - 2 * gap)
-    return gap / math.sqrt(0.8 * inner_w * inner_h)
+    return gap / math.sqrt(0.8 * size[0] * size[1])
 
 
 def _shapes(units: Sequence[tuple[float, float]], gap: int, size: tuple[int, int]) -> list[_Shape]:
@@ -577,12 +575,12 @@ def _place(
             visit(left, x, y, width, top_h)
             visit(right, x, y + top_h + gap, width, free - top_h)
 
-    visit(root, float(gap), float(gap), float(size[0] - 2 * gap), float(size[1] - 2 * gap))
+    visit(root, 0.0, 0.0, float(size[0]), float(size[1]))
     placed = [box for box in boxes if box is not None]
     if len(placed) != len(items):
         raise AssertionError("layout lost an item")
     # Centre the whole page vertically in what is left below it.
-    shift = (size[1] - gap - max(box.y1 for box in placed)) // 2
+    shift = (size[1] - max(box.y1 for box in placed)) // 2
     return [Box(box.x0, box.y0 + shift, box.x1, box.y1 + shift) for box in placed] if shift > 0 else placed
 
 

@@ -294,3 +294,23 @@ def test_no_panel_is_more_than_twice_its_picture(placed: list[Item], size: tuple
     for box, item in zip(arrangement.boxes, placed, strict=True):
         assert item.native is not None
         assert box.width <= item.native[0] * MAX_UPSCALE + 1 and box.height <= item.native[1] * MAX_UPSCALE + 1
+
+
+NINE_MIXED = [PORTRAIT, LANDSCAPE, SQUARE, PHONE, WIDE, LANDSCAPE, 4.0, SQUARE, 1 / 3]
+
+
+def test_nine_mixed_shapes_with_a_panorama_and_a_strip_cover_three_quarters() -> None:
+    """bench_layout's "9 mixed": with the aspect free and no grey frame round the sheet, at least 75 %."""
+    placed = [Item(shape) for shape in NINE_MIXED]
+    arrangement = arrange(placed, (2048, 2048), fit_aspect=True)
+    check_geometry(arrangement, placed)
+    assert reads_in_order(arrangement.boxes)
+    assert arrangement.fill_ratio >= 0.75
+
+
+def test_outer_panels_reach_the_edge_of_the_sheet() -> None:
+    """Gutters separate panels; the sheet's edge needs no margin (it only left a grey frame uncovered)."""
+    boxes = arrange([Item(SQUARE)] * 4, (1024, 1024)).boxes
+    assert min(box.x0 for box in boxes) == 0 and max(box.x1 for box in boxes) == 1024
+    assert min(box.y0 for box in boxes) == 0 and max(box.y1 for box in boxes) == 1024
+    assert boxes[1].x0 - boxes[0].x1 == 8  # the gutter, 0.8 % of the side

@@ -76,7 +76,9 @@ def test_ordinary_photos_are_not_limited_by_their_shapes() -> None:
 )
 def test_no_layout_covers_more_than_the_bound(placed: list[Item], size: tuple[int, int], fit: bool) -> None:
     """The layouter is one arrangement among all: it never beats the bound (a pixel of rounding aside)."""
-    placed = [Item(item.native[0] / item.native[1], item.weight, item.native) if item.native else item for item in placed]
+    placed = [
+        Item(item.native[0] / item.native[1], item.weight, item.native) if item.native else item for item in placed
+    ]
     arrangement = arrange(placed, size, fit_aspect=fit)
     assert arrangement.fill_ratio <= fill_bound(placed, size, fit_aspect=fit) + 0.01
 

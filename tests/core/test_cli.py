@@ -413,3 +413,26 @@ async def test_dry_run_writes_a_png_sheet_quickly_and_losslessly(tmp_path: Path)
     default_level = io.BytesIO()
     pixels.save(default_level, "PNG")
     assert written.stat().st_size > len(default_level.getvalue())  # a faster, lighter compression than level 6
+
+
+async def test_a_tiny_image_is_shown_small_and_the_cli_says_so(tmp_path: Path) -> None:
+    """A 24-px icon is never blown up past twice its size; the warning line and the JSON both say so."""
+    (tmp_path / "room.jpg").write_bytes(jpeg(1200, 900, seed=2))
+    (tmp_path / "icon.png").write_bytes(png(24, 24, seed=3))
+    code, out, err = await mergebot(
+        "merge",
+        "room.jpg",
+        "icon.png",
+        "-p",
+        "the logo of B on the wall of A",
+        "--dry-run",
+        "--out",
+        "s.png",
+        cwd=tmp_path,
+    )
+    assert code == 0, err
+    assert "mergebot: warning: B is only 24x24 px, so it is shown small on the sheet" in err
+    request = json.loads(out)
+    assert any(line.startswith("B is only 24x24 px") for line in request["warnings"])
+    x0, y0, x1, y1 = request["sheet"]["boxes"]["B"]
+    assert x1 - x0 <= 48 and y1 - y0 <= 48

@@ -7,7 +7,7 @@ from tests.discord.conftest import RunningBot, World
 from tests.discord.session import eventually, result_of, settled
 from tests.doubles.discord_double import DiscordDouble, button_labels
 from tests.doubles.openai_double import OpenAIDouble
-from tests.imagegen import png
+from tests.imagegen import jpeg, png
 
 
 async def test_merge_from_a_pinned_message_keeps_the_letter_its_caption_says(
@@ -109,3 +109,18 @@ async def test_merge_from_here_inside_a_thread_keeps_the_thread_s_letters(
     result = await result_of(discord_api, submitted)
 
     assert result["content"].startswith("Merged B, C:"), "the cliffs stay B when merging from their message"
+
+
+async def test_a_tiny_image_is_shown_small_and_the_result_says_so(
+    bot: RunningBot, discord_api: DiscordDouble, world: World
+) -> None:
+    await discord_api.post_message(world.channel, world.alice, "the room", files=[("room.jpg", jpeg(1200, 900, 1))])
+    await discord_api.post_message(world.channel, world.bob, "this logo", files=[("icon.png", png(24, 24, 2))])
+    interaction = await discord_api.slash_command(
+        world.channel, world.alice, "merge", {"prompt": "the logo from B on the wall of A"}
+    )
+    result = await result_of(discord_api, interaction)
+
+    assert result["content"].startswith("Merged A, B:")
+    note = "B is only 24x24 px, so it is shown small on the sheet (never more than twice its size)."
+    assert note in result["content"]

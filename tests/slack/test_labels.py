@@ -87,3 +87,17 @@ async def test_more_images_than_the_limit_merges_the_newest_and_names_the_rest(
         assert "“Merge images from here” in the ⋮ menu" in result["text"], "says how to start later"
     finally:
         await bot.stop()
+
+
+async def test_a_tiny_image_is_shown_small_and_the_result_says_so(bot: Harness, slack: SlackDouble) -> None:
+    root = slack.upload(CHANNEL, ANN, ("room.jpg", jpeg(1200, 900, seed=1)), text="the room")
+    thread = str(root["ts"])
+    slack.upload(CHANNEL, BOB, ("icon.png", png(24, 24, seed=2)), text="this logo", thread_ts=thread)
+    await slack.mention(CHANNEL, ANN, "the logo from B on the wall of A", thread_ts=thread)
+
+    [result] = await bot.results(thread)
+    assert "B is only 24x24 px, so it is shown small on the sheet (never more than twice its size)." in result["text"]
+    job = await bot.job_of(result)
+    assert job.sheet_boxes is not None
+    x0, y0, x1, y1 = job.sheet_boxes["B"]
+    assert x1 - x0 <= 48 and y1 - y0 <= 48
