@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import binascii
+import importlib
 import logging
 import random
 import re
@@ -136,6 +137,14 @@ class Generator:
             )
         return self._client
 
+    async def client(self) -> AsyncOpenAI:
+        """The client, made on first use. The SDK is imported on a thread: the import takes about a
+        second (several under load), and on the event loop it would hold up every chat event."""
+        if self._client is None and self._settings.openai_api_key is not None:
+            # Through the import system even when another merge started the import: it waits for it.
+            await asyncio.to_thread(importlib.import_module, "openai")
+        return self._openai()
+
     async def aclose(self) -> None:
         """Close the HTTP client, if one was made."""
         if self._client is not None:
@@ -161,7 +170,7 @@ class Generator:
         the request, and ``GenerationError`` subclasses when the call fails.
         """
         caps, files = check_call(images, prompt, options, area)
-        client = self._openai()
+        client = await self.client()
         timeout_s = self._settings.limits.job_timeout_s
         started = time.monotonic()
         identifier = safety_identifier(person, self._safety_salt()) if person is not None else None

@@ -328,6 +328,29 @@ def test_importing_the_generator_does_not_import_openai() -> None:
     assert out.stdout.strip() == "False"
 
 
+_FIRST_CLIENT = """
+import asyncio, sys, threading
+from bot.generate import Generator
+from bot.settings import Secret, Settings
+importers = set()  # the threads that imported any part of the SDK
+sys.addaudithook(lambda event, args: importers.add(threading.current_thread().name)
+                 if event == "import" and args[0].partition(".")[0] == "openai" else None)
+async def first_call():
+    generator = Generator(Settings(openai_api_key=Secret("sk-unused")))
+    await generator.client()
+    await generator.aclose()
+    return threading.current_thread().name
+loop_thread = asyncio.run(first_call())
+print(loop_thread in importers, len(importers))
+"""
+
+
+def test_the_first_client_imports_the_sdk_off_the_event_loop() -> None:
+    """The SDK's import (a second, several under load) must not hold up every chat event meanwhile."""
+    out = subprocess.run([sys.executable, "-c", _FIRST_CLIENT], capture_output=True, text=True, check=True, cwd=".")
+    assert out.stdout.split() == ["False", "1"], out.stdout  # one thread imported it, not the loop's
+
+
 async def test_rate_limit_longer_than_the_time_left_is_reported_at_once(
     openai_double: OpenAIDouble, settings_for: Callable[..., Settings]
 ) -> None:
