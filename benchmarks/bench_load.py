@@ -41,7 +41,7 @@ from pathlib import Path
 
 from benchmarks.photos import photo_jpeg
 from tests.doubles.openai_double import OpenAIDouble
-from tests.doubles.slack_double import APP_TOKEN, BOT_TOKEN, SlackDouble
+from tests.doubles.slack_double import ACK_WINDOW_S, APP_TOKEN, BOT_TOKEN, SlackDouble
 
 ROOT = Path(__file__).resolve().parent.parent
 CHANNEL = "C0LOAD"
@@ -67,6 +67,7 @@ class Run:
     stop_s: float
     stages: dict[str, list[float]]
     generations: list[tuple[float, float]]  # when each merge's API call ran (wall clock)
+    acks: list[float]  # how long each mention's Socket Mode acknowledgement took
 
 
 def percentile(values: list[float], fraction: float) -> float:
@@ -122,13 +123,20 @@ def is_failure(message: dict[str, object]) -> bool:
 
 
 async def load_run(
-    merges: int, *, latency_s: tuple[float, float], rate_limits: bool, concurrency: int = 4, burst_s: float = 3.0
+    merges: int,
+    *,
+    latency_s: tuple[float, float],
+    rate_limits: bool,
+    concurrency: int = 4,
+    burst_s: float = 3.0,
+    ack_window_s: float = ACK_WINDOW_S,
 ) -> Run:
-    """Start the bot, send ``merges`` mentions from as many people within ``burst_s``, wait for every answer."""
+    """Start the bot, send ``merges`` mentions from as many people within ``burst_s``, wait for every answer.
+    A mention not acknowledged within ``ack_window_s`` (Slack's 3 s) ends the run."""
     photos = [photo_jpeg(seed, 1152, 864, quality=85) for seed in range(8)]
     async with (
         OpenAIDouble(latency_s=latency_s, seed=merges) as openai_api,
-        SlackDouble(rate_limits=rate_limits) as slack,
+        SlackDouble(rate_limits=rate_limits, ack_window_s=ack_window_s) as slack,
     ):
         threads: list[tuple[str, str]] = []
         for index in range(merges):
@@ -147,6 +155,7 @@ async def load_run(
                 await slack.connected()
                 started = time.monotonic()
                 sent: dict[str, float] = {}
+                acks: list[float] = []
                 answered: dict[str, float] = {}
                 answered_at: dict[str, float] = {}  # wall clock, beside the store's
                 failed: set[str] = set()
@@ -172,6 +181,7 @@ async def load_run(
                     await slack.mention(
                         CHANNEL, user, "the subject from A in the scene from B, lit like C", thread_ts=thread_ts
                     )
+                    acks.append(time.monotonic() - sent[thread_ts])
                     watchers.append(asyncio.create_task(watch(thread_ts)))
                 await asyncio.gather(*watchers)
                 wall = max(answered.values()) - min(sent.values())
@@ -211,6 +221,7 @@ async def load_run(
             stop_s=stop_s,
             stages=stages,
             generations=generations,
+            acks=acks,
         )
 
 
@@ -263,6 +274,10 @@ def report(title: str, run: Run) -> None:
     )
     edits = run.edits_per_merge
     print(f"status edits per merge: mean {statistics.mean(edits):.1f}, max {max(edits)} (target <= 12)")
+    print(
+        f"acknowledgements: p50 {percentile(run.acks, 0.5) * 1000:.0f} ms, "
+        f"p99 {percentile(run.acks, 0.99) * 1000:.0f} ms, max {max(run.acks) * 1000:.0f} ms (Slack's window 3 s)"
+    )
     print(f"429s received: {sum(run.limited.values())} " + ", ".join(f"{m} {n}" for m, n in run.limited.most_common()))
     print("platform calls per merge: " + ", ".join(f"{m} {n / run.merges:.2f}" for m, n in sorted(run.calls.items())))
     print(f"peak RSS of the bot: {run.peak_rss_mb:.0f} MB; stopped {run.stop_s:.1f} s after SIGTERM")

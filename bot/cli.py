@@ -259,7 +259,22 @@ def _run(settings: Settings) -> int:
             asyncio.run(run(settings))
     except ConfigError as exc:
         _exit(EXIT_USAGE, _one_line(exc.user_message))
-    return EXIT_OK
+    _exit_without_teardown(EXIT_OK)
+
+
+def _exit_without_teardown(code: int) -> NoReturn:
+    """End a stopped ``mergebot run`` at once: everything is stored and closed by now, and the
+    interpreter's own teardown (freeing every object of a process that served a while) was
+    most of a stop's time: 0.8 s of 0.9 s after a few merges at load 8, seconds at load 10,
+    against a 10 s Docker grace. Logs and streams are flushed first; the decode workers and
+    their forkserver end by themselves when their pipes to this process close."""
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 # -- merge: input ------------------------------------------------------------------------------

@@ -80,6 +80,7 @@ from .store import (
     JobStore,
     open_store,
 )
+from .turns import GatherTurns
 from .usage import usage_view
 from .variations import VARIATION_CAPTION, picked, variation_number, with_variation_first
 from .views import (
@@ -105,6 +106,12 @@ WAITING_AT_STOP = (
     "mergebot is restarting before this merge's turn came, so it has not started and nothing was spent yet. "
     "It stays in line and starts by itself when mergebot is back."
 )
+
+NOT_STARTED_AT_STOP = (
+    "mergebot is restarting before this merge could fetch its images, so it did not start and nothing was "
+    "spent. Ask again in a minute."
+)
+WAITING_TO_GATHER = "Waiting for my turn to fetch the images…"
 
 UNPRICED_MODEL = "unpriced_model"  # the LimitExceeded.limit of a model the cost cap cannot count
 RESUMED_PREFIX = "Resumed after a restart. "
@@ -206,6 +213,7 @@ class MergeService:
         self._stale: list[Job] = []  # too old to resume, waiting for their platform to be told
         self._tasks: set[asyncio.Task[None]] = set()
         self._downloads: dict[str, _Downloads] = {}  # by job id, from gathering until its run ends
+        self._gathering = GatherTurns()
 
     @classmethod
     async def open(
@@ -631,16 +639,26 @@ class MergeService:
 
     async def _submit(self, job: Job, sink: ProgressSink, request: MergeRequest | None) -> Outcome:
         """Gather an admitted job's images (new merges), enqueue it and wait for a worker to run it."""
-        ticket = self._worker.expect(job, sink)
         started = time.perf_counter()
         report = _Reporter(sink, job.id)
         timings: dict[str, float] = {}
+        owner = _owner(job.origin)
+        if request is not None:
+            try:
+                async with self._worker.holding(job.id):  # its admission lease lasts while it waits its turn
+                    await self._turn_to_gather(owner, report)
+            except Released:
+                return await self._fail(job, ShuttingDown(NOT_STARTED_AT_STOP), report, timings, started, charged=False)
+        ticket = self._worker.expect(job, sink)
         try:
             missing: Mapping[str, str] = missing_from(job.warnings)
             if request is not None:
-                await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
-                async with self._worker.holding(job.id):
-                    job, missing, downloads = await self._gather_into(job, request)
+                try:
+                    await report(Stage.FETCHING, f"Fetching {len(request.sources)} images…")
+                    async with self._worker.holding(job.id):
+                        job, missing, downloads = await self._gather_into(job, request)
+                finally:
+                    self._gathering.leave(owner)
                 timings.update(job.timings)
                 if downloads:
                     # Stored ones are read back when the job runs, so a queued job holds no memory for them.
@@ -683,6 +701,13 @@ class MergeService:
         finally:
             self._worker.forget(job.id)
             self._downloads.pop(job.id, None)
+
+    async def _turn_to_gather(self, owner: tuple[str, str, str], report: _Reporter) -> None:
+        """Wait for a turn to gather (``bot.turns``); raises ``Released`` when the bot stops first."""
+        if not self._gathering.free():
+            await report(Stage.FETCHING, WAITING_TO_GATHER)
+        with self.drain.waiting():
+            await self._gathering.wait(owner)
 
     async def _run_claimed(self, claimed: Claimed, sink: ProgressSink) -> Outcome:
         """Compose, generate and store a job a worker claimed; a second attempt says it resumed.

@@ -174,6 +174,21 @@ async def test_an_idle_discord_bot_stops_at_once(tmp_path: Path) -> None:
     assert took < IDLE_STOP_LIMIT_S, f"an idle Discord bot took {took:.1f} s to stop"
 
 
+async def test_a_bot_that_ran_a_merge_stops_at_once_once_idle(
+    socket_bot: Bot, doubles: tuple[OpenAIDouble, SlackDouble]
+) -> None:
+    _, slack_api = doubles
+    root = slack_api.upload(CHANNEL, "U0ANN", ("cat.png", png(640, 480, seed=3)), text="the cat")["ts"]
+    await slack_api.mention(CHANNEL, "U0ANN", "the cat from A, calmer", thread_ts=root)
+    await slack_api.wait_for(lambda: any("Merged A" in t for t in texts(slack_api, root)), what="the result")
+    await asyncio.sleep(0.5)  # idle
+
+    code, err, took = await socket_bot.stop()
+
+    assert code == 0, err
+    assert took < IDLE_STOP_LIMIT_S, f"a bot that ran a merge took {took:.1f} s to stop once idle"
+
+
 def free_port() -> int:
     import socket
 
