@@ -148,3 +148,23 @@ def test_the_layout_says_how_to_start_it_from_where_its_env_file_is(compose: dic
         assert env_file == ROOT / ".env", "the replicas read the repository's .env"
     assert "cp .env.example .env" in header and "docker compose -f deploy/compose.yaml" in header
     assert "MERGEBOT_SAFETY_SALT" in header, "replicas must share one salt (else each makes its own)"
+
+
+def test_the_dockerfile_and_the_readme_state_the_grace_the_bot_uses() -> None:
+    """What they tell an operator about stopping matches MERGEBOT_SHUTDOWN_GRACE's default, and
+    every stop timeout they suggest is longer than it (else the container is killed mid-grace)."""
+    grace = Settings().shutdown_grace_s
+    readme = (ROOT / "README.md").read_text()
+    stopping = readme.split("### Stopping (Docker and Kubernetes)", 1)[1].split("\n## ", 1)[0]
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for name, text in (("README", stopping), ("Dockerfile", dockerfile)):
+        stated = re.findall(r"MERGEBOT_SHUTDOWN_GRACE`?(?: seconds)? \((\d+)(?: s)?\)", text)
+        assert stated and {float(value) for value in stated} == {grace}, f"{name} states the grace {stated}"
+        timeouts = [
+            *re.findall(r"docker stop -t (\d+)", text),
+            *re.findall(r"stop_grace_period: (\d+)s", text),
+            *re.findall(r"terminationGracePeriodSeconds: (\d+)", text),
+        ]
+        assert len(timeouts) >= 3, f"{name} says how long Docker, Compose and Kubernetes should wait"
+        assert all(int(value) > grace for value in timeouts), f"{name} suggests a stop timeout within the grace"
+    assert "STOPSIGNAL SIGTERM" in dockerfile
