@@ -108,6 +108,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Run every enabled adapter until one fails or the process is asked to stop (SIGTERM,
     SIGINT, or ``stop``); a stop lets running merges finish within the grace period."""
     service = await open_service(settings)
+    service.warm_up()
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     signals = (signal.SIGINT, signal.SIGTERM)

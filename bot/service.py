@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import importlib
 import logging
 import secrets
 import time
@@ -290,6 +291,13 @@ class MergeService:
             await self._generator.aclose()
         await self._fetcher.aclose()
         await self._store.close()
+
+    def warm_up(self) -> None:
+        """Import the OpenAI SDK now, before any platform connects (``mergebot run`` calls this): the
+        import is about a second of CPU, and done on the event loop at a burst's first generation it
+        held the loop past Slack's 3 s acknowledgement of the mentions arriving meanwhile."""
+        if self._generator is None and self.settings.openai_api_key is not None:
+            importlib.import_module("openai")
 
     @property
     def generator(self) -> ImageGenerator:

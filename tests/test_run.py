@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 
 from bot import runner
@@ -81,3 +83,36 @@ async def test_run_serves_discord_and_slack_from_one_store(
         assert discord_job is not None and slack_job is not None
     finally:
         await service.aclose()
+
+
+async def test_run_imports_the_openai_sdk_before_any_platform_connects(
+    tmp_path: Path, doubles: tuple[OpenAIDouble, DiscordDouble, SlackDouble], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Importing the OpenAI SDK is about a second of CPU on the event loop: done at a burst's first
+    generation, it held the loop past Slack's 3 s acknowledgement of the mentions arriving then."""
+    openai_api, _, slack_api = doubles
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        openai_api_key=Secret("sk-test-not-real"),
+        openai_base_url=openai_api.base_url,
+        slack_bot_token=Secret(BOT_TOKEN),
+        slack_app_token=Secret(APP_TOKEN),
+        slack_api_url=slack_api.api_url,
+    )
+    connections_when_warmed: list[int] = []
+    warm_up = MergeService.warm_up
+
+    def spy(self: MergeService) -> None:
+        connections_when_warmed.append(slack_api.connections)
+        warm_up(self)
+
+    monkeypatch.setattr(MergeService, "warm_up", spy)
+    stop = asyncio.Event()
+    running = asyncio.create_task(runner.run(settings, stop))
+    try:
+        await slack_api.connected()
+    finally:
+        stop.set()
+        await asyncio.wait_for(running, 30)
+    assert connections_when_warmed == [0], "the SDK was imported before Slack connected"
+    assert "openai" in sys.modules
