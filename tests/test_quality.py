@@ -1,4 +1,4 @@
-"""ruff on the whole tree and mypy --strict on bot/ and compose/ are part of the suite."""
+"""ruff on the whole tree and mypy --strict on bot/, compose/ and adapters/ are part of the suite."""
 
 from __future__ import annotations
 
@@ -25,8 +25,9 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_mypy_strict_is_clean_on_bot_and_compose() -> None:
-    result = subprocess.run([tool("mypy"), "--strict", "bot", "compose"], cwd=ROOT, capture_output=True, text=True)
+def test_mypy_strict_is_clean_on_bot_compose_and_adapters() -> None:
+    command = [tool("mypy"), "--strict", "bot", "compose", "adapters"]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
