@@ -64,16 +64,21 @@ class FairSlots:
 
     @contextlib.asynccontextmanager
     async def place(self, owner: Hashable) -> AsyncIterator[None]:
-        await self._acquire(owner)
+        await self.acquire(owner)
         try:
             yield
         finally:
-            self._release(owner)
+            self.release(owner)
 
     def held(self, owner: Hashable) -> int:
         return self._held[owner]
 
-    async def _acquire(self, owner: Hashable) -> None:
+    def free(self) -> bool:
+        """Whether an owner asking now would get a place at once (nobody waits, one is free)."""
+        return not self._waiting and sum(self._held.values()) < self._capacity
+
+    async def acquire(self, owner: Hashable) -> None:
+        """Wait for a place; a cancelled wait takes none (and gives back one granted meanwhile)."""
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append((owner, waiter))
         self._grant()
@@ -81,12 +86,12 @@ class FairSlots:
             await waiter
         except asyncio.CancelledError:
             if waiter.done() and not waiter.cancelled():
-                self._release(owner)  # granted just as it was cancelled: give the place back
+                self.release(owner)  # granted just as it was cancelled: give the place back
             else:
                 self._waiting = [(who, future) for who, future in self._waiting if future is not waiter]
             raise
 
-    def _release(self, owner: Hashable) -> None:
+    def release(self, owner: Hashable) -> None:
         self._held[owner] -= 1
         if self._held[owner] <= 0:
             del self._held[owner]
