@@ -16,7 +16,8 @@ fixed square, and prints:
   (slicing trees whose leaves read A, B, C…, a row ending in a stack) found without its pruning,
   without gutters, every panel at exactly its share and capped pictures at the size they got: how
   much of the gap to the bound the pruning and the gutters cost, and how much the reading order;
-  the layouter's growth into slack (up to 12 %) can take the fill a point or two past it;
+  the layouter's balancing (a panel on a critical path giving way, every share within 15 % of its
+  weight's) takes the fill past it;
 * wider: ``benchmarks.reading_search``, every slicing layout in ANY tree order (a right part level
   with its left part or lowered to its lowest panel) whose labels read in order, exhaustive, exact
   shares, no gutters: whether the layouter's family misses better reading-order layouts. Sets of

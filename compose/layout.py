@@ -1,6 +1,6 @@
 """Pure geometry of the reference sheet: aspect ratios and weights in, boxes out.
 
-No image library here. The arrangement is found in five named phases:
+No image library here. The arrangement is found in six named phases:
 
 1. targets: each item gets a rectangle of unit-free area proportional to its
    weight and exactly its aspect ratio.
@@ -15,16 +15,23 @@ No image library here. The arrangement is found in five named phases:
 3. scale: the largest scale at which that tree, with real pixel gutters between
    panels, fits the canvas (no margin at the sheet's edge: the edge frames the
    outer panels, and a margin would only leave a grey frame uncovered).
-4. place: the tree is walked top-down handing out the canvas; every item gets at
-   least its exact-weight rectangle, grows into local slack by at most
-   ``MAX_GROWTH`` of its area, and is centred in its cell.
-5. cap: an item whose ``native`` pixel size is given is never shown more than
+4. balance: a panel on a critical path of the tree's box (a full-width panorama,
+   the tallest panel of a row) that gives way a little lets the whole tree, and so
+   every other panel, grow. Panels are shrunk and grown into the slack left while
+   the cover grows, every panel's share of the covered area kept within
+   ``SHARE_TOLERANCE`` of its weight's share; with ``fit_aspect`` the canvas is then
+   chosen again for the balanced tree. A result further from the exact shares is
+   taken only when it covers clearly more (``_WORTH``).
+5. place: the tree is walked top-down handing out the canvas; every item gets its
+   balanced rectangle, centred in its cell.
+6. cap: an item whose ``native`` pixel size is given is never shown more than
    ``MAX_UPSCALE`` times larger; it gets a smaller share and the layout is made
    again, so the others use the room (``Arrangement.capped`` names them).
 
-Because every panel is at least its exact share and at most ``1 + MAX_GROWTH``
-times it, the panel areas follow the weights within that factor (plus pixel
-rounding), whatever the aspect ratios; capped items excepted. Same input, same boxes.
+So the panel areas follow the weights: each panel's share of the covered area is
+within ``SHARE_TOLERANCE`` (15 %) of its weight's share, 20 % with pixel rounding
+(issue 13's limit), whatever the aspect ratios; capped items excepted. Same input,
+same boxes.
 """
 
 from __future__ import annotations
@@ -41,7 +48,7 @@ MIN_WEIGHT = 0.25
 MAX_WEIGHT = 4.0
 MAX_ITEMS = 24
 MIN_CANVAS_SIDE = 64
-MAX_GROWTH = 0.12
+SHARE_TOLERANCE = 0.15  # a panel's share of the covered area may differ from its weight's by this (issue 13: 20 %)
 MAX_UPSCALE = 2.0
 MAX_ASPECT = 3.0  # the image API's limit on a picture's sides: 1:3 to 3:1
 
@@ -50,6 +57,9 @@ _STACK = -2  # children one above the other: heights add, widths share
 _SHAPES_KEPT = 8  # bounding shapes kept per run of labels: enough variety, bounded time
 _TRIES = 16  # best layouts placed and checked for reading order before falling back to rows
 _CAP_ROUNDS = 3
+_BALANCE_STEPS = (0.93, 0.98)  # side factors tried on the critical panels, boldest first
+_WORTH = 0.005  # fill a layout further from the exact shares must add to be taken
+_BALANCE_EVALUATIONS = 300  # covers tried per tree, at most
 
 
 @dataclass(frozen=True)
@@ -187,7 +197,8 @@ def arrange(
         raise ValueError(f"gutter must be >= 0 and leave room for pictures, got {gutter}")
 
     weights = [clamp_weight(item.weight) for item in items]
-    arrangement = _best_canvas(items, weights, size, gutter, fit_aspect)
+    memo: _Memo = {}
+    arrangement = _best_canvas(items, weights, size, gutter, fit_aspect, memo)
     capped: set[int] = set()
     for _ in range(_CAP_ROUNDS):
         over = _over_cap(items, arrangement.boxes)
@@ -197,16 +208,23 @@ def arrange(
         for index, excess in over.items():
             weights[index] /= excess * 1.02
         # The canvas stays the one chosen: the shares change a little, the shape of the set hardly.
-        arrangement = _arrange(items, weights, arrangement.size, gutter, fit_aspect=False)
+        arrangement = _arrange(items, weights, arrangement.size, gutter, False, memo)
     boxes = tuple(_capped(box, item) for box, item in zip(arrangement.boxes, items, strict=True))
     capped.update(index for index, (box, new) in enumerate(zip(arrangement.boxes, boxes, strict=True)) if box != new)
+    gap = default_gutter(arrangement.size) if gutter is None else gutter
+    boxes = _up_to_cap(boxes, items, sorted(capped), arrangement.size, gap)
     fill = sum(box.area for box in boxes) / (arrangement.size[0] * arrangement.size[1])
     logger.debug("arranged %d items on %dx%d, fill %.3f", len(items), *arrangement.size, fill)
     return Arrangement(size=arrangement.size, boxes=boxes, fill_ratio=fill, capped=tuple(sorted(capped)))
 
 
 def _best_canvas(
-    items: Sequence[Item], weights: Sequence[float], size: tuple[int, int], gutter: int | None, fit_aspect: bool
+    items: Sequence[Item],
+    weights: Sequence[float],
+    size: tuple[int, int],
+    gutter: int | None,
+    fit_aspect: bool,
+    memo: _Memo,
 ) -> Arrangement:
     """The layout on ``size``, or with ``fit_aspect`` on the better of ``size`` and the canvas fitted to it.
 
@@ -214,32 +232,72 @@ def _best_canvas(
     fitted canvas is only taken when it really covers more.
     """
     if not fit_aspect:
-        return _arrange(items, weights, size, gutter, fit_aspect=False)
+        return _arrange(items, weights, size, gutter, False, memo)
     # The size given may lie outside what the API takes (1:3 to 3:1); the sheet never does.
-    fixed = _arrange(items, weights, aspect_canvas(size, size[0] / size[1]), gutter, fit_aspect=False)
-    fitted = _arrange(items, weights, size, gutter, fit_aspect=True)
+    fixed = _arrange(items, weights, aspect_canvas(size, size[0] / size[1]), gutter, False, memo)
+    fitted = _arrange(items, weights, size, gutter, True, memo)
     fixed_in_range = 1 / MAX_ASPECT <= size[0] / size[1] <= MAX_ASPECT  # the API takes no other sheet
     return fitted if fitted.fill_ratio > fixed.fill_ratio or not fixed_in_range else fixed
 
 
 def _arrange(
-    items: Sequence[Item], weights: Sequence[float], size: tuple[int, int], gutter: int | None, fit_aspect: bool
+    items: Sequence[Item],
+    weights: Sequence[float],
+    size: tuple[int, int],
+    gutter: int | None,
+    fit_aspect: bool,
+    memo: _Memo,
 ) -> Arrangement:
     units = _targets(items, weights)
-    shapes = _shapes(units, default_gutter(size) if gutter is None else gutter, size)
+    gap = default_gutter(size) if gutter is None else gutter
+    key = (tuple(units), gap, size)
+    if key not in memo:  # the fixed and the fitted canvas of one sheet search the same runs
+        memo[key] = _shapes(units, gap, size)
+    shapes = memo[key]
     ranked = _canvases(shapes, size, fit_aspect)
     for canvas, tree in ranked[:_TRIES]:
         gap = default_gutter(canvas) if gutter is None else gutter
         expression = _postfix(tree)
-        plain = _realise(expression, units, items, canvas, gap, grow=False)
+        plain = _realise(expression, units, items, canvas, gap, None)
         if reads_in_order(plain.boxes):
-            grown = _realise(expression, units, items, canvas, gap, grow=True)
-            return grown if reads_in_order(grown.boxes) else plain
+            return _balanced(expression, units, items, plain, size, gutter, fit_aspect)
     canvas = ranked[0][0]
     gap = default_gutter(canvas) if gutter is None else gutter
     unit_gap = _unit_gap(gap, canvas)
     rows = min(_row_layouts(len(units)), key=lambda expression: _cost(expression, units, canvas, unit_gap))
-    return _realise(rows, units, items, canvas, gap, grow=True)
+    return _balanced(rows, units, items, _realise(rows, units, items, canvas, gap, None), size, gutter, fit_aspect)
+
+
+def _balanced(
+    expression: Sequence[int],
+    units: Sequence[tuple[float, float]],
+    items: Sequence[Item],
+    plain: Arrangement,
+    size: tuple[int, int],
+    gutter: int | None,
+    fit_aspect: bool,
+) -> Arrangement:
+    """The tree grown into its slack, and balanced (``_balance``) on the canvas that then suits it best.
+
+    Of those and the tree at exact shares, the one that covers most while its labels read in order.
+    """
+    gap = default_gutter(plain.size) if gutter is None else gutter
+    candidates = [plain, _realise(expression, units, items, plain.size, gap, [1.0] * len(units))]
+    factors = _balance(expression, units, plain.size, gap, fit_aspect)
+    canvas = plain.size
+    if fit_aspect:
+        box_w, box_h = _bounding(
+            expression, [(w * f, h * f) for (w, h), f in zip(units, factors, strict=True)], _unit_gap(gap, canvas)
+        )
+        canvas = aspect_canvas(size, box_w / box_h)
+        gap = default_gutter(canvas) if gutter is None else gutter
+    candidates.append(_realise(expression, units, items, canvas, gap, factors))
+    # Later candidates stray further from the exact shares: each must cover clearly more to be taken.
+    chosen = plain
+    for candidate in candidates[1:]:
+        if candidate.fill_ratio >= chosen.fill_ratio + _WORTH and reads_in_order(candidate.boxes):
+            chosen = candidate
+    return chosen
 
 
 def _cost(expression: Sequence[int], units: Sequence[tuple[float, float]], inner: tuple[int, int], gap: float) -> float:
@@ -254,12 +312,17 @@ def _realise(
     items: Sequence[Item],
     size: tuple[int, int],
     gap: int,
-    grow: bool,
+    factors: Sequence[float] | None,
 ) -> Arrangement:
-    scale = _fit_scale(expression, units, size, gap)
-    base = [(w * scale, h * scale) for w, h in units]
-    grown = _inflate(expression, base, size, gap) if grow else base
-    boxes = _place(expression, base, grown, items, gap, size)
+    """The tree on the canvas at exact shares, or with ``factors`` (from ``_balance``) grown into the slack."""
+    if factors is None:
+        scale = _fit_scale(expression, units, size, gap)
+        grown = [(w * scale, h * scale) for w, h in units]
+    else:
+        sized = [(w * f, h * f) for (w, h), f in zip(units, factors, strict=True)]
+        scale = _fit_scale(expression, sized, size, gap)
+        grown = _inflate(expression, [(w * scale, h * scale) for w, h in sized], units, size, gap)
+    boxes = _place(expression, grown, items, gap, size)
     fill = sum(box.area for box in boxes) / (size[0] * size[1])
     return Arrangement(size=size, boxes=tuple(boxes), fill_ratio=fill)
 
@@ -282,6 +345,8 @@ _Tree = int | tuple[int, "_Tree", "_Tree"]
 # Bounding width and height (unit lengths), the top of the lowest panel and the bottom of the highest
 # (panels sit at the top of their cells), and the tree.
 _Shape = tuple[float, float, float, float, _Tree]
+# The search's shapes per (exact shares, gutter, canvas), within one call of ``arrange``.
+_Memo = dict[tuple[tuple[tuple[float, float], ...], int, tuple[int, int]], list[_Shape]]
 
 
 def _unit_gap(gap: int, size: tuple[int, int]) -> float:
@@ -460,10 +525,39 @@ def _capped(box: Box, item: Item) -> Box:
     factor = _cap_factor(box, item)
     if factor <= 1 or item.native is None:
         return box
-    width = max(1, math.floor(box.width / factor))
+    width = max(1, math.floor(box.width / factor + 1e-6))  # 64 px for a 32-px icon, not 63 by rounding
     height = max(1, min(box.height, round(width / item.aspect)))
     x0 = box.x0 + (box.width - width) // 2
     return Box(x0, box.y0, x0 + width, box.y0 + height)
+
+
+def _up_to_cap(
+    boxes: tuple[Box, ...], items: Sequence[Item], capped: Sequence[int], size: tuple[int, int], gap: int
+) -> tuple[Box, ...]:
+    """Capped panels a pixel or two under their cap (the shares were cut with a margin) grown to it.
+
+    Same top, same centre line; only where the grown box stays on the canvas, a gutter away from every
+    other panel, and the labels still read in order.
+    """
+    for index in capped:
+        item, box = items[index], boxes[index]
+        if item.native is None:
+            continue
+        width = min(math.floor(item.native[0] * MAX_UPSCALE), math.floor(item.native[1] * MAX_UPSCALE * item.aspect))
+        height = round(width / item.aspect)
+        if width <= box.width or height > item.native[1] * MAX_UPSCALE:
+            continue
+        x0 = box.x0 + (box.width - width) // 2
+        grown = Box(x0, box.y0, x0 + width, box.y0 + height)
+        apart = all(
+            not Box(other.x0 - gap, other.y0 - gap, other.x1 + gap, other.y1 + gap).overlaps(grown)
+            for number, other in enumerate(boxes)
+            if number != index
+        )
+        trial = (*boxes[:index], grown, *boxes[index + 1 :])
+        if grown.inside(*size) and apart and reads_in_order(trial):
+            boxes = trial
+    return boxes
 
 
 # phase 3: scale
@@ -472,30 +566,171 @@ def _capped(box: Box, item: Item) -> Box:
 def _fit_scale(
     expression: Sequence[int], units: Sequence[tuple[float, float]], inner: tuple[int, int], gap: int
 ) -> float:
-    """Largest scale whose bounding box, with pixel gutters, fits ``inner`` (bisection: size grows with scale)."""
+    """Largest scale whose bounding box, with pixel gutters, fits ``inner``.
+
+    Each side of the box is a convex, piecewise linear, growing function of the scale (sums and maxima
+    of lines), so Newton's method from the gutter-free scale, above the answer, falls onto it in a few
+    exact steps: every tangent lies under the function, so no step passes the answer.
+    """
     free_w, free_h = _bounding(expression, units, 0.0)
-    high = min(inner[0] / free_w, inner[1] / free_h)
-    low = 0.0
-    for _ in range(48):
-        middle = (low + high) / 2
-        box_w, box_h = _bounding(expression, [(w * middle, h * middle) for w, h in units], gap)
+    scale = min(inner[0] / free_w, inner[1] / free_h)
+    for _ in range(4 * len(units) + 8):
+        (box_w, slope_w), (box_h, slope_h) = _bounding_slopes(expression, units, gap, scale)
+        steps = [scale]
+        if box_w > inner[0]:
+            steps.append(scale - (box_w - inner[0]) / slope_w)
+        if box_h > inner[1]:
+            steps.append(scale - (box_h - inner[1]) / slope_h)
+        following = min(steps)
+        if following >= scale * (1 - 1e-12):
+            break
+        scale = following
+    scale = max(0.0, scale)
+    while scale > 0:  # rounding aside, the answer; make sure of it
+        box_w, box_h = _bounding(expression, [(w * scale, h * scale) for w, h in units], gap)
         if box_w <= inner[0] and box_h <= inner[1]:
-            low = middle
+            break
+        scale *= 1 - 1e-9
+    return scale
+
+
+def _bounding_slopes(
+    expression: Sequence[int], units: Sequence[tuple[float, float]], gap: float, scale: float
+) -> tuple[tuple[float, float], tuple[float, float]]:
+    """The bounding width and height at ``scale``, each with its slope (growth per unit of scale)."""
+    stack: list[tuple[float, float, float, float]] = []
+    for token in expression:
+        if token >= 0:
+            w, h = units[token]
+            stack.append((w * scale, w, h * scale, h))
+            continue
+        right = stack.pop()
+        left = stack.pop()
+        if token == _SIDE:
+            high = max(left, right, key=lambda part: (part[2], part[3]))
+            stack.append((left[0] + gap + right[0], left[1] + right[1], high[2], high[3]))
         else:
-            high = middle
-    return low
+            wide = max(left, right, key=lambda part: (part[0], part[1]))
+            stack.append((wide[0], wide[1], left[2] + gap + right[2], left[3] + right[3]))
+    width, slope_w, height, slope_h = stack[0]
+    return (width, slope_w), (height, slope_h)
+
+
+def _shares_ok(dims: Sequence[tuple[float, float]], units: Sequence[tuple[float, float]]) -> bool:
+    """True when every panel's share of the covered area is within SHARE_TOLERANCE of its weight's share.
+
+    ``units`` are the exact shares (total area 1), so a panel's weight share is its unit's area.
+    """
+    total = sum(w * h for w, h in dims)
+    low, high = (1 - SHARE_TOLERANCE) * total, (1 + SHARE_TOLERANCE) * total
+    return all(low <= w * h / (uw * uh) <= high for (w, h), (uw, uh) in zip(dims, units, strict=True))
+
+
+def _critical(
+    expression: Sequence[int], dims: Sequence[tuple[float, float]], gap: float, width_binds: bool
+) -> set[int]:
+    """The leaves whose size sets the binding side of the tree's bounding box (its critical paths).
+
+    Along that side the parts of a cut either add up (all critical) or share it (only the largest).
+    """
+    root = _tree(expression, dims, gap)
+    found: set[int] = set()
+
+    def visit(node: _Node) -> None:
+        if node.left is None or node.right is None:
+            found.add(node.token)
+            return
+        adds = (node.token == _SIDE) == width_binds
+        if adds:
+            visit(node.left)
+            visit(node.right)
+            return
+        left = node.left.width if width_binds else node.left.height
+        right = node.right.width if width_binds else node.right.height
+        if left >= right * (1 - 1e-9):
+            visit(node.left)
+        if right >= left * (1 - 1e-9):
+            visit(node.right)
+
+    visit(root)
+    return found
+
+
+def _balance(
+    expression: Sequence[int],
+    units: Sequence[tuple[float, float]],
+    canvas: tuple[int, int],
+    gap: int,
+    fit_aspect: bool,
+) -> list[float]:
+    """Per-item side factors (1 or less) that let the tree cover most, shares kept within SHARE_TOLERANCE.
+
+    A full-width panorama or the tallest panel of a row sets a side of the tree's box: shrinking such a
+    panel on a critical path a little lets the whole tree, and so every other panel, grow. Moves (the
+    whole critical set, then each of its panels, by a few percent) are kept while the cover of the
+    canvas grows, the cover taken as the tight fill at gutters of ``gap`` pixels; with ``fit_aspect``
+    on the canvas of the box's own aspect (1:3 to 3:1), so the aspect is chosen with the sizes.
+    """
+    unit_gap = _unit_gap(gap, canvas)
+    fixed = canvas[0] / canvas[1]
+
+    def dims(trial: Sequence[float]) -> list[tuple[float, float]]:
+        return [(w * f, h * f) for (w, h), f in zip(units, trial, strict=True)]
+
+    def cover(trial: Sequence[float]) -> tuple[float, float, float]:
+        box_w, box_h = _bounding(expression, dims(trial), unit_gap)
+        aspect = min(MAX_ASPECT, max(1 / MAX_ASPECT, box_w / box_h)) if fit_aspect else fixed
+        area = sum(w * h * f * f for (w, h), f in zip(units, trial, strict=True))
+        return (
+            area * min(aspect / (box_w * box_w), 1 / (aspect * box_h * box_h)),
+            box_w * box_w / aspect,
+            box_h * box_h * aspect,
+        )
+
+    factors = [1.0] * len(units)
+    best, width_need, height_need = cover(factors)
+    evaluations = 0
+    while evaluations < _BALANCE_EVALUATIONS:
+        tight = max(width_need, height_need) * (1 - 1e-6)
+        critical: set[int] = set()
+        for width_binds, need in ((True, width_need), (False, height_need)):
+            if need >= tight:
+                critical |= _critical(expression, dims(factors), unit_gap, width_binds)
+        moves = (
+            [sorted(critical), *([index] for index in sorted(critical))] if len(critical) > 1 else [sorted(critical)]
+        )
+        chosen: tuple[float, float, float, list[float]] | None = None
+        for move in moves:
+            for step in _BALANCE_STEPS:
+                trial = list(factors)
+                for index in move:
+                    trial[index] *= step
+                if not _shares_ok(dims(trial), units):
+                    continue
+                evaluations += 1
+                found = cover(trial)
+                if found[0] > best * (1 + 1e-6) and (chosen is None or found[0] > chosen[0]):
+                    chosen = (*found, trial)
+        if chosen is None:
+            break
+        best, width_need, height_need, factors = chosen
+    return factors
 
 
 def _inflate(
-    expression: Sequence[int], base: Sequence[tuple[float, float]], inner: tuple[int, int], gap: int
+    expression: Sequence[int],
+    base: Sequence[tuple[float, float]],
+    units: Sequence[tuple[float, float]],
+    inner: tuple[int, int],
+    gap: int,
 ) -> list[tuple[float, float]]:
-    """Grow each item into slack its neighbours leave, up to MAX_GROWTH of its area, keeping the tree inside."""
-    limit = math.sqrt(1 + MAX_GROWTH)
+    """Grow each item into slack its neighbours leave, shares kept within SHARE_TOLERANCE, the tree inside."""
+    limit = math.sqrt(1 + 2 * SHARE_TOLERANCE)
     factors = [1.0] * len(base)
 
     def fits(dims: Sequence[tuple[float, float]]) -> bool:
         box_w, box_h = _bounding(expression, dims, gap)
-        return box_w <= inner[0] and box_h <= inner[1]
+        return box_w <= inner[0] and box_h <= inner[1] and _shares_ok(dims, units)
 
     def scaled() -> list[tuple[float, float]]:
         return [(w * f, h * f) for (w, h), f in zip(base, factors, strict=True)]
@@ -545,7 +780,6 @@ def _tree(expression: Sequence[int], dims: Sequence[tuple[float, float]], gap: f
 
 def _place(
     expression: Sequence[int],
-    base: Sequence[tuple[float, float]],
     grown: Sequence[tuple[float, float]],
     items: Sequence[Item],
     gap: int,
@@ -553,12 +787,11 @@ def _place(
 ) -> list[Box]:
     root = _tree(expression, grown, gap)
     boxes: list[Box | None] = [None] * len(items)
-    growth = math.sqrt(1 + MAX_GROWTH)
 
     def visit(node: _Node, x: float, y: float, width: float, height: float) -> None:
         if node.left is None or node.right is None:
-            wanted_w, wanted_h = base[node.token]
-            boxes[node.token] = _fit(items[node.token].aspect, wanted_w, wanted_h, growth, x, y, width, height)
+            wanted_w, wanted_h = grown[node.token]
+            boxes[node.token] = _fit(items[node.token].aspect, wanted_w, wanted_h, x, y, width, height)
             return
         left, right = node.left, node.right
         if node.token == _SIDE:
@@ -584,11 +817,9 @@ def _place(
     return [Box(box.x0, box.y0 + shift, box.x1, box.y1 + shift) for box in placed] if shift > 0 else placed
 
 
-def _fit(
-    aspect: float, wanted_w: float, wanted_h: float, growth: float, x: float, y: float, width: float, height: float
-) -> Box:
-    """The largest box of ``aspect`` within the cell, at most ``growth`` times the wanted side lengths."""
-    factor = min(width / wanted_w, height / wanted_h, growth) if wanted_w > 0 and wanted_h > 0 else 0.0
+def _fit(aspect: float, wanted_w: float, wanted_h: float, x: float, y: float, width: float, height: float) -> Box:
+    """The largest box of ``aspect`` within the cell, at most the wanted side lengths."""
+    factor = min(width / wanted_w, height / wanted_h, 1.0) if wanted_w > 0 and wanted_h > 0 else 0.0
     # Rounding both edges keeps neighbours apart: cells are separated by the gutter or share an edge exactly.
     left, top = round(x), round(y)
     room_w = max(1, round(x + width) - left)

@@ -11,12 +11,13 @@ from hypothesis import strategies as st
 
 from compose.layout import (
     MAX_ASPECT,
-    MAX_GROWTH,
     MAX_UPSCALE,
+    SHARE_TOLERANCE,
     Arrangement,
     Box,
     Item,
     arrange,
+    clamp_weight,
     reads_in_order,
     sheet_label,
 )
@@ -58,17 +59,25 @@ def test_boxes_stay_inside_never_overlap_and_keep_aspect(placed: list[Item], siz
     check_geometry(arrange(placed, size), placed)
 
 
+def share_errors(arrangement: Arrangement, placed: list[Item], smallest: int = 60) -> list[float]:
+    """Per panel of at least ``smallest`` px a side: its share of the covered area over its weight's, less 1."""
+    covered = sum(box.area for box in arrangement.boxes)
+    total = sum(clamp_weight(item.weight) for item in placed)
+    return [
+        box.area / covered / (clamp_weight(item.weight) / total) - 1
+        for box, item in zip(arrangement.boxes, placed, strict=True)
+        # Below ~60 px a single pixel of rounding is already a few percent of a side.
+        if min(box.width, box.height) >= smallest
+    ]
+
+
 @property_settings
-@given(placed=items, size=st.sampled_from(SIZES))
-def test_areas_follow_weights_within_20_percent(placed: list[Item], size: tuple[int, int]) -> None:
-    arrangement = arrange(placed, size)
-    pairs = zip(arrangement.boxes, placed, strict=True)
-    # Below ~60 px a single pixel of rounding is already a few percent of a side.
-    measurable = [(box, item) for box, item in pairs if min(box.width, box.height) >= 60]
-    for (box_a, item_a), (box_b, item_b) in itertools.combinations(measurable, 2):
-        asked = item_a.weight / item_b.weight
-        got = box_a.area / box_b.area
-        assert 1 / 1.2 <= got / asked <= 1.2, (box_a, item_a, box_b, item_b)
+@given(placed=items, size=st.sampled_from(SIZES), fit=st.booleans())
+def test_areas_follow_weights_within_20_percent(placed: list[Item], size: tuple[int, int], fit: bool) -> None:
+    """Issue 13: every panel's share of the covered area is within 20 % of its weight's share."""
+    arrangement = arrange(placed, size, fit_aspect=fit)
+    for error in share_errors(arrangement, placed):
+        assert abs(error) <= 0.2, (error, arrangement.boxes, placed)
 
 
 @property_settings
@@ -93,15 +102,17 @@ def test_more_weight_means_more_area(placed: list[Item], data: st.DataObject) ->
     assert share_after > share_before
 
 
-def test_one_one_two_gives_the_third_twice_the_area() -> None:
-    arrangement = arrange([Item(SQUARE), Item(SQUARE), Item(SQUARE, 2.0)], (1024, 1024))
+def test_one_one_two_gives_the_third_about_twice_the_area() -> None:
+    placed = [Item(SQUARE), Item(SQUARE), Item(SQUARE, 2.0)]
+    arrangement = arrange(placed, (1024, 1024))
     first, second, third = (box.area for box in arrangement.boxes)
-    assert third / first == pytest.approx(2.0, rel=0.2)
-    assert third / second == pytest.approx(2.0, rel=0.2)
+    assert third > 1.4 * max(first, second)  # shares within 20 %: at worst 2 * 0.8 / 1.2 = 1.33
+    for error in share_errors(arrangement, placed):
+        assert abs(error) <= 0.2
 
 
-def test_growth_bound_keeps_the_tolerance() -> None:
-    assert (1 + MAX_GROWTH) * 1.05 < 1.2
+def test_share_tolerance_leaves_room_for_pixel_rounding() -> None:
+    assert SHARE_TOLERANCE <= 0.17
 
 
 @pytest.mark.parametrize("size", SIZES[:3])
@@ -269,7 +280,9 @@ def test_small_pictures_are_never_blown_up_more_than_twice() -> None:
     uncapped = arrange([placed[0], Item(SQUARE), placed[2]], (2048, 2048))
     others = arrangement.boxes[0].area + arrangement.boxes[2].area
     assert others >= uncapped.boxes[0].area + uncapped.boxes[2].area
-    assert arrangement.boxes[0].area / arrangement.boxes[2].area == pytest.approx(1.0, rel=0.2)
+    photos = Arrangement(arrangement.size, (arrangement.boxes[0], arrangement.boxes[2]), arrangement.fill_ratio)
+    for error in share_errors(photos, [placed[0], placed[2]]):
+        assert abs(error) <= 0.2
 
 
 @property_settings
@@ -314,3 +327,41 @@ def test_outer_panels_reach_the_edge_of_the_sheet() -> None:
     assert min(box.x0 for box in boxes) == 0 and max(box.x1 for box in boxes) == 1024
     assert min(box.y0 for box in boxes) == 0 and max(box.y1 for box in boxes) == 1024
     assert boxes[1].x0 - boxes[0].x1 == 8  # the gutter, 0.8 % of the side
+
+
+def photo(aspect: float, weight: float = 1.0) -> Item:
+    """A 12 MP phone photo at ``aspect``, as bench_layout's mixes have."""
+    height = round((12e6 / aspect) ** 0.5)
+    return Item(aspect, weight, native=(round(height * aspect), height))
+
+
+def test_six_mixed_with_a_weighted_panorama_cover_three_quarters() -> None:
+    """bench_layout's "6 mixed" (issue 13): 72 % when every panel had at least its exact share. A
+    full-width panorama set the sheet's width; it now gives way a little (its share within 20 % of its
+    weight's) and every other panel grows, on a canvas chosen for the balanced sizes."""
+    placed = [photo(LANDSCAPE), photo(4.0, 2.0), photo(1 / 3), photo(SQUARE), photo(PORTRAIT), photo(WIDE)]
+    arrangement = arrange(placed, (2048, 2048), fit_aspect=True)
+    check_geometry(arrangement, placed)
+    assert reads_in_order(arrangement.boxes)
+    assert arrangement.fill_ratio >= 0.75
+    assert max(abs(error) for error in share_errors(arrangement, placed, smallest=0)) <= 0.2
+    assert not arrangement.capped
+
+
+@settings(max_examples=40, deadline=None)
+@given(placed=items, size=canvases)
+def test_the_fit_scale_is_the_largest_that_fits(placed: list[Item], size: tuple[int, int]) -> None:
+    """Newton's steps on the tree's box land on the largest scale that fits, as bisection did."""
+    from compose import layout
+
+    units = layout._targets(placed, [clamp_weight(item.weight) for item in placed])
+    expression = layout._row_layouts(len(units))[len(units) // 3]
+    gap = layout.default_gutter(size)
+    scale = layout._fit_scale(expression, units, size, gap)
+
+    def fits(factor: float) -> bool:
+        width, height = layout._bounding(expression, [(w * factor, h * factor) for w, h in units], gap)
+        return width <= size[0] and height <= size[1]
+
+    assert scale > 0 and fits(scale)
+    assert not fits(scale * (1 + 1e-6))
