@@ -279,7 +279,8 @@ def _balanced(
 ) -> Arrangement:
     """The tree grown into its slack, and balanced (``_balance``) on the canvas that then suits it best.
 
-    Of those and the tree at exact shares, the one that covers most while its labels read in order.
+    Of those and the tree at exact shares, each one further from the exact shares is taken only when it
+    covers ``_WORTH`` more and its labels read in order.
     """
     gap = default_gutter(plain.size) if gutter is None else gutter
     candidates = [plain, _realise(expression, units, items, plain.size, gap, [1.0] * len(units))]
