@@ -5,7 +5,7 @@ who holds the fewest, so a queue of one person's files never stands in front of
 another person's.
 
 - **Threads** (``IMAGE_THREADS``): trusted work (reference sheets, results) and
-  uploads whose decode ``compose.decode.needs_budget`` knows to be quick (a
+  uploads whose decode ``compose.decode.probe_if_light`` knows to be quick (a
   baseline phone photo, a small PNG). Pillow releases the GIL while it decodes
   and resizes, but many threads trading it back and forth starve the event loop:
   normalising 16 photos of 12 MP in the default pool (6 threads here) stalled the
@@ -32,9 +32,10 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
-from compose import ComposeError, Normalized, normalize, received
-from compose.decode import needs_budget
+from compose import ComposeError, Normalized, normalize
+from compose.decode import probe_if_light
 from compose.errors import DecodeTooSlow
+from compose.reference import as_received
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
@@ -272,9 +273,16 @@ async def normalize_upload(
     (``compose.received``: its header checked, no pixel decoded), for a sheet built straight
     from it. Raises ComposeError naming ``name``.
     """
-    threads = _thread_lane()
-    if not await threads.run(owner, functools.partial(needs_budget, data, name, max_pixels)):
-        if keep_quick:
-            return await threads.run(owner, functools.partial(received, data, name, max_pixels))
-        return await threads.run(owner, functools.partial(normalize, data, name, max_side, max_pixels))
+    quick = functools.partial(_if_quick, data, name, max_side=max_side, max_pixels=max_pixels, keep=keep_quick)
+    made = await _thread_lane().run(owner, quick)
+    if made is not None:
+        return made
     return await process_lane().run(owner, budget_s, name, normalize, data, name, max_side, max_pixels)
+
+
+def _if_quick(data: bytes, name: str, *, max_side: int, max_pixels: int, keep: bool) -> Normalized | None:
+    """The file kept (``keep``) or normalised here when it is known to decode quickly, else None."""
+    info = probe_if_light(data, name, max_pixels)
+    if info is None:
+        return None
+    return as_received(data, info) if keep else normalize(data, name, max_side, max_pixels)

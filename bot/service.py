@@ -97,6 +97,8 @@ from .views import (
 from .worker import WORKER_FAILED, Resumer, Worker
 
 if TYPE_CHECKING:
+    from compose import Normalized
+
     from .blobs import Blobs
     from .generate import EditArea, Generated, InputImage, PartialSink
 
@@ -971,14 +973,10 @@ class MergeService:
             )
         pending: dict[str, bytes] = {}
         references = []
-        for item in gathered.images:
-            data = item.image.data
-            if not item.image.as_received:
-                digest = await self._blobs.put(data)
-            else:
-                # A dry run's store is thrown away: it keeps nothing of what the request does not need.
-                digest = await self._blobs.put(data) if self._keep_references else hashlib.sha256(data).hexdigest()
-                pending[digest] = data
+        digests = await asyncio.gather(*(self._keep_reference(item.image) for item in gathered.images))
+        for item, digest in zip(gathered.images, digests, strict=True):
+            if item.image.as_received:
+                pending[digest] = item.image.data
             references.append(item.reference(digest, request.weights, request.roles))
         check_request_labels(request, references)
         timings = {**job.timings, "gather": time.perf_counter() - started}
@@ -986,6 +984,13 @@ class MergeService:
         check_request(job.options, self._image_count(job))
         await self._store.save(job)
         return job, gathered.missing, pending
+
+    async def _keep_reference(self, image: Normalized) -> str:
+        """Store a gathered image (all at once, each on a thread) and return its digest. A dry run's store
+        is thrown away: a file kept as it came is only named, since the request does not need it stored."""
+        if image.as_received and not self._keep_references:
+            return await asyncio.to_thread(_sha256_hex, image.data)
+        return await self._blobs.put(image.data)
 
     async def _read_downloads(self, job: Job, downloads: _Downloads) -> dict[str, bytes]:
         """The bytes of the job's references that are still as downloaded, by digest."""
@@ -1143,6 +1148,10 @@ class _Downloads:
 
     files: Mapping[str, bytes | None]
     skip_bad: bool
+
+
+def _sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
 
 
 def _owner(origin: Origin) -> tuple[str, str, str]:

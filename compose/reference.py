@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from compose.decode import DEFAULT_MAX_PIXELS, decode_within, has_transparency, open_image, probe
+from compose.decode import DEFAULT_MAX_PIXELS, ImageInfo, decode_within, has_transparency, open_image, probe
 from compose.encode import encode
 
 logger = logging.getLogger(__name__)
@@ -55,5 +55,9 @@ def received(data: bytes, name: str, max_pixels: int = DEFAULT_MAX_PIXELS) -> No
     For a sheet built straight from the downloaded bytes (``compose_sheet`` decodes each at its panel's
     scale, far cheaper than a normalised copy first). Raises ComposeError like ``normalize``.
     """
-    info = probe(data, name, max_pixels)
+    return as_received(data, probe(data, name, max_pixels))
+
+
+def as_received(data: bytes, info: ImageInfo) -> Normalized:
+    """``data`` kept as it came, described by its already checked header ``info``."""
     return Normalized(data=data, format=info.format.lower(), width=info.width, height=info.height, as_received=True)

@@ -1,7 +1,7 @@
 """The reference sheet: decode, place, label and encode 1 to 24 references.
 
-Headers are read for every reference first (so a bad file is refused before any
-heavy decoding), the layout is computed from their upright aspect ratios and
+Headers are read for every reference first, on the decoding threads (so a bad file
+is refused before any heavy decoding), the layout is computed from their upright aspect ratios and
 weights, then each picture is decoded straight to its panel size and pasted,
 one at a time, so memory stays bounded by the canvas plus one reduced picture.
 """
@@ -12,7 +12,7 @@ import logging
 import math
 import os
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 from PIL import Image, ImageFile
@@ -84,32 +84,30 @@ def compose_sheet(
     """
     fmt = check_format(fmt)
     _check_refs(refs)
-    opened: list[ImageFile.ImageFile] = []
-    try:
-        for ref in refs:
-            opened.append(open_image(ref.data, ref.display_name, max_pixels))
-        items = []
-        for ref, image in zip(refs, opened, strict=True):
-            width, height = upright_size(image)
-            items.append(Item(aspect=width / height, weight=ref.weight, native=(width, height)))
-        arrangement = arrange(items, size, fit_aspect=fit_aspect)
-        size = arrangement.size
-        canvas = Image.new("RGB", size, SHEET_BACKGROUND)
+    workers = max(1, min(len(refs), threads or min(4, os.cpu_count() or 1)))
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compose") as pool:
+        opened = _open_all(pool, refs, max_pixels)
+        try:
+            items = []
+            for ref, image in zip(refs, opened, strict=True):
+                width, height = upright_size(image)
+                items.append(Item(aspect=width / height, weight=ref.weight, native=(width, height)))
+            arrangement = arrange(items, size, fit_aspect=fit_aspect)
+            size = arrangement.size
+            canvas = Image.new("RGB", size, SHEET_BACKGROUND)
 
-        def panel(index: int) -> Image.Image:
-            box = arrangement.boxes[index]
-            picture = decode_to(opened[index], refs[index].display_name, (box.width, box.height))
-            opened[index].close()
-            return flatten(picture, TRANSPARENT_BACKGROUND)
+            def panel(index: int) -> Image.Image:
+                box = arrangement.boxes[index]
+                picture = decode_to(opened[index], refs[index].display_name, (box.width, box.height))
+                opened[index].close()
+                return flatten(picture, TRANSPARENT_BACKGROUND)
 
-        workers = max(1, min(len(refs), threads or min(4, os.cpu_count() or 1)))
-        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="compose") as pool:
             # map() yields in order and re-raises the first failure, so errors and pixels stay deterministic.
             for box, picture in zip(arrangement.boxes, pool.map(panel, range(len(refs))), strict=True):
                 canvas.paste(picture, (box.x0, box.y0))
-    finally:
-        for image in opened:
-            image.close()
+        finally:
+            for image in opened:
+                image.close()
 
     boxes = {ref.label: box for ref, box in zip(refs, arrangement.boxes, strict=True)}
     for ref in refs:
@@ -140,6 +138,19 @@ def compose_sheet(
         fill_ratio=fill,
         small=tuple(refs[index].label for index in arrangement.capped),
     )
+
+
+def _open_all(pool: ThreadPoolExecutor, refs: Sequence[SheetInput], max_pixels: int) -> list[ImageFile.ImageFile]:
+    """Every reference's header, read on the pool; the first failure in order is raised, none left open."""
+    opening = [pool.submit(open_image, ref.data, ref.display_name, max_pixels) for ref in refs]
+    wait(opening)
+    failure = next((error for future in opening if (error := future.exception()) is not None), None)
+    if failure is not None:
+        for future in opening:
+            if future.exception() is None:
+                future.result().close()
+        raise failure
+    return [future.result() for future in opening]
 
 
 def _check_refs(refs: Sequence[SheetInput]) -> None:

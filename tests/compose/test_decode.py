@@ -13,6 +13,7 @@ from PIL import Image
 
 from compose import ComposeError, ImageInfo, probe
 from compose.decode import decode_to, decode_within, open_image
+from compose.encode import encode
 from tests.compose import samples
 
 FORMATS = ["PNG", "JPEG", "WEBP", "GIF", "BMP", "TIFF"]
@@ -192,6 +193,43 @@ def test_large_jpeg_is_decoded_at_a_reduced_dct_scale() -> None:
         # draft() made libjpeg decode at 1/8 scale: the full 1600x1200 raster never existed.
         assert image.size == (200, 150)
     assert picture.size == (200, 150)
+
+
+def test_a_jpeg_decodes_at_a_dct_scale_at_most_three_percent_under_its_panel() -> None:
+    data = samples.encode(samples.photo(1600, 1200), "JPEG", quality=90)
+    with open_image(data, "big.jpg") as image:
+        picture = decode_to(image, "big.jpg", (206, 155))  # 1/8 scale gives 200x150, 3 % short
+        assert image.size == (200, 150)
+    assert picture.size == (206, 155)
+    with open_image(data, "big.jpg") as image:
+        picture = decode_to(image, "big.jpg", (212, 159))  # 1/8 would be 6 % short: 1/4
+        assert image.size == (400, 300)
+    assert picture.size == (212, 159)
+
+
+def test_a_panel_from_a_dct_scale_3_percent_small_differs_less_than_the_sheets_own_jpeg() -> None:
+    data = samples.encode(samples.photo(1600, 1200), "JPEG", quality=90)
+    with Image.open(io.BytesIO(data)) as image:
+        best = image.convert("RGB")
+    with open_image(data, "big.jpg") as image:
+        panel = decode_to(image, "big.jpg", (206, 155))  # from 200x150, 1/8 scale
+    assert _mean_difference(panel, best.resize((206, 155), Image.Resampling.LANCZOS)) < _jpeg_noise(best, (206, 155))
+    # The measure tells: a panel enlarged twice from the same scale is plainly softer.
+    with Image.open(io.BytesIO(data)) as image:
+        image.draft("RGB", (200, 150))
+        soft = image.convert("RGB").resize((400, 300), Image.Resampling.LANCZOS)
+    assert _mean_difference(soft, best.resize((400, 300), Image.Resampling.LANCZOS)) > _jpeg_noise(best, (400, 300))
+
+
+def _jpeg_noise(picture: Image.Image, size: tuple[int, int]) -> float:
+    """How far the sheet's own JPEG encoding moves ``picture`` at ``size``."""
+    exact = picture.resize(size, Image.Resampling.LANCZOS)
+    return _mean_difference(Image.open(io.BytesIO(encode(exact, "jpeg", compact=False))), exact)
+
+
+def _mean_difference(one: Image.Image, other: Image.Image) -> float:
+    pairs = zip(one.convert("L").tobytes(), other.convert("L").tobytes(), strict=True)
+    return sum(abs(a - b) for a, b in pairs) / (one.width * one.height)
 
 
 def test_decode_within_never_enlarges() -> None:
