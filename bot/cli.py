@@ -631,8 +631,10 @@ def _write_image(out: Path, data: bytes, fmt: str) -> tuple[int, int]:
         if image.format == PIL_FORMATS[fmt]:
             write_atomically(out, data)
             return size
-        picture = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    write_atomically(out, fast_png_pieces(picture) if fmt == "png" else encode(picture, fmt, compact=False))
+        mode = "RGBA" if "A" in image.getbands() else "RGB"
+        image.load()
+        picture = image if image.mode == mode else image.convert(mode)  # convert() always copies
+        write_atomically(out, fast_png_pieces(picture) if fmt == "png" else encode(picture, fmt, compact=False))
     return size
 
 
