@@ -25,8 +25,12 @@ No image library here. The arrangement is found in six named phases:
 5. place: the tree is walked top-down handing out the canvas; every item gets its
    balanced rectangle, centred in its cell.
 6. cap: an item whose ``native`` pixel size is given is never shown more than
-   ``MAX_UPSCALE`` times larger; it gets a smaller share and the layout is made
-   again, so the others use the room (``Arrangement.capped`` names them).
+   ``MAX_UPSCALE`` times larger. One that no sheet could show within its cap (a
+   32-px icon) gets the share its cap allows before the search (``_precap``), so
+   the rows and the canvas are made for the panel it will have; any other that
+   comes out too big gets a smaller share and, when that frees 1 % of the sheet,
+   the layout is made again, so the others use the room (``Arrangement.capped``
+   names them all).
 
 So the panel areas follow the weights: each panel's share of the covered area is
 within ``SHARE_TOLERANCE`` (15 %) of its weight's share, 20 % with pixel rounding
@@ -54,9 +58,12 @@ MAX_ASPECT = 3.0  # the image API's limit on a picture's sides: 1:3 to 3:1
 
 _SIDE = -1  # children side by side: widths add, heights share
 _STACK = -2  # children one above the other: heights add, widths share
-_SHAPES_KEPT = 8  # bounding shapes kept per run of labels: enough variety, bounded time
+_SHAPES_KEPT = 10  # bounding shapes kept per run of labels: enough variety, bounded time
 _TRIES = 16  # best layouts placed and checked for reading order before falling back to rows
 _CAP_ROUNDS = 3
+_CAP_RELAYOUT = 0.01  # share of the sheet capped panels must free for the layout to be made again
+_PRECAP_FILL = 0.75  # the fill a small picture's share is first reckoned at (see ``_precap``)
+_TREES_BALANCED = 2  # trees that read in order balanced before the better is kept
 _BALANCE_STEPS = (0.93, 0.98)  # side factors tried on the critical panels, boldest first
 _WORTH = 0.005  # fill a layout further from the exact shares must add to be taken
 _BALANCE_EVALUATIONS = 300  # covers tried per tree, at most
@@ -198,13 +205,14 @@ def arrange(
 
     weights = [clamp_weight(item.weight) for item in items]
     memo: _Memo = {}
+    capped = _precap(items, weights, size, fit_aspect)
     arrangement = _best_canvas(items, weights, size, gutter, fit_aspect, memo)
-    capped: set[int] = set()
     for _ in range(_CAP_ROUNDS):
         over = _over_cap(items, arrangement.boxes)
-        if not over:
-            break
+        freed = sum(arrangement.boxes[index].area * (1 - 1 / excess) for index, excess in over.items())
         capped.update(over)
+        if freed < _CAP_RELAYOUT * arrangement.size[0] * arrangement.size[1]:
+            break  # too little room freed to lay the sheet out again: the panels are shrunk below
         for index, excess in over.items():
             weights[index] /= excess * 1.02
         # The canvas stays the one chosen: the shares change a little, the shape of the set hardly.
@@ -216,6 +224,38 @@ def arrange(
     fill = sum(box.area for box in boxes) / (arrangement.size[0] * arrangement.size[1])
     logger.debug("arranged %d items on %dx%d, fill %.3f", len(items), *arrangement.size, fill)
     return Arrangement(size=arrangement.size, boxes=boxes, fill_ratio=fill, capped=tuple(sorted(capped)))
+
+
+def _precap(items: Sequence[Item], weights: list[float], size: tuple[int, int], fit_aspect: bool) -> set[int]:
+    """Pictures every sheet would show past ``MAX_UPSCALE``, given from the start the share their cap allows.
+
+    A 32-px icon's exact share of a 2048-px sheet is some ten times its cap. Laid out at that share
+    first, it shaped the rows and the canvas with a panel it never got: capping it afterwards left
+    holes the other panels could not take (24 mixed with 4 icons: 69 % against 77 % without them).
+    Only pictures whose cap is under a quarter of their exact share of the smallest canvas possible
+    are taken (no layout would show them within their cap); each gets the weight that makes its
+    panel about its cap at a fill of 75 % of a canvas of middle size. The cap rounds after the
+    layout still shrink a panel that came out too big, and a panel left a little under its cap is
+    grown to it where there is room (``_up_to_cap``).
+    """
+    smallest = max(size) ** 2 / MAX_ASPECT if fit_aspect else size[0] * size[1]
+    middle = max(size) ** 2 / 2 if fit_aspect else size[0] * size[1]
+    total = sum(weights)
+    shares: dict[int, float] = {}
+    for index, item in enumerate(items):
+        if item.native is None:
+            continue
+        width, height = item.native[0] * MAX_UPSCALE, item.native[1] * MAX_UPSCALE
+        cap = min(width * width / item.aspect, height * height * item.aspect)
+        if cap < 0.25 * weights[index] / total * smallest:
+            shares[index] = cap / (_PRECAP_FILL * middle)
+    taken = sum(shares.values())
+    if not shares or len(shares) == len(items) or taken >= 0.5:
+        return set()  # all small, or the small ones half the sheet: the cap rounds decide
+    rest = sum(weight for index, weight in enumerate(weights) if index not in shares)
+    for index, share in shares.items():
+        weights[index] = rest * share / (1 - taken)
+    return set(shares)
 
 
 def _best_canvas(
@@ -255,12 +295,23 @@ def _arrange(
         memo[key] = _shapes(units, gap, size)
     shapes = memo[key]
     ranked = _canvases(shapes, size, fit_aspect)
+    best: Arrangement | None = None
+    balanced = 0
     for canvas, tree in ranked[:_TRIES]:
         gap = default_gutter(canvas) if gutter is None else gutter
         expression = _postfix(tree)
         plain = _realise(expression, units, items, canvas, gap, None)
-        if reads_in_order(plain.boxes):
-            return _balanced(expression, units, items, plain, size, gutter, fit_aspect)
+        if not reads_in_order(plain.boxes):
+            continue
+        # Growth and balance change the order the tight cover gives: the first few trees are balanced.
+        found = _balanced(expression, units, items, plain, size, gutter, fit_aspect)
+        if best is None or found.fill_ratio > best.fill_ratio:
+            best = found
+        balanced += 1
+        if balanced == _TREES_BALANCED:
+            break
+    if best is not None:
+        return best
     canvas = ranked[0][0]
     gap = default_gutter(canvas) if gutter is None else gutter
     unit_gap = _unit_gap(gap, canvas)
