@@ -588,8 +588,8 @@ def _up_to_cap(
 ) -> tuple[Box, ...]:
     """Capped panels a pixel or two under their cap (the shares were cut with a margin) grown to it.
 
-    Same top, same centre line; only where the grown box stays on the canvas, a gutter away from every
-    other panel, and the labels still read in order.
+    Same top, the same centre line or one of the same sides; only where the grown box stays on the
+    canvas, a gutter away from every other panel, and the labels still read in order.
     """
     for index in capped:
         item, box = items[index], boxes[index]
@@ -599,16 +599,17 @@ def _up_to_cap(
         height = round(width / item.aspect)
         if width <= box.width or height > item.native[1] * MAX_UPSCALE:
             continue
-        x0 = box.x0 + (box.width - width) // 2
-        grown = Box(x0, box.y0, x0 + width, box.y0 + height)
-        apart = all(
-            not Box(other.x0 - gap, other.y0 - gap, other.x1 + gap, other.y1 + gap).overlaps(grown)
-            for number, other in enumerate(boxes)
-            if number != index
-        )
-        trial = (*boxes[:index], grown, *boxes[index + 1 :])
-        if grown.inside(*size) and apart and reads_in_order(trial):
-            boxes = trial
+        for x0 in (box.x0 + (box.width - width) // 2, box.x0, box.x1 - width):  # centred, else either way
+            grown = Box(x0, box.y0, x0 + width, box.y0 + height)
+            apart = all(
+                not Box(other.x0 - gap, other.y0 - gap, other.x1 + gap, other.y1 + gap).overlaps(grown)
+                for number, other in enumerate(boxes)
+                if number != index
+            )
+            trial = (*boxes[:index], grown, *boxes[index + 1 :])
+            if grown.inside(*size) and apart and reads_in_order(trial):
+                boxes = trial
+                break
     return boxes
 
 
