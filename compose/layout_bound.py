@@ -25,8 +25,9 @@ the box with the highest figure is split further (branch and bound). The highest
 answer: an upper bound whenever the search stops, tighter the longer it runs.
 
 A 4:1 panorama and a 1:3 portrait of equal weight cannot cover more than 48 % of any canvas; for
-most mixes of ordinary photos the bound is 100 %, and what keeps a layout below it is then the
-labels' reading order, which this bound does not assume.
+most mixes of ordinary photos the bound is 100 %. What keeps a layout below it then is what this
+bound does not model (the labels' reading order, the gutters, the layouter's family of trees); by
+how much each costs is not proven here, so a fill under a bound of 100 % is a shortfall, not a limit.
 """
 
 from __future__ import annotations
