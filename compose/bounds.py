@@ -64,6 +64,7 @@ _SOF = frozenset({0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0x
 _PROGRESSIVE = frozenset({0xC2, 0xC6, 0xCA, 0xCE})
 _LOSSLESS = frozenset({0xC3, 0xC7, 0xCB, 0xCF})
 _ARITHMETIC = frozenset({0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF})
+_SEQUENTIAL_HUFFMAN = frozenset({0xC0, 0xC1})  # baseline and extended sequential DCT
 _STANDALONE = frozenset({0x01, *range(0xD0, 0xD8)})
 # The next marker after entropy-coded data: 0xFF followed by anything but a stuffed
 # zero, a restart marker or another fill byte.
@@ -77,9 +78,13 @@ class Component:
     v: int
 
 
+_Frame = tuple[int, int, int, tuple[Component, ...]]  # marker, width, height, components
+
+
 @dataclass(frozen=True)
 class JpegLayout:
-    """A JPEG's frame and scans as its markers declare them (up to the first EOI)."""
+    """A JPEG's frame and scans as its markers declare them (up to the first EOI, or the one scan that
+    completes a sequential picture)."""
 
     frame: int  # the SOF marker
     width: int
@@ -129,7 +134,7 @@ def jpeg_layout(data: bytes, name: str) -> JpegLayout | None:
     Raises DecodeTooSlow as soon as the count of scans or markers passes its limit, so
     even a file made of nothing but markers costs one bounded pass.
     """
-    frame: tuple[int, int, int, tuple[Component, ...]] | None = None
+    frame: _Frame | None = None
     scans: list[tuple[int, ...]] = []
     segments = 0
     pos, end = 2, len(data)
@@ -166,6 +171,8 @@ def jpeg_layout(data: bytes, name: str) -> JpegLayout | None:
             if not body:
                 return None
             scans.append(tuple(body[1 + 2 * index] for index in range(body[0]) if 1 + 2 * index < len(body)))
+            if _complete_in_one_scan(frame, scans):
+                break
             if len(scans) > MAX_JPEG_SCANS:
                 raise DecodeTooSlow(name, f"more than {MAX_JPEG_SCANS} JPEG scans")
             found = _NEXT_MARKER.search(data, pos)
@@ -178,7 +185,18 @@ def jpeg_layout(data: bytes, name: str) -> JpegLayout | None:
     return JpegLayout(marker, width, height, components, tuple(scans))
 
 
-def _read_frame(marker: int, body: bytes) -> tuple[int, int, int, tuple[Component, ...]] | None:
+def _complete_in_one_scan(frame: _Frame | None, scans: list[tuple[int, ...]]) -> bool:
+    """Whether the picture is whole after its first scan: a sequential frame whose first scan holds every
+    component (a camera's or an editor's baseline JPEG). libjpeg reads no further scan of such a file (a
+    later one is "broken data stream", at once), and Pillow's own parser stops at the first scan, so the
+    rest of the file costs nothing to decode and need not be read: 4 MB of a 12 MP photo, 1.2 ms that
+    hold the GIL."""
+    if frame is None or frame[0] not in _SEQUENTIAL_HUFFMAN or len(scans) != 1:
+        return False
+    return {component.id for component in frame[3]} <= set(scans[0])
+
+
+def _read_frame(marker: int, body: bytes) -> _Frame | None:
     if len(body) < 6:
         return None
     _precision, height, width, count = struct.unpack_from(">BHHB", body)

@@ -126,6 +126,22 @@ def test_scans_are_counted_from_the_markers() -> None:
     assert layout.coefficient_bytes == (80 * 60 + 2 * 40 * 30) * 128
 
 
+def test_a_baseline_picture_is_read_up_to_its_one_scan_and_later_scans_are_refused_at_once(tmp_path: Path) -> None:
+    """The first scan of a baseline JPEG holds every component: the picture is whole there, so the markers
+    after it are not read (4 MB of a 12 MP photo), and libjpeg refuses a scan after it without decoding."""
+    baseline = files.encode(files.flat((1600, 1200)), "JPEG", quality=90)
+    (scan,) = files.scans_of(baseline)
+    assert baseline.endswith(b"\xff\xd9")
+    padded = baseline[:-2] + scan * 300 + b"\xff\xd9"  # 300 more scans: past MAX_JPEG_SCANS
+    layout = jpeg_layout(padded, "padded.jpg")
+    assert layout is not None and len(layout.scans) == 1 and not layout.buffers_coefficients
+    outcome = cost(write(tmp_path, "padded.jpg", padded))
+    assert outcome.get("error") == "padded.jpg: damaged JPEG file"
+    assert as_float(outcome["seconds"]) < REFUSAL_SECONDS
+    progressive = jpeg_layout(files.progressive_jpeg((640, 480)), "p.jpg")  # still read to its end
+    assert progressive is not None and len(progressive.scans) > 1
+
+
 def test_more_scans_than_any_encoder_writes_are_refused_even_on_a_small_picture() -> None:
     expected = rf"^many\.jpg: this file takes too long to decode \(more than {MAX_JPEG_SCANS} JPEG scans\)$"
     with pytest.raises(DecodeTooSlow, match=expected):
