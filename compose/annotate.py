@@ -56,7 +56,8 @@ def badge_box(label: str, panel: Box, canvas: tuple[int, int], taken: Sequence[B
     """Where the badge of ``label`` goes for ``panel``: a corner of the panel, top-left first.
 
     A badge always starts inside its own panel and stays on the sheet (at the sheet's edge it is
-    narrowed rather than pushed off its panel). With ``taken``, the badges already placed, it takes
+    narrowed, or lowered, rather than pushed off its panel: a panel lower than the badge against the
+    bottom edge gets a badge as tall as itself). With ``taken``, the badges already placed, it takes
     the first corner that leaves them whole, or else the one that covers the least of them: tiny
     panels next to each other would otherwise hide each other's letters.
     """
