@@ -5,7 +5,9 @@
 Prints figures, asserts nothing. For each set of files (16 photos of 12 MP, 4 chat-sized photos,
 16 PNGs of 1 MP) it runs each variant as its own fresh process, in interleaved rounds (so a busy
 machine slows them alike), and reports the median wall time, the ratio against the naive baseline
-of the same run, and the peak memory (the child's ru_maxrss, from wait4):
+of the same run, the CPU seconds of all its threads, the ratio those would give if they were spread
+perfectly over the machine's cores (what no variant can beat here, however it is scheduled), and the
+peak memory (the child's ru_maxrss and CPU times, from wait4):
 
 * naive: what one writes first with Pillow: full decode, convert, LANCZOS resize to the panel,
   paste, save the sheet as PNG at Pillow's default compression (same boxes as mergebot);
@@ -150,8 +152,9 @@ def _command(variant: str, out: Path, paths: list[Path]) -> list[str]:
     return [sys.executable, "-m", "benchmarks.bench_compose", "--run", variant, str(out), *files]
 
 
-def measure(variant: str, paths: list[Path], scratch: Path) -> tuple[float, float]:
-    """Wall seconds and peak RSS in MB of one fresh process running ``variant``."""
+def measure(variant: str, paths: list[Path], scratch: Path) -> tuple[float, float, float]:
+    """Wall seconds, CPU seconds (user and system, every thread) and peak RSS in MB of one fresh
+    process running ``variant``."""
     out = scratch / ("sheet.jpg" if variant == "compose" else "sheet.png")
     env = {**os.environ, "PYTHONPATH": str(ROOT), "MERGEBOT_DATA_DIR": str(scratch / "data")}
     # An installed package has its bytecode compiled (pip does it): measure that, not a recompile per start.
@@ -169,7 +172,7 @@ def measure(variant: str, paths: list[Path], scratch: Path) -> tuple[float, floa
     stderr = process.stderr.read().decode() if process.stderr else ""
     if status != 0:
         raise RuntimeError(f"{variant} failed: {stderr.strip()[-400:]}")
-    return elapsed, usage.ru_maxrss / 1024
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024
 
 
 def bench_set(name: str, rounds: int, variants: list[str]) -> None:
@@ -177,6 +180,7 @@ def bench_set(name: str, rounds: int, variants: list[str]) -> None:
     megabytes = sum(path.stat().st_size for path in paths) / 2**20
     print(f"\n{SETS[name][0]}, {megabytes:.1f} MB of files -> {SHEET_SIDE}-px sheet, {rounds} rounds", flush=True)
     times: dict[str, list[float]] = {variant: [] for variant in variants}
+    cpus: dict[str, list[float]] = {variant: [] for variant in variants}
     peaks: dict[str, list[float]] = {variant: [] for variant in variants}
     with tempfile.TemporaryDirectory(prefix="bench-compose-") as folder:
         scratch = Path(folder)
@@ -184,18 +188,24 @@ def bench_set(name: str, rounds: int, variants: list[str]) -> None:
             measure(variant, paths[:1], scratch)
         for _ in range(rounds):
             for variant in variants:
-                elapsed, peak = measure(variant, paths, scratch)
+                elapsed, cpu, peak = measure(variant, paths, scratch)
                 times[variant].append(elapsed)
+                cpus[variant].append(cpu)
                 peaks[variant].append(peak)
             shutil.rmtree(scratch / "data", ignore_errors=True)
     naive = statistics.median(times["naive"])
-    print(f"  {'variant':<13}{'median s':>9}{'best s':>8}{'vs naive':>10}{'peak MB':>9}")
+    cores = os.cpu_count() or 1
+    print(f"  {'variant':<13}{'median s':>9}{'best s':>8}{'vs naive':>10}{'CPU s':>7}{'CPU bound':>11}{'peak MB':>9}")
     for variant in variants:
         median = statistics.median(times[variant])
+        cpu = statistics.median(cpus[variant])
+        # No schedule on these cores finishes the work in less than its CPU time over the core count.
+        bound = naive / max(cpu / cores, 1e-9)
         print(
             f"  {variant:<13}{median:>9.2f}{min(times[variant]):>8.2f}{naive / median:>9.1f}x"
-            f"{max(peaks[variant]):>9.0f}"
+            f"{cpu:>7.2f}{bound:>10.1f}x{max(peaks[variant]):>9.0f}"
         )
+    print(f"  (CPU bound: the ratio the variant's CPU seconds would give spread perfectly on {cores} cores)")
     if "cli" in times and "cli-auto" in times:
         ratio = statistics.median(times["cli-auto"]) / statistics.median(times["cli"])
         print(f"  each reference as its own image: {ratio:.2f}x the time of the sheet alone (target <= 1.5x)")

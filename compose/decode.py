@@ -363,7 +363,11 @@ def _shrink(
 ) -> Image.Image:
     """``image`` at ``size`` in RGB, RGBA or CMYK (which ``_to_srgb`` converts), never copied at full size.
 
-    The output is made a band of rows at a time: the source rows a band needs (with the
+    A picture that resamples as it is and needs no box reduction (a JPEG decoded at its DCT scale, mostly)
+    is resized whole: Pillow's intermediate, ``size[0]`` by the source's height, is no larger than the
+    picture already held (twice it at most, for a small picture enlarged), and the crops, blank canvas
+    and pastes of bands would cost a seventh more time.
+    Otherwise the output is made a band of rows at a time: the source rows a band needs (with the
     filter's support on both sides) are converted to a mode that resamples right,
     box-reduced as Pillow's reducing gap would, then resampled with ``box`` set to the
     band's exact source span, so the bands join as one ``resize`` of the whole would.
@@ -374,6 +378,8 @@ def _shrink(
         return image.convert("RGBA") if alpha else _final(convert(image))
     width, height = image.size
     factor_x, factor_y = _reduce_factor(width, size[0]), _reduce_factor(height, size[1])
+    if convert is _keep and (factor_x, factor_y) == (1, 1):
+        return _final(image.resize(size, resample))
     rows_per_row = height / size[1]
     band_rows = max(1, int(BAND_PIXELS / width / rows_per_row))
     margin = math.ceil(_LANCZOS_SUPPORT * max(rows_per_row, 1.0)) + 2 * factor_y

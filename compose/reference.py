@@ -44,7 +44,8 @@ def normalize(data: bytes, name: str, max_side: int = 2048, max_pixels: int = DE
     if has_transparency(picture):
         fmt, encoded = "png", encode(picture, "png")
     else:
-        fmt, encoded = "jpeg", encode(picture.convert("RGB"), "jpeg", compact=False)
+        opaque = picture if picture.mode == "RGB" else picture.convert("RGB")  # convert() always copies
+        fmt, encoded = "jpeg", encode(opaque, "jpeg", compact=False)
     logger.debug("normalized %s: %dx%d %s, %d bytes", name, picture.width, picture.height, fmt, len(encoded))
     return Normalized(data=encoded, format=fmt, width=picture.width, height=picture.height)
 
