@@ -275,6 +275,15 @@ class PostgresJobStore:
         async with self._conn() as conn:
             await conn.execute("UPDATE jobs SET released = 1 WHERE id = $1", job_id)
 
+    async def release_unclaimed(self, job_id: str) -> bool:
+        async with self._conn() as conn:
+            status = await conn.execute(
+                "UPDATE jobs SET released = 1 WHERE id = $1 AND status = $2 AND attempts = 0",
+                job_id,
+                JobStatus.DELETED.value,
+            )
+        return _rows_changed(status) > 0
+
     async def enqueue(self, job_id: str, now: float) -> bool:
         async with self._conn() as conn:
             status = await conn.execute(

@@ -119,6 +119,7 @@ WAITING_TO_GATHER = "Waiting for my turn to fetch the images…"
 UNPRICED_MODEL = "unpriced_model"  # the LimitExceeded.limit of a model the cost cap cannot count
 RESUMED_PREFIX = "Resumed after a restart. "
 RUNNING_ELSEWHERE = "This merge is running; its progress and result are shown in its status message."
+DELETED_BEFORE_ITS_TURN = "That merge was deleted before its turn came, so nothing was made or charged."
 STILL_RUNNING = (
     "This merge is still running, here or on another replica; its result will show in its status message. "
     "Press again once it has finished."
@@ -372,6 +373,8 @@ class MergeService:
         if action.kind is ActionKind.DELETE:
             deleted = replace(job, status=JobStatus.DELETED)
             await self._store.save(deleted)
+            if job.status is JobStatus.QUEUED and await self._store.release_unclaimed(job.id):
+                self._worker.wake()  # whoever waits for its turn hears at once that it is gone
             return Outcome(notice("Deleted that merge."), job=deleted, deleted=True)
         if action.kind is ActionKind.EDIT_PROMPT and prompt is None:
             return Outcome(View(text=job.options.prompt, ephemeral=True), job=job, needs_prompt=True)
@@ -688,8 +691,12 @@ class MergeService:
         except Exception as exc:
             self._worker.forget(job.id)
             return self._storage_refusal(exc, "queueing a merge")
-        if not enqueued:  # this process stalled past its gathering lease and another one gave the job up
+        if not enqueued:
             self._worker.forget(job.id)
+            deleted = await self._deleted_before_its_turn(job)
+            if deleted is not None:  # while its images were gathered
+                return deleted
+            # This process stalled past its gathering lease and another one gave the job up.
             await report(Stage.FAILED, INTERRUPTED_WHILE_GATHERING)
             return Outcome(notice(INTERRUPTED_WHILE_GATHERING), job=job, ok=False)
         self._worker.wake()
@@ -705,12 +712,22 @@ class MergeService:
                     return Outcome(failure_view(ShuttingDown(WAITING_AT_STOP), None), job=job, ok=False)
                 # Claimed in the same instant as the stop: it is running, so it finishes as usual.
                 here = ticket.claimed.result()
-            if not here:  # another replica runs it and shows it in the job's status message
-                return Outcome(View(RUNNING_ELSEWHERE), job=job, elsewhere=True)
+            if not here:  # deleted before its turn, or another replica runs it and shows it in its status message
+                return await self._deleted_before_its_turn(job) or Outcome(
+                    View(RUNNING_ELSEWHERE), job=job, elsewhere=True
+                )
             return await ticket.outcome
         finally:
             self._worker.forget(job.id)
             self._downloads.pop(job.id, None)
+
+    async def _deleted_before_its_turn(self, job: Job) -> Outcome | None:
+        """What the person who asked is told (privately: Delete took the status message away) when
+        their merge was deleted before any worker took it, its place and reservation given back in
+        case the delete did not get to it; None when it was not."""
+        if not await self._store.release_unclaimed(job.id):
+            return None
+        return Outcome(notice(DELETED_BEFORE_ITS_TURN), job=replace(job, status=JobStatus.DELETED), ok=False)
 
     async def _turn_to_gather(self, owner: tuple[str, str, str], report: _Reporter) -> None:
         """Wait for a turn to gather (``bot.turns``); raises ``Released`` when the bot stops first."""

@@ -248,6 +248,14 @@ class SqliteJobStore:
         async with self._lock, self._transaction() as db:
             await db.execute("UPDATE jobs SET released = 1 WHERE id = ?", (job_id,))
 
+    async def release_unclaimed(self, job_id: str) -> bool:
+        async with self._lock, self._transaction() as db:
+            cursor = await db.execute(
+                "UPDATE jobs SET released = 1 WHERE id = ? AND status = ? AND attempts = 0",
+                (job_id, JobStatus.DELETED.value),
+            )
+            return cursor.rowcount > 0
+
     async def jobs_in_order(self, after: tuple[float, str] | None = None, limit: int = 500) -> list[Job]:
         """Every job, oldest first, ``limit`` at a time after ``(created_at, id)``: for copying a store."""
         if after is None:

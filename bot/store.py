@@ -140,6 +140,11 @@ class JobStore(Protocol):
         costing anything). Saving the job later does not take them again."""
         ...
 
+    async def release_unclaimed(self, job_id: str) -> bool:
+        """``release`` job ``job_id`` when it is deleted and no worker ever claimed it (none ever will:
+        a deleted job is not claimable, so it can have cost nothing); True when it is such a job."""
+        ...
+
     # -- the durable queue: a job is claimable once enqueued, and while nobody holds its lease
 
     async def enqueue(self, job_id: str, now: float) -> bool:

@@ -40,9 +40,13 @@ JOB_COLUMNS = (
     "timings",
 )
 SELECT_JOBS = f"SELECT {', '.join('j.' + c for c in JOB_COLUMNS)} FROM jobs AS j"
+# A delete is never undone: a copy of the job saved by a run or a gathering that began before it
+# keeps the job deleted (the rest of what it carries is still saved).
+_KEEP_DELETED = f"CASE WHEN jobs.status = '{JobStatus.DELETED.value}' THEN jobs.status ELSE excluded.status END"
 UPSERT_JOB = (
     f"INSERT INTO jobs ({', '.join(JOB_COLUMNS)}) VALUES ({', '.join('?' for _ in JOB_COLUMNS)}) "
-    f"ON CONFLICT (id) DO UPDATE SET {', '.join(f'{c} = excluded.{c}' for c in JOB_COLUMNS[1:])}"
+    "ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"status = {_KEEP_DELETED}" if c == "status" else f"{c} = excluded.{c}" for c in JOB_COLUMNS[1:])
 )
 REFERENCE_COLUMNS = (
     "job_id",

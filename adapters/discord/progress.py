@@ -14,6 +14,7 @@ call in flight), newer states replace older ones, and a message changes about on
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
@@ -191,7 +192,8 @@ class StatusMessage:
             interaction = self.interaction
             try:
                 if not self.ephemeral:
-                    await interaction.delete_original_response()
+                    with contextlib.suppress(discord.NotFound):  # a Delete of the job took it away already
+                        await interaction.delete_original_response()
                     await interaction.followup.send(text, ephemeral=True)
                 else:
                     await interaction.edit_original_response(content=text)

@@ -10,8 +10,20 @@ from dataclasses import replace
 import pytest_asyncio
 from aiohttp import web
 
+from bot.controls import DELETE_CONFIRMED
 from bot.limits import day_window
-from bot.model import ImageSource, JobStatus, MergeOptions, MergeRequest, Origin, Outcome, Progress
+from bot.model import (
+    Action,
+    ActionKind,
+    Actor,
+    ImageSource,
+    JobStatus,
+    MergeOptions,
+    MergeRequest,
+    Origin,
+    Outcome,
+    Progress,
+)
 from bot.service import NOT_STARTED_AT_STOP, WAITING_TO_GATHER, MergeService
 from bot.settings import Settings
 from bot.turns import GATHERING_AT_ONCE, GatherTurns
@@ -178,3 +190,28 @@ async def test_a_cancelled_wait_takes_no_turn() -> None:
     turns.leave("ann")
     assert turns.free(), "the cancelled wait holds no turn"
     await asyncio.wait_for(turns.wait("cy"), 1)
+
+
+async def test_a_merge_deleted_while_its_images_download_ends_there_and_spends_nothing(
+    settings: Settings, host: ImageHost
+) -> None:
+    service = await open_service(settings)
+    seen: list[Progress] = []
+
+    async def sink(progress: Progress) -> None:
+        seen.append(progress)
+
+    try:
+        merging = asyncio.create_task(service.merge(request_of(host, "zoe", "zoe"), sink))
+        await eventually(lambda: host.in_flight == 1 and seen)
+        delete = Action(ActionKind.DELETE, seen[0].job_id, DELETE_CONFIRMED)
+        assert (await service.act(delete, Actor("chat", "team-1", "zoe"))).deleted
+        host.open.set()
+        outcome: Outcome = await asyncio.wait_for(merging, 10)
+        assert not outcome.ok and outcome.view.ephemeral and "deleted before its turn came" in outcome.view.text
+        stored = await service.job(seen[0].job_id)
+        assert stored is not None and stored.status is JobStatus.DELETED
+        since, _ = day_window()
+        assert await service._store.count_user_jobs_since("chat", "team-1", "zoe", since) == 0, "its place given back"
+    finally:
+        await service.aclose()

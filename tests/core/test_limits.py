@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from bot.model import Stage
+from bot.controls import DELETE_CONFIRMED
+from bot.model import ActionKind, Control, JobStatus, Stage
 from bot.pricing import estimate_request_cost
 from bot.service import MergeService
 from bot.settings import Settings
@@ -116,3 +117,31 @@ async def test_an_over_long_prompt_is_refused(chat: ChatSurface, openai_double: 
     refused = await chat.merge("x" * 5000)
     assert not refused.ok and "5000 characters; the limit is 4000" in refused.view.text
     assert openai_double.requests == []
+
+
+async def test_a_merge_deleted_while_it_waits_its_turn_ends_at_once_and_gives_its_place_back(
+    settings: Settings, openai_double: OpenAIDouble
+) -> None:
+    """The person waiting is told it was deleted (it does not wait forever for a turn that never
+    comes), nothing is sent for it, and it no longer counts against the day's merges."""
+    chat = await open_chat(with_limits(settings, per_user_concurrency=1, per_user_daily=2))
+    try:
+        openai_double.fail_next("slow", delay=1.0)
+        first = asyncio.create_task(chat.merge("slow one"))
+        await eventually(lambda: openai_double.requests)
+        second = asyncio.create_task(chat.merge("second at once"))
+        await eventually(lambda: any(p.stage is Stage.QUEUED for p in chat.progress))
+        queued = next(p.job_id for p in chat.progress if p.stage is Stage.QUEUED)
+        deleted = await chat.press(Control(ActionKind.DELETE, queued, "Delete", arg=DELETE_CONFIRMED))
+        assert deleted.deleted
+        async with asyncio.timeout(5):
+            told = await second
+        assert not told.ok and told.view.ephemeral and "deleted before its turn came" in told.view.text
+        assert (await first).ok
+        assert (await chat.merge("a second one after all")).ok  # the deleted one gave its place back
+        prompts = [r.fields["prompt"].split("\n")[0] for r in openai_double.requests]
+        assert prompts == ["slow one", "a second one after all"]
+        stored = await chat.service.job(queued)
+        assert stored is not None and stored.status is JobStatus.DELETED
+    finally:
+        await chat.service.aclose()

@@ -318,3 +318,31 @@ async def test_a_persons_third_merge_waits_in_line_instead_of_being_refused(
     assert all(message["attachments"] for message in results)
     prompts = [request.fields["prompt"].split("\n")[0] for request in openai_api.requests]
     assert prompts[2] == "third"  # it ran once a slot freed, not refused
+
+
+@pytest.mark.parametrize("settings_changes", [{"limits": Limits(max_images=6, per_user_concurrency=1)}])
+async def test_a_merge_deleted_while_it_waits_in_line_goes_and_its_requester_is_told_privately(
+    bot: RunningBot, discord_api: DiscordDouble, openai_api: OpenAIDouble, world: World, settings_changes: object
+) -> None:
+    thread = await thread_with_images(discord_api, world.channel, world.alice, 2)
+    openai_api.fail_next("slow", delay=3.0)
+    first = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "first"})
+    await discord_api.wait_for(lambda: openai_api.requests)
+    second = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "second"})
+
+    def waiting_in_line() -> dict[str, Any] | None:
+        message = original(discord_api, second)
+        return message if message and message["content"].startswith("Queued") else None
+
+    queued = await discord_api.wait_for(waiting_in_line)
+    await discord_api.react(queued, world.alice, "🗑️")
+    await discord_api.wait_for(lambda: discord_api.message(queued["id"]) is None)
+
+    def told() -> dict[str, Any] | None:
+        private = discord_api.bot_messages(thread, ephemeral=True)
+        return next((m for m in private if "deleted before its turn came" in m["content"]), None)
+
+    await discord_api.wait_for(told)
+    await result_of(discord_api, first)
+    assert not any("deleted before" in m["content"] for m in discord_api.bot_messages(thread))  # said privately
+    assert [request.fields["prompt"].split("\n")[0] for request in openai_api.requests] == ["first"]

@@ -161,14 +161,19 @@ def _docs_violations(spec_path: str, method: str, body: Any) -> list[str]:
 
 
 def _normalise_for_spec(body: Any) -> Any:
-    """Two ways discord.py writes ids that Discord accepts but the schema types as string snowflakes.
+    """Three ways discord.py writes ids that Discord accepts but the schema types as string snowflakes.
 
-    ``attachments[].id`` is an integer index into the uploaded files, and
-    ``message_reference`` ids are integers (Discord takes snowflakes as numbers or strings).
+    ``attachments[].id`` is an integer index into the uploaded files, and ``message_reference`` ids
+    and ``allowed_mentions`` users and roles are integers (Discord takes snowflakes as numbers or strings).
     """
     if not isinstance(body, dict):
         return body
     body = copy.deepcopy(body)
+    mentions = body.get("allowed_mentions")
+    if isinstance(mentions, dict):
+        for key in ("users", "roles"):
+            if isinstance(mentions.get(key), list):
+                mentions[key] = [str(item) if isinstance(item, int) else item for item in mentions[key]]
     reference = body.get("message_reference")
     if isinstance(reference, dict):
         for key in ("message_id", "channel_id", "guild_id"):

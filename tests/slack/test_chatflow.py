@@ -206,3 +206,35 @@ async def test_a_persons_third_merge_waits_in_line_instead_of_being_refused(
         assert prompts[2] == "third"  # it ran once a slot freed, not refused
     finally:
         await bot.stop()
+
+
+async def test_a_merge_deleted_while_it_waits_in_line_goes_and_its_requester_is_told_privately(
+    harness_factory: Callable[[], Harness], slack: SlackDouble
+) -> None:
+    bot = harness_factory()
+    bot.settings = replace(bot.settings, limits=replace(bot.settings.limits, per_user_concurrency=1))
+    await bot.start()
+    try:
+        thread = three_images(slack)
+        bot.openai.fail_next("slow", delay=3.0)
+        await slack.mention(CHANNEL, ANN, "first", thread_ts=thread)
+        await slack.wait_for(lambda: bot.openai.requests, what="Ann's one slot taken")
+        await slack.mention(CHANNEL, ANN, "second", thread_ts=thread)
+
+        def waiting_in_line() -> dict[str, Any] | None:
+            return next((m for m in slack.bot_messages(CHANNEL, thread) if "Queued" in str(m.get("text", ""))), None)
+
+        queued = await slack.wait_for(waiting_in_line, what="the second merge in line")
+        await slack.react(CHANNEL, queued["ts"], ANN, "wastebasket")
+        await slack.wait_for(lambda: slack.message(CHANNEL, queued["ts"]) is None, what="its status message gone")
+        await slack.wait_for(
+            lambda: any(
+                "deleted before its turn came" in str(c.args.get("text", "")) and c.args.get("user") == ANN
+                for c in slack.calls_to("chat.postEphemeral")
+            ),
+            what="Ann told privately",
+        )
+        await bot.results(thread, 1)
+        assert [request.fields["prompt"].split("\n")[0] for request in bot.openai.requests] == ["first"]
+    finally:
+        await bot.stop()

@@ -86,6 +86,17 @@ def test_generated_jobs_round_trip(store_kind: str, tmp_path: Path, database_url
         loop.close()
 
 
+async def test_a_deleted_job_stays_deleted_whatever_older_copy_is_saved(store: JobStore) -> None:
+    """A run or a gathering that read the job before someone deleted it saves its own copy later."""
+    running = simple_job("keepgone", status=JobStatus.RUNNING)
+    await store.save(running)
+    await store.save(replace(running, status=JobStatus.DELETED))
+    await store.save(replace(running, status=JobStatus.SUCCEEDED, result_digests=(digest("made"),)))
+    stored = await store.get("keepgone")
+    assert stored is not None and stored.status is JobStatus.DELETED
+    assert stored.result_digests == (digest("made"),)  # the rest of the copy is kept
+
+
 async def test_set_message_indexes_the_message(store: JobStore) -> None:
     await store.save(simple_job("job00001"))
     await store.set_message("job00001", "status", "m-100")

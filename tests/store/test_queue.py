@@ -315,3 +315,22 @@ async def test_a_gathering_lease_is_renewed_ends_at_enqueue_and_takes_no_slot(st
     assert not await store.enqueue("gather03", NOW + LEASE + 3)  # once
     assert await store.expire_gathering(["discord"], NOW + 10 * LEASE) == []
     assert await store.queue_positions(NOW + LEASE + 2) == {"gather03": 1}  # claimable: its lease ended
+
+
+async def test_only_a_job_deleted_before_any_claim_gives_its_place_back(store: JobStore) -> None:
+    for at, job_id in enumerate(("ran00001", "gone0001", "wait0001")):
+        await _enqueued(store, job_id, NOW + at)
+    claimed = await store.claim("w1", ["discord"], ROOMY, LEASE, NOW + 5)
+    assert claimed is not None and claimed.job.id == "ran00001"
+    assert await store.count_user_jobs_since("discord", "guild-1", "user-1", 0.0) == 3
+    for job_id in ("ran00001", "gone0001"):  # deleted while it ran, deleted while it waited
+        job = await store.get(job_id)
+        assert job is not None
+        await store.save(replace(job, status=JobStatus.DELETED))
+    assert not await store.release_unclaimed("ran00001")  # it may have been billed: it stays counted
+    assert await store.release_unclaimed("gone0001")
+    assert not await store.release_unclaimed("wait0001")  # still in line, not deleted
+    assert await store.count_user_jobs_since("discord", "guild-1", "user-1", 0.0) == 2
+    next_up = await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + 5)
+    assert next_up is not None and next_up.job.id == "wait0001"  # the deleted one is never claimed
+    assert await store.claim("w2", ["discord"], ROOMY, LEASE, NOW + 5) is None
