@@ -346,3 +346,40 @@ async def test_a_merge_deleted_while_it_waits_in_line_goes_and_its_requester_is_
     await result_of(discord_api, first)
     assert not any("deleted before" in m["content"] for m in discord_api.bot_messages(thread))  # said privately
     assert [request.fields["prompt"].split("\n")[0] for request in openai_api.requests] == ["first"]
+
+
+@pytest.mark.parametrize("settings_changes", [{"limits": Limits(max_images=6, per_user_concurrency=1)}])
+async def test_once_the_interaction_token_expired_the_requester_is_told_in_the_channel_and_only_they_are_pinged(
+    bot: RunningBot,
+    discord_api: DiscordDouble,
+    openai_api: OpenAIDouble,
+    world: World,
+    settings_changes: object,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr("adapters.discord.progress.INTERACTION_TOKEN_WINDOW_S", 0.5)
+    thread = await thread_with_images(discord_api, world.channel, world.alice, 2)
+    openai_api.fail_next("slow", delay=3.0)
+    await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "first"})
+    await discord_api.wait_for(lambda: openai_api.requests)
+    await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "second"})
+
+    def waiting_in_line() -> dict[str, Any] | None:
+        return next((m for m in discord_api.bot_messages(thread) if m["content"].startswith("Queued")), None)
+
+    queued = await discord_api.wait_for(waiting_in_line)  # posted in the channel: the token had expired
+    await discord_api.react(queued, world.alice, "🗑️")
+
+    def told() -> dict[str, Any] | None:
+        public = discord_api.bot_messages(thread)
+        return next((m for m in public if "deleted before its turn came" in m["content"]), None)
+
+    notice = await discord_api.wait_for(told)
+    assert notice["content"].startswith(f"<@{world.alice['id']}>")
+    [sent] = [
+        r.body
+        for r in discord_api.requests_to("POST", "/channels/{channel_id}/messages")
+        if "deleted before its turn came" in str(r.body.get("content"))
+    ]
+    assert sent["allowed_mentions"]["users"] == [int(world.alice["id"])] and sent["allowed_mentions"]["parse"] == []
+    assert discord_api.spec_errors == []
