@@ -126,7 +126,7 @@ async def test_a_merge_deleted_while_it_waits_its_turn_ends_at_once_and_gives_it
     comes), nothing is sent for it, and it no longer counts against the day's merges."""
     chat = await open_chat(with_limits(settings, per_user_concurrency=1, per_user_daily=2))
     try:
-        openai_double.fail_next("slow", delay=1.0)
+        openai_double.fail_next("slow", delay=2.5)
         first = asyncio.create_task(chat.merge("slow one"))
         await eventually(lambda: openai_double.requests)
         second = asyncio.create_task(chat.merge("second at once"))

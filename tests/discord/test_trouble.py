@@ -325,7 +325,7 @@ async def test_a_merge_deleted_while_it_waits_in_line_goes_and_its_requester_is_
     bot: RunningBot, discord_api: DiscordDouble, openai_api: OpenAIDouble, world: World, settings_changes: object
 ) -> None:
     thread = await thread_with_images(discord_api, world.channel, world.alice, 2)
-    openai_api.fail_next("slow", delay=3.0)
+    openai_api.fail_next("slow", delay=5.0)
     first = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "first"})
     await discord_api.wait_for(lambda: openai_api.requests)
     second = await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "second"})
@@ -359,7 +359,7 @@ async def test_once_the_interaction_token_expired_the_requester_is_told_in_the_c
 ) -> None:
     monkeypatch.setattr("adapters.discord.progress.INTERACTION_TOKEN_WINDOW_S", 0.5)
     thread = await thread_with_images(discord_api, world.channel, world.alice, 2)
-    openai_api.fail_next("slow", delay=3.0)
+    openai_api.fail_next("slow", delay=5.0)
     await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "first"})
     await discord_api.wait_for(lambda: openai_api.requests)
     await discord_api.slash_command(thread, world.alice, "merge", {"prompt": "second"})

@@ -216,7 +216,7 @@ async def test_a_merge_deleted_while_it_waits_in_line_goes_and_its_requester_is_
     await bot.start()
     try:
         thread = three_images(slack)
-        bot.openai.fail_next("slow", delay=3.0)
+        bot.openai.fail_next("slow", delay=5.0)
         await slack.mention(CHANNEL, ANN, "first", thread_ts=thread)
         await slack.wait_for(lambda: bot.openai.requests, what="Ann's one slot taken")
         await slack.mention(CHANNEL, ANN, "second", thread_ts=thread)
