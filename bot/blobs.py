@@ -74,6 +74,11 @@ class Blobs(Protocol):
         ...
 
 
+def blob_digest(data: bytes) -> str:
+    """The name every blob store keeps ``data`` under: its sha256 hex digest."""
+    return hashlib.sha256(data).hexdigest()
+
+
 def blob_name(digest: str) -> str:
     """Where blob ``digest`` lives below the root: two fan-out levels, so no folder grows huge.
 
@@ -153,7 +158,7 @@ class BlobStore:
         return await asyncio.to_thread(self._prune, frozenset(keep))
 
     def _put(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+        digest = blob_digest(data)
         path = self.path_for(digest)
         with self._lock:
             if _touch(path):
@@ -180,7 +185,7 @@ class BlobStore:
             data = path.read_bytes()
         except FileNotFoundError:
             raise BlobMissing(digest) from None
-        if hashlib.sha256(data).hexdigest() != digest:
+        if blob_digest(data) != digest:
             log.warning("blob %s is damaged on disk; removing it", digest[:12])
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()

@@ -10,7 +10,6 @@ references young, and ``prune`` evicts by last write.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import time
 from collections.abc import Collection
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import obstore
 from obstore.store import S3Store
 
-from .blobs import BlobMissing, InvalidDigest, blob_name
+from .blobs import BlobMissing, InvalidDigest, blob_digest, blob_name
 
 if TYPE_CHECKING:
     from .settings import ObjectStorage
@@ -64,7 +63,7 @@ class S3BlobStore:
         return f"S3BlobStore(s3://{self.location.bucket}/{self.location.prefix})"
 
     async def put(self, data: bytes) -> str:
-        digest = hashlib.sha256(data).hexdigest()
+        digest = blob_digest(data)
         name = blob_name(digest)
         written = await self._last_write(name)
         if written is not None and time.time() - written < self.min_age_s / 2:
@@ -80,7 +79,7 @@ class S3BlobStore:
             data = bytes(await result.bytes_async())
         except FileNotFoundError:
             raise BlobMissing(digest) from None
-        if hashlib.sha256(data).hexdigest() != digest:
+        if blob_digest(data) != digest:
             log.warning("blob %s is damaged in object storage; removing it", digest[:12])
             await obstore.delete_async(self._store, name)
             raise BlobMissing(digest)

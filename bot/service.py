@@ -9,7 +9,6 @@ whose view says what happened.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import importlib
 import logging
 import secrets
@@ -1006,7 +1005,9 @@ class MergeService:
         """Store a gathered image (all at once, each on a thread) and return its digest. A dry run's store
         is thrown away: a file kept as it came is only named, since the request does not need it stored."""
         if image.as_received and not self._keep_references:
-            return await asyncio.to_thread(_sha256_hex, image.data)
+            from .blobs import blob_digest
+
+            return await asyncio.to_thread(blob_digest, image.data)
         return await self._blobs.put(image.data)
 
     async def _read_downloads(self, job: Job, downloads: _Downloads) -> dict[str, bytes]:
@@ -1165,10 +1166,6 @@ class _Downloads:
 
     files: Mapping[str, bytes | None]
     skip_bad: bool
-
-
-def _sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
 
 
 def _owner(origin: Origin) -> tuple[str, str, str]:
