@@ -187,6 +187,18 @@ def harness_factory(slack: SlackDouble, openai: OpenAIDouble, tmp_path: Path) ->
     return lambda: Harness(slack, openai, tmp_path / "data")
 
 
+@contextlib.asynccontextmanager
+async def started_with_limits(harness_factory: Callable[[], Harness], **limits: Any) -> AsyncIterator[Harness]:
+    """A harness whose limits differ from the defaults by ``limits``, started, and stopped at the end."""
+    harness = harness_factory()
+    harness.settings = replace(harness.settings, limits=replace(harness.settings.limits, **limits))
+    await harness.start()
+    try:
+        yield harness
+    finally:
+        await harness.stop()
+
+
 @pytest_asyncio.fixture
 async def bot(harness_factory: Callable[[], Harness]) -> AsyncIterator[Harness]:
     harness = harness_factory()
@@ -195,4 +207,4 @@ async def bot(harness_factory: Callable[[], Harness]) -> AsyncIterator[Harness]:
     await harness.stop()
 
 
-__all__ = ["ADA", "ANN", "BOB", "BOT_USER_ID", "CHANNEL", "Harness", "control_id", "control_ids"]
+__all__ = ["ADA", "ANN", "BOB", "BOT_USER_ID", "CHANNEL", "Harness", "control_id", "control_ids", "started_with_limits"]

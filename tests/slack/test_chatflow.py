@@ -5,13 +5,12 @@ Use as reference asking first, named requesters, Delete that asks, reactions exp
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from typing import Any
 
 from tests.doubles.slack_double import SlackDouble
 from tests.imagegen import jpeg, png
 
-from .conftest import ADA, ANN, BOB, CHANNEL, Harness, control_id, control_ids
+from .conftest import ADA, ANN, BOB, CHANNEL, Harness, control_id, control_ids, started_with_limits
 from .test_scenarios import three_images
 
 FROM_HERE = "merge_from_here"  # the manifest's callback id (tests/slack/test_manifest.py checks it)
@@ -187,10 +186,7 @@ async def test_usage_shows_the_persons_merges_and_for_an_admin_the_workspaces(
 async def test_a_persons_third_merge_waits_in_line_instead_of_being_refused(
     harness_factory: Callable[[], Harness], slack: SlackDouble
 ) -> None:
-    bot = harness_factory()
-    bot.settings = replace(bot.settings, limits=replace(bot.settings.limits, per_user_concurrency=2))
-    await bot.start()
-    try:
+    async with started_with_limits(harness_factory, per_user_concurrency=2) as bot:
         thread = three_images(slack)
         bot.openai.fail_next("slow", times=2, delay=4.0)
         await slack.mention(CHANNEL, ANN, "first", thread_ts=thread)
@@ -204,17 +200,12 @@ async def test_a_persons_third_merge_waits_in_line_instead_of_being_refused(
         assert any("Queued: you are next" in text for text in shown), "\n".join(shown)  # told, not refused
         prompts = [request.fields["prompt"].split("\n")[0] for request in bot.openai.requests]
         assert prompts[2] == "third"  # it ran once a slot freed, not refused
-    finally:
-        await bot.stop()
 
 
 async def test_a_merge_deleted_while_it_waits_in_line_goes_and_its_requester_is_told_privately(
     harness_factory: Callable[[], Harness], slack: SlackDouble
 ) -> None:
-    bot = harness_factory()
-    bot.settings = replace(bot.settings, limits=replace(bot.settings.limits, per_user_concurrency=1))
-    await bot.start()
-    try:
+    async with started_with_limits(harness_factory, per_user_concurrency=1) as bot:
         thread = three_images(slack)
         bot.openai.fail_next("slow", delay=5.0)
         await slack.mention(CHANNEL, ANN, "first", thread_ts=thread)
@@ -236,5 +227,3 @@ async def test_a_merge_deleted_while_it_waits_in_line_goes_and_its_requester_is_
         )
         await bot.results(thread, 1)
         assert [request.fields["prompt"].split("\n")[0] for request in bot.openai.requests] == ["first"]
-    finally:
-        await bot.stop()

@@ -5,12 +5,11 @@ pins B, and a thread with more images than the limit merges the newest and names
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 
 from tests.doubles.slack_double import SlackDouble
 from tests.imagegen import jpeg, png
 
-from .conftest import ANN, BOB, CHANNEL, Harness, control_id
+from .conftest import ANN, BOB, CHANNEL, Harness, control_id, started_with_limits
 
 
 def thread_with_a_login_page(slack: SlackDouble) -> str:
@@ -70,10 +69,7 @@ async def test_a_pinned_caption_keeps_its_letter(bot: Harness, slack: SlackDoubl
 async def test_more_images_than_the_limit_merges_the_newest_and_names_the_rest(
     harness_factory: Callable[[], Harness], slack: SlackDouble
 ) -> None:
-    bot = harness_factory()
-    bot.settings = replace(bot.settings, limits=replace(bot.settings.limits, max_images=3))
-    await bot.start()
-    try:
+    async with started_with_limits(harness_factory, max_images=3) as bot:
         root = slack.upload(CHANNEL, ANN, ("a.png", png(40, 40, seed=1)), text="first")
         thread = str(root["ts"])
         for index in range(2, 6):
@@ -85,8 +81,6 @@ async def test_more_images_than_the_limit_merges_the_newest_and_names_the_rest(
         assert [(r.label, r.source) for r in job.references] == [("C", "3.png"), ("D", "4.png"), ("E", "5.png")]
         assert "Left out A and B: I merge at most 3 images at once" in result["text"]
         assert "“Merge images from here” in the ⋮ menu" in result["text"], "says how to start later"
-    finally:
-        await bot.stop()
 
 
 async def test_a_tiny_image_is_shown_small_and_the_result_says_so(bot: Harness, slack: SlackDouble) -> None:
